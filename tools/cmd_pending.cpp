@@ -1,0 +1,26 @@
+// Subcommands whose capability a later issue brings. Each says so and exits with code 2.
+// When an issue lands its command, it moves out of this file into its own cmd_<name>.cpp.
+#include "tools/commands.h"
+
+namespace fluxion::cli {
+
+namespace {
+void add_pending(CLI::App& app, const std::string& name, const std::string& description,
+                 const std::string& issue) {
+  auto* sub = app.add_subcommand(name, description + " (not yet implemented)");
+  sub->allow_extras();
+  sub->callback([name, issue] {
+    throw NotImplemented{"'" + name + "' is not implemented yet (see issue " + issue + ")"};
+  });
+}
+}  // namespace
+
+void add_train(CLI::App& app) { add_pending(app, "train", "train a generator", "#4"); }
+void add_sample(CLI::App& app) { add_pending(app, "sample", "sample images from a checkpoint", "#5"); }
+void add_finetune(CLI::App& app) { add_pending(app, "finetune", "discriminator-guided RL finetuning", "#8"); }
+void add_stats(CLI::App& app) { add_pending(app, "stats", "feature statistics of an image set", "#6"); }
+void add_fid(CLI::App& app) { add_pending(app, "fid", "Frechet distance between two stats files", "#6"); }
+void add_eval(CLI::App& app) { add_pending(app, "eval", "evaluate samples against a reference", "#6"); }
+void add_bench(CLI::App& app) { add_pending(app, "bench", "measure throughput", "#3"); }
+
+}  // namespace fluxion::cli
