@@ -1,0 +1,72 @@
+#pragma once
+// Image datasets behind one interface. Items are uint8 (C, H, W) images with int64 labels
+// (-1 when unlabelled); a Batcher turns them into float [-1, 1] batches in a seeded order,
+// decoding on several threads.
+//
+// Specs (open_dataset):
+//   fashion-mnist:train | fashion-mnist:test      Debian's dataset-fashion-mnist files
+//   fashion-mnist:DIR[:train|test], mnist:DIR[:train|test]   idx files, gzipped or not
+//   cifar10:DIR[:train|test]                      CIFAR-10 binary batches
+//   DIR                                           images, class subfolders as labels
+//   FILE.npz                                      ADM layout: arr_0 uint8 NHWC, optional arr_1
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fluxion::core {
+
+struct Example {
+  torch::Tensor image;  // uint8 (C, H, W)
+  int64_t label = -1;
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  virtual Example get(int64_t index) const = 0;  // thread-safe
+  virtual int64_t num_classes() const = 0;       // 0 when unlabelled
+  virtual int channels() const = 0;
+  virtual int height() const = 0;  // of every item, after any transform
+  virtual int width() const = 0;
+  virtual std::string describe() const = 0;  // one line: source, count, shape, classes
+};
+
+// Resizing/cropping/padding applied to each item.
+struct ImageTransform {
+  int resize = 0;          // shorter side to this size (bilinear, antialiased) when > 0
+  int center_crop = 0;     // then centre crop to this square when > 0
+  int pad_to = 0;          // then zero-pad (symmetrically) to this square when > 0 (28 -> 32)
+  int channels = 0;        // 0 keeps; 1 or 3 converts
+};
+
+std::shared_ptr<Dataset> open_dataset(const std::string& spec, const ImageTransform& transform = {});
+
+// Seeded epoch order and batching: batch b of epoch e is a deterministic function of
+// (seed, e, b), so a resumed run continues the same order from `position`.
+class Batcher {
+ public:
+  Batcher(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t seed, bool shuffle = true,
+          bool drop_last = true, int threads = 0 /* 0: hardware */);
+  struct Batch {
+    torch::Tensor images;  // float (B, C, H, W) in [-1, 1]
+    torch::Tensor labels;  // int64 (B)
+  };
+  Batch next();
+  int64_t position() const;        // examples consumed since the start
+  void set_position(int64_t position);  // continue exactly from a checkpoint
+  int64_t batches_per_epoch() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Decodes `indices` of a dataset into uint8 (N, C, H, W) on `threads` threads.
+torch::Tensor load_images(const Dataset& dataset, const std::vector<int64_t>& indices,
+                          int threads = 0, torch::Tensor* labels = nullptr);
+
+}  // namespace fluxion::core

@@ -1,0 +1,31 @@
+#pragma once
+// A progress bar with rate and ETA. On a terminal it redraws one line; otherwise (CI, pipes,
+// files) it prints a plain line every few seconds and a final line, so logs stay readable.
+#include <chrono>
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace fluxion::core {
+
+class Progress {
+ public:
+  // total = 0 for unknown length. `unit` names what is counted ("img", "step").
+  Progress(std::string label, int64_t total, std::string unit = "it", std::ostream* out = nullptr);
+  ~Progress();  // finishes the line if finish() was not called
+
+  // Advances by n and sets the trailing status text (e.g. "loss 0.123").
+  void update(int64_t n = 1, const std::string& status = "");
+  void finish();
+  double rate() const;  // units per second so far
+
+ private:
+  void draw(bool final);
+  std::string label_, unit_, status_;
+  int64_t total_, done_ = 0;
+  std::ostream* out_;
+  bool tty_, finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+}  // namespace fluxion::core
