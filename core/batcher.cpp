@@ -66,10 +66,12 @@ torch::Tensor load_images(const Dataset& dataset, const std::vector<int64_t>& in
       const int64_t begin = n * worker / workers, end = n * (worker + 1) / workers;
       for (int64_t i = begin; i < end; ++i) {
         Example example = dataset.get(indices[static_cast<size_t>(i)]);
-        FLUXION_CHECK(example.image.dim() == 3 && example.image.size(0) == c &&
+        FLUXION_CHECK(example.image.dim() == 3 && example.image.scalar_type() == torch::kByte &&
+                          example.image.size(0) == c &&
                           example.image.size(1) == h && example.image.size(2) == w,
                       dataset.describe(), ": item ", indices[static_cast<size_t>(i)], " has shape ",
-                      example.image.sizes(), ", expected ", c, "x", h, "x", w,
+                      example.image.sizes(), " ", c10::toString(example.image.scalar_type()),
+                      ", expected uint8 ", c, "x", h, "x", w,
                       " (give a resize/crop so that all items match)");
         images[i].copy_(example.image);
         label_ptr[i] = example.label;
