@@ -99,6 +99,7 @@ struct Batcher::Impl {
   uint64_t seed;
   bool shuffle, drop_last;
   int threads;
+  int rank = 0, world_size = 1;
   int64_t position = 0;
   int64_t cached_epoch = -1;
   std::vector<int64_t> order;
@@ -140,7 +141,10 @@ Batcher::Batch Batcher::next() {
   const int64_t epoch = s.position / length, offset = s.position % length;
   const auto& order = s.order_of(epoch);
   const int64_t count = std::min(s.batch_size, length - offset);
-  std::vector<int64_t> indices(order.begin() + offset, order.begin() + offset + count);
+  // This rank's rows of the global batch (all of it without sharding).
+  const int64_t begin = offset + count * s.rank / s.world_size;
+  const int64_t end = offset + count * (s.rank + 1) / s.world_size;
+  std::vector<int64_t> indices(order.begin() + begin, order.begin() + end);
   Batch batch;
   auto images = load_images(*s.dataset, indices, s.threads, &batch.labels);
   batch.images = images.to(torch::kFloat).div_(127.5).sub_(1.0);  // uint8 -> [-1, 1]
@@ -158,6 +162,15 @@ void Batcher::set_position(int64_t position) {
 int64_t Batcher::batches_per_epoch() const {
   const int64_t n = impl_->dataset->size(), b = impl_->batch_size;
   return impl_->drop_last ? n / b : (n + b - 1) / b;
+}
+
+void Batcher::set_shard(int rank, int world_size) {
+  FLUXION_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "Batcher: invalid shard rank ",
+                rank, " of world size ", world_size);
+  FLUXION_CHECK(impl_->batch_size % world_size == 0, "Batcher: global batch size ",
+                impl_->batch_size, " does not divide by world size ", world_size);
+  impl_->rank = rank;
+  impl_->world_size = world_size;
 }
 
 int64_t Batcher::epoch() const { return impl_->position / impl_->epoch_length(); }

@@ -67,6 +67,12 @@ std::shared_ptr<Dataset> transform_dataset(std::shared_ptr<Dataset> dataset,
 // is the same on every LibTorch version). With drop_last an epoch yields
 // floor(N / batch) full batches and its remaining examples are skipped (not counted in
 // position); otherwise the last batch of an epoch is smaller. Batches never span two epochs.
+// Resuming needs the same dataset, seed, shuffle, batch size and drop_last. One consumer only
+// (next() is not thread-safe; decoding inside it is parallel).
+//
+// Data parallel training: every rank builds the same Batcher with the global batch size and
+// calls set_shard(rank, world); next() then decodes and returns only that rank's contiguous
+// slice of the global batch, while position() keeps counting global examples.
 class Batcher {
  public:
   Batcher(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t seed, bool shuffle = true,
@@ -80,6 +86,7 @@ class Batcher {
   void set_position(int64_t position);  // continue exactly from a checkpoint
   int64_t batches_per_epoch() const;
   int64_t epoch() const;  // epoch of the next batch
+  void set_shard(int rank, int world_size);  // batch_size must divide by world_size
   const Dataset& dataset() const;
 
  private:

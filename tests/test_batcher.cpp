@@ -163,3 +163,25 @@ TEST_CASE("a decoding error in a worker thread reaches the caller", "[unit][batc
   CHECK_THROWS_WITH(core::load_images(faulty, {1, 2, 3, 4, 5, 6}, 3), Catch::Contains("faulty item 5"));
   CHECK_NOTHROW(core::load_images(faulty, {1, 2, 3, 4, 6}, 3));
 }
+
+TEST_CASE("shards of a batch partition the global batch", "[unit][batcher]") {
+  for (bool drop_last : {true, false}) {
+    INFO("drop_last " << drop_last);
+    core::Batcher global(numbered(22), 6, 4, true, drop_last);
+    core::Batcher rank0(numbered(22), 6, 4, true, drop_last), rank1(numbered(22), 6, 4, true, drop_last);
+    rank0.set_shard(0, 2);
+    rank1.set_shard(1, 2);
+    for (int i = 0; i < 9; ++i) {
+      auto ids = ids_of(rank0.next());
+      CHECK(ids.size() == (drop_last || i % 4 != 3 ? 3u : 2u));
+      const auto second = ids_of(rank1.next());
+      ids.insert(ids.end(), second.begin(), second.end());
+      CHECK(ids == ids_of(global.next()));
+      CHECK(rank0.position() == global.position());
+      CHECK(rank1.position() == global.position());
+    }
+  }
+  core::Batcher batcher(numbered(22), 6, 4);
+  CHECK_THROWS_AS(batcher.set_shard(0, 4), Error);
+  CHECK_THROWS_AS(batcher.set_shard(2, 2), Error);
+}
