@@ -254,6 +254,11 @@ struct ZipEntryStream::Impl {
                     e.compressed_size, " bytes but declares ", e.uncompressed_size);
       return;
     }
+    // Deflate expands at most ~1032:1. A larger claim is a corrupt (or hostile) directory, and
+    // must be refused before a caller allocates that much for the member.
+    FLUXION_CHECK(e.uncompressed_size / 1100 <= e.compressed_size + 4, where, ": declares ",
+                  e.uncompressed_size, " bytes, more than its ", e.compressed_size,
+                  " deflated bytes can hold (corrupt directory)");
     FLUXION_CHECK(inflateInit2(&z, -MAX_WBITS) == Z_OK, where, ": cannot start zlib inflate");
     inflating = true;
     buffer.resize(kChunk);

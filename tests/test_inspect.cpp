@@ -83,12 +83,9 @@ TEST_CASE("fluxion inspect lists npz and npy files and rejects truncated ones", 
 
   const std::string npz = test::read_bytes(dir + "/stats.npz");
   const std::string npy = test::read_bytes(dir + "/labels.npy");
-  const std::string golden = test::golden_path("sit_tiny.safetensors");
   std::vector<std::pair<std::string, std::string>> cut = {
       {dir + "/cut.npz", npz.substr(0, npz.size() / 2)},
-      {dir + "/cut.npy", npy.substr(0, npy.size() - 8)},
-      {dir + "/cut.safetensors", golden.empty() ? std::string("\x10\0\0\0\0\0\0\0{", 9)
-                                                : test::read_bytes(golden).substr(0, 5000)}};
+      {dir + "/cut.npy", npy.substr(0, npy.size() - 8)}};
   for (const auto& [path, bytes] : cut) {
     test::write_bytes(path, bytes);
     result = test::run_fluxion("inspect '" + path + "'");

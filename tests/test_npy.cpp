@@ -203,7 +203,7 @@ np.save(d + '/i8.npy', np.arange(-5, 5, dtype=np.int64) * 10**12)
 np.save(d + '/b1.npy', np.arange(7) % 3 == 0)
 np.save(d + '/c8.npy', np.arange(4, dtype=np.complex64) * (1 + 2j))
 np.save(d + '/scalar.npy', np.float32(1.25))
-np.save(d + '/fortran_made_c.npy', np.asfortranarray(np.arange(6.0).reshape(2, 3)))
+np.save(d + '/fortran.npy', np.asfortranarray(np.arange(6.0).reshape(2, 3)))
 )") == 0);
   const auto ar = [](int64_t n, torch::ScalarType t) { return torch::arange(n, torch::kLong).to(t); };
   CHECK(torch::equal(core::load_npy(dir + "/f4.npy"), (ar(24, torch::kFloat) / 4).reshape({2, 3, 4})));
@@ -221,7 +221,7 @@ np.save(d + '/fortran_made_c.npy', np.asfortranarray(np.arange(6.0).reshape(2, 3
   CHECK(scalar.dim() == 0);
   CHECK(scalar.item<float>() == 1.25f);
   // numpy saves a Fortran-ordered array with fortran_order True: rejected, not misread.
-  CHECK_THROWS_WITH(core::load_npy(dir + "/fortran_made_c.npy"), Catch::Contains("Fortran"));
+  CHECK_THROWS_WITH(core::load_npy(dir + "/fortran.npy"), Catch::Contains("Fortran"));
 
   const auto arrays = sample_arrays();
   for (const auto& [name, t] : arrays) core::save_npy(dir + "/fx_" + name + ".npy", t);

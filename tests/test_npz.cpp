@@ -239,6 +239,18 @@ TEST_CASE("npz rejects malformed archives naming the archive and member", "[unit
     CHECK_THROWS_WITH(core::list_npz(path), Catch::Contains("notes.txt"));
   }
   {
+    // A directory and .npy header that agree on a 1 GiB array the deflated data cannot hold:
+    // refused before anything that size is allocated.
+    const std::string header = core::npy_header_bytes(torch::kDouble, {int64_t(1) << 27});
+    const std::string zeros(64, '\0');
+    const std::string path = dir + "/lying_size.npz";
+    write_zip_file(path, {{"big.npy", {{header.data(), header.size()}, {zeros.data(), zeros.size()}}, true}});
+    std::string bad = test::read_bytes(path);
+    put_le(bad, central_directory(bad) + 24, header.size() + (uint64_t(1) << 30), 4);
+    test::write_bytes(path, bad);
+    expect_rejected(path, {"member 'big.npy'", "deflated bytes can hold"});
+  }
+  {
     const std::string npy = core::serialize_npy(torch::arange(4, torch::kFloat));
     const std::string cut = npy.substr(0, npy.size() - 4);
     const std::string path = dir + "/short_member.npz";
