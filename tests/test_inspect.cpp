@@ -44,7 +44,7 @@ TEST_CASE("inspect lists npz members and npy arrays from their headers", "[unit]
   CHECK_THROWS_WITH(core::inspect_file(dir + "/c.txt", ignored), Catch::Contains("unknown file type"));
 }
 
-TEST_CASE("fluxion inspect lists every golden file", "[e2e][inspect]") {
+TEST_CASE("fluxion inspect lists every tensor of every golden file", "[e2e][inspect]") {
   const auto readme = test::golden_path("README.md");
   if (readme.empty()) {
     WARN("shared golden folder absent; skipping");
@@ -53,14 +53,19 @@ TEST_CASE("fluxion inspect lists every golden file", "[e2e][inspect]") {
   const auto folder = std::filesystem::path(readme).parent_path();
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(folder)) {
-    if (entry.path().extension() != ".safetensors") continue;
+    const auto extension = entry.path().extension();
+    if (extension != ".safetensors" && extension != ".npz" && extension != ".npy") continue;
     ++files;
     const std::string path = entry.path().string();
     const auto result = test::run_fluxion("inspect '" + path + "'");
     INFO(path << "\n" << result.output.substr(0, 2000));
     CHECK(result.exit_code == 0);
-    for (const auto& e : core::read_safetensors_header(path).entries)
-      CHECK(result.output.find("  " + e.name + " ") != std::string::npos);
+    std::vector<std::string> names;
+    if (extension == ".safetensors")
+      for (const auto& e : core::read_safetensors_header(path).entries) names.push_back(e.name);
+    if (extension == ".npz")
+      for (const auto& m : core::list_npz(path)) names.push_back(m.name);
+    for (const auto& name : names) CHECK(result.output.find("  " + name + " ") != std::string::npos);
   }
   CHECK(files >= 1);
 }
