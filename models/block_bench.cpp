@@ -17,7 +17,8 @@ namespace {
 // A square grid when N is a perfect square, otherwise one row of N tokens.
 std::pair<int64_t, int64_t> token_grid(int64_t n) {
   const auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
-  return side * side == n ? std::make_pair(side, side) : std::make_pair<int64_t, int64_t>(1, n);
+  if (side * side == n) return {side, side};
+  return {1, n};
 }
 
 double time_block(const std::string& attention, int64_t tokens, const BlockBenchOptions& o) {
