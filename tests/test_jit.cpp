@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/compat.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "models/jit.h"
@@ -131,4 +132,66 @@ TEST_CASE("JiT: dropout only in the middle half, linear KV gates sized for the i
   auto t = torch::rand({1});
   auto y = torch::tensor({4});
   CHECK(test::max_abs_diff(model.forward(x, t, y), model.forward(x, t, y)) == 0);
+}
+
+TEST_CASE("JiT golden forward on CUDA", "[cuda][jit]") {
+  if (!torch::cuda::is_available()) {
+    WARN("CUDA not available; skipped");
+    return;
+  }
+  const auto path = test::golden_path("jit_tiny.safetensors");
+  if (path.empty()) {
+    WARN("golden file jit_tiny.safetensors absent; skipped");
+    return;
+  }
+  core::Metadata meta;
+  auto file = core::load_safetensors(path, &meta);
+  auto config_json = nlohmann::json::parse(meta.at("config"));
+  config_json["model"] = "JiT";
+  auto model = models::build_model(models::config_from_json(config_json.dump()));
+  model->load_state(core::load_safetensors_prefixed(path, "model."), path);
+  model->to(torch::kCUDA);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto out = model->forward(file.at("input.x").cuda(), file.at("input.t").cuda(), file.at("input.y").cuda());
+  const double error = test::max_abs_diff(out.cpu(), file.at("output.forward"));
+  WARN("JiT golden max abs error on CUDA " << error);
+  CHECK(error < 1e-4);
+}
+
+TEST_CASE("backbones run under bf16 autocast with their float32 islands", "[unit][jit]") {
+  for (const std::string kind : {"softmax", "gated", "linear"}) {
+    INFO(kind);
+    for (const std::string name : {"SiT-T/4", "JiT-B/32"}) {
+      INFO(name);
+      auto config = models::zoo_config(name, {kind, 32, 3, 10});
+      if (auto* jit = std::get_if<JiTConfig>(&config.config)) {
+        jit->hidden_size = 64, jit->num_heads = 4, jit->depth = 2, jit->bottleneck_dim = 8;
+        jit->in_context_len = 2, jit->in_context_start = 1, jit->patch_size = 8;
+      }
+      auto model = models::build_model(config);
+      torch::manual_seed(9);
+      {
+        torch::NoGradGuard no_grad;
+        for (auto& p : model->parameters()) {
+          if (p.requires_grad()) p.copy_(torch::randn_like(p) * 0.1);
+        }
+      }
+      model->eval();
+      auto x = torch::randn({2, 3, 32, 32});
+      auto t = torch::rand({2});
+      auto y = torch::tensor({1, 3});
+      torch::NoGradGuard no_grad;
+      auto reference = model->forward(x, t, y);
+      torch::Tensor mixed;
+      {
+        compat::AutocastGuard autocast(torch::kCPU, torch::kBFloat16);
+        mixed = model->forward(x, t, y);
+      }
+      REQUIRE(torch::isfinite(mixed).all().item<bool>());
+      const double relative = test::max_abs_diff(mixed, reference) / reference.abs().max().item<double>();
+      INFO("relative error " << relative);
+      CHECK(relative < 0.1);
+    }
+  }
 }

@@ -208,3 +208,34 @@ TEST_CASE("SiT refuses a state dict whose names or shapes do not fit", "[unit][s
     for (const auto& [name, tensor] : other.state_dict()) CHECK(test::max_abs_diff(tensor, model.state_dict().at(name)) == 0);
   }
 }
+
+TEST_CASE("SiT golden forward on CUDA", "[cuda][sit]") {
+  if (!torch::cuda::is_available()) {
+    WARN("CUDA not available; skipped");
+    return;
+  }
+  const auto path = test::golden_path("sit_tiny.safetensors");
+  if (path.empty()) {
+    WARN("golden file sit_tiny.safetensors absent; skipped");
+    return;
+  }
+  core::Metadata meta;
+  auto file = core::load_safetensors(path, &meta);
+  auto config_json = nlohmann::json::parse(meta.at("config"));
+  config_json["model"] = "SiT";
+  auto model = std::make_shared<SiT>(std::get<SiTConfig>(models::config_from_json(config_json.dump()).config));
+  model->load_state(core::load_safetensors_prefixed(path, "model."), path);
+  model->to(torch::kCUDA);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto cuda = [](const torch::Tensor& t) { return t.to(torch::kCUDA); };
+  const double forward_error = test::max_abs_diff(
+      model->forward(cuda(file.at("input.x")), cuda(file.at("input.t")), cuda(file.at("input.y"))).cpu(),
+      file.at("output.forward"));
+  const double cfg_error = test::max_abs_diff(
+      model->forward_with_cfg(cuda(file.at("input.cfg_x")), cuda(file.at("input.cfg_t")), cuda(file.at("input.cfg_y")), 4.0).cpu(),
+      file.at("output.forward_with_cfg_4.0"));
+  WARN("SiT golden max abs error on CUDA: forward " << forward_error << ", cfg " << cfg_error);
+  CHECK(forward_error < 1e-4);
+  CHECK(cfg_error < 1e-4);
+}
