@@ -117,6 +117,19 @@ void validate(const SamplerConfig& config) {
                 config.cfg_interval_lo, ", ", config.cfg_interval_hi, "] is empty");
 }
 
+SamplerConfig with_sit_interval(SamplerConfig config) {
+  validate(config);
+  const bool sde = is_sde(config.name);
+  const auto sde_settings = sde_config(config);
+  const auto interval = sit_sample_interval(
+      parse_path_type(config.path), parse_prediction_type(config.prediction), sde,
+      sde ? sde_settings.diffusion : DiffusionForm::sbdm, sde ? sde_settings.last_step_size : 0.0);
+  config.start_eps = interval.t0;
+  // An SDE with a last step ends at 1 - last_step_size whatever end_eps says.
+  config.end_eps = 1.0 - interval.t1;
+  return config;
+}
+
 GuidanceConfig guidance_config(const SamplerConfig& config) {
   GuidanceConfig guidance;
   guidance.scale = config.cfg_scale;

@@ -60,6 +60,11 @@ const std::vector<std::string>& sampler_names();
 // Throws a one-line fluxion::Error naming the bad field (unknown names list the valid ones).
 void validate(const SamplerConfig& config);
 
+// config with start_eps / end_eps set to SiT's Transport.check_interval for its path, prediction,
+// sampler kind and diffusion form (sit_sample_interval in time_grid.h): e.g. noise or score
+// predictions start at 1e-3, SBDM SDEs too, VP ends at 1 - 1e-3.
+SamplerConfig with_sit_interval(SamplerConfig config);
+
 // The guidance settings carried by a SamplerConfig.
 GuidanceConfig guidance_config(const SamplerConfig& config);
 

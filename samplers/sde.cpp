@@ -42,10 +42,13 @@ class SdeFields {
     return path_.compute_diffusion(x, time_like(t, x), config_.diffusion, config_.diffusion_norm);
   }
 
-  // v + w score
+  // v + w score. Where w vanishes (e.g. the sigma form at t = 1) the score, which may be infinite
+  // there (velocity -> score divides by sigma), is left out instead of giving 0 * inf = NaN.
   torch::Tensor drift(const torch::Tensor& x, double t) {
     const auto fields = evaluate(x, t);
-    return fields.velocity + diffusion(x, t) * fields.score;
+    const auto w = diffusion(x, t);
+    if (w.abs().max().item<double>() == 0.0) return fields.velocity;
+    return fields.velocity + w * fields.score;
   }
 
   int64_t nfe = 0;
@@ -106,6 +109,11 @@ SdeResult sample_sde(const ModelFn& model, PredictionType type, const Path& path
   FLUXION_CHECK(config.last_step == LastStep::none || config.last_step_size >= 0,
                 "sde: last_step_size must be >= 0, got ", config.last_step_size);
   SdeFields fields(model, type, path, conversion, config);
+  const auto first_row = x.narrow(0, 0, 1);
+  FLUXION_CHECK(torch::isfinite(fields.diffusion(first_row, grid.front())).all().item<bool>(),
+                "sde: diffusion form ", to_string(config.diffusion), " is not finite at t0 = ",
+                grid.front(), " on path ", to_string(path.type()),
+                "; start later (SiT starts SBDM at 1e-3)");
   SdeResult result;
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     const double t = grid[i], dt = grid[i + 1] - grid[i];

@@ -123,3 +123,34 @@ TEST_CASE("JiT-style sampling: x-prediction, Heun with last Euler step", "[unit]
   }
   CHECK((result.x - z).abs().max().item<double>() < 1e-12);
 }
+
+TEST_CASE("SiT's sampling intervals carried into a SamplerConfig", "[unit][sampler]") {
+  SamplerConfig config;
+  config.name = "dopri5";
+  config.prediction = "noise";
+  auto sit = with_sit_interval(config);
+  CHECK(sit.start_eps == 1e-3);
+  CHECK(sit.end_eps == Approx(1e-3));
+  config.prediction = "velocity";
+  sit = with_sit_interval(config);
+  CHECK(sit.start_eps == 0.0);
+  CHECK(sit.end_eps == 0.0);
+  config.name = "euler-maruyama";
+  config.diffusion_form = "SBDM";
+  config.path = "gvp";
+  config.prediction = "score";
+  sit = with_sit_interval(config);
+  CHECK(sit.start_eps == 1e-3);
+  CHECK(sampler_time_grid(sit).back() == Approx(0.96));
+
+  // SBDM is infinite at t = 0 on the linear path: a clear error, not NaN samples.
+  config.path = "linear";
+  config.prediction = "velocity";
+  config.steps = 5;
+  auto gen = at::detail::createCPUGenerator(0);
+  ModelFn zero = [](const torch::Tensor& x, const torch::Tensor&) { return torch::zeros_like(x); };
+  CHECK_THROWS_WITH(sample(config, zero, torch::zeros({2, 2}), gen),
+                    Catch::Contains("diffusion form SBDM is not finite at t0 = 0"));
+  config.start_eps = 1e-3;
+  CHECK(torch::isfinite(sample(config, zero, torch::zeros({2, 2}), gen).x).all().item<bool>());
+}

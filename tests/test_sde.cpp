@@ -82,6 +82,19 @@ TEST_CASE("stochastic Heun with the exact score reproduces Gaussian data", "[uni
   check_gaussian(result.x);
 }
 
+TEST_CASE("stochastic Heun may evaluate t = 1 where the sigma form vanishes", "[unit][sde]") {
+  // The score derived from a velocity divides by sigma(1) = 0; w(1) = 0 must drop it, not NaN.
+  auto gen = at::detail::createCPUGenerator(7);
+  SdeConfig config;
+  config.solver = SdeSolver::heun;
+  config.diffusion = DiffusionForm::sigma;
+  config.last_step = LastStep::none;
+  const auto result = sample_sde(gaussian_velocity, PredictionType::velocity, Path(),
+                                 torch::randn({64, 2}, torch::kDouble), uniform_grid(11), config,
+                                 gen);
+  CHECK(torch::isfinite(result.x).all().item<bool>());
+}
+
 TEST_CASE("SDE samples are reproducible from the caller's generator", "[unit][sde]") {
   SdeConfig config;
   const auto grid = uniform_grid(10, 0.0, 0.96);
