@@ -1,3 +1,4 @@
+#include <ATen/CPUGeneratorImpl.h>
 #include <catch2/catch.hpp>
 
 #include <cmath>
