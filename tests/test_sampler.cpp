@@ -1,6 +1,6 @@
 #include <ATen/CPUGeneratorImpl.h>
-#include <catch2/catch.hpp>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "core/error.h"
