@@ -15,7 +15,6 @@ void add_pending(CLI::App& app, const std::string& name, const std::string& desc
 }
 }  // namespace
 
-void add_sample(CLI::App& app) { add_pending(app, "sample", "sample images from a checkpoint", "#5"); }
 void add_finetune(CLI::App& app) { add_pending(app, "finetune", "discriminator-guided RL finetuning", "#8"); }
 void add_stats(CLI::App& app) { add_pending(app, "stats", "feature statistics of an image set", "#6"); }
 void add_fid(CLI::App& app) { add_pending(app, "fid", "Frechet distance between two stats files", "#6"); }
