@@ -10,23 +10,20 @@
 using namespace fluxion;
 
 namespace {
-// A 3-step tiny run, trained once for all cases.
-const std::string& tiny_checkpoint() {
-  static const std::string ckpt = [] {
-    const auto run = test::scratch_dir("sample_tiny_run");
-    auto r = test::run_fluxion(
-        "train --model SiT-T/4 --steps 3 --batch 8 --device cpu --grid-images 4 --grid-steps 1 --out " + run);
-    REQUIRE(r.exit_code == 0);
-    return run + "/checkpoints/last.safetensors";
-  }();
-  return ckpt;
+// A 3-step tiny run in its own folder (ctest runs test cases as parallel processes).
+std::string tiny_checkpoint(const std::string& tag) {
+  const auto run = test::scratch_dir("sample_tiny_run_" + tag);
+  auto r = test::run_fluxion(
+      "train --model SiT-T/4 --steps 3 --batch 8 --device cpu --grid-images 4 --grid-steps 1 --out " + run);
+  REQUIRE(r.exit_code == 0);
+  return run + "/checkpoints/last.safetensors";
 }
 }  // namespace
 
 TEST_CASE("same seed gives a byte-identical npz, equal to the PNGs, and re-runs reuse images",
           "[e2e][sample]") {
   const auto dir = test::scratch_dir("sample_repro");
-  const std::string base = "sample --ckpt " + tiny_checkpoint() + " --n 12 --steps 3 --device cpu --seed 5 ";
+  const std::string base = "sample --ckpt " + tiny_checkpoint("repro") + " --n 12 --steps 3 --device cpu --seed 5 ";
   auto a = test::run_fluxion(base + "--batch 5 --out " + dir + "/a --npz " + dir + "/a.npz --grid " + dir + "/a.png");
   INFO(a.output);
   REQUIRE(a.exit_code == 0);
@@ -55,18 +52,19 @@ TEST_CASE("same seed gives a byte-identical npz, equal to the PNGs, and re-runs 
 
 TEST_CASE("fluxion sample refuses bad checkpoints and options with one line", "[e2e][sample]") {
   const auto dir = test::scratch_dir("sample_bad");
-  const auto bytes = test::read_bytes(tiny_checkpoint());
+  const auto ckpt = tiny_checkpoint("bad");
+  const auto bytes = test::read_bytes(ckpt);
   test::write_bytes(dir + "/cut.safetensors", bytes.substr(0, bytes.size() / 2));
   auto cut = test::run_fluxion("sample --ckpt " + dir + "/cut.safetensors --n 2 --grid " + dir + "/g.png");
   CHECK(cut.exit_code != 0);
   CHECK(cut.output.find("cut.safetensors") != std::string::npos);
 
-  auto sampler = test::run_fluxion("sample --ckpt " + tiny_checkpoint() + " --sampler leapfrog --n 2 --grid " + dir + "/g.png");
+  auto sampler = test::run_fluxion("sample --ckpt " + ckpt + " --sampler leapfrog --n 2 --grid " + dir + "/g.png");
   CHECK(sampler.exit_code != 0);
   CHECK(sampler.output.find("leapfrog") != std::string::npos);
   CHECK(sampler.output.find("heun") != std::string::npos);
 
-  auto mismatch = test::run_fluxion("sample --ckpt " + tiny_checkpoint() + " --model SiT-S/2 --n 2 --grid " + dir + "/g.png");
+  auto mismatch = test::run_fluxion("sample --ckpt " + ckpt + " --model SiT-S/2 --n 2 --grid " + dir + "/g.png");
   CHECK(mismatch.exit_code != 0);
   CHECK(mismatch.output.find("tiny_run") != std::string::npos);
 
