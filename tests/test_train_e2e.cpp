@@ -50,6 +50,7 @@ TEST_CASE("fluxion train trains a tiny model on Fashion-MNIST and the loss falls
                         "/checkpoints/last.safetensors"})
     CHECK(std::filesystem::exists(run + f));
   // The resolved config can be fed back in.
+  std::filesystem::remove_all(run + "_again");
   auto again = test::run_fluxion("train --config " + run + "/config.toml --steps 1 --out " + run + "_again");
   INFO(again.output);
   CHECK(again.exit_code == 0);
