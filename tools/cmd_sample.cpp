@@ -34,8 +34,16 @@ void add_sample(CLI::App& app) {
   sub->add_option("--quantization", c.quantization, "sit: clamp(127.5x+128) | adm: floor((x+1)127.5)")
       ->capture_default_str();
 
-  sub->add_option("--sampler", s.name, "euler | heun | midpoint | rk4 | dopri5 | dpm++2m | euler-maruyama | sde-heun")
+  sub->add_option("--sampler", s.name,
+                  "flow: euler | heun | midpoint | rk4 | dopri5 | dpm++2m | euler-maruyama | sde-heun; "
+                  "dale: dls | ums")
       ->capture_default_str();
+  auto& m = c.multiplicative;
+  sub->add_option("--delta", m.delta, "dls/ums step (0: stride T/N)")->capture_default_str();
+  sub->add_option("--repeats", m.repeats, "dls/ums updates per noise level")->capture_default_str();
+  sub->add_option("--anneal", m.anneal, "dls/ums noise factor per update")->capture_default_str();
+  sub->add_option("--final-steps", m.final_steps, "dls/ums noise-free steps at t = 0")->capture_default_str();
+  sub->add_option("--level-stride", m.level_stride, "dls/ums: visit every k-th level")->capture_default_str();
   sub->add_option("--steps", s.steps, "solver steps (NFE is printed)")->capture_default_str();
   sub->add_option("--atol", s.atol, "dopri5 absolute tolerance")->capture_default_str();
   sub->add_option("--rtol", s.rtol, "dopri5 relative tolerance")->capture_default_str();

@@ -18,7 +18,7 @@ void add_train(CLI::App& app) {
 
   sub->add_option("--model", c.model, "zoo model name (fluxion inspect --model ?)")->capture_default_str();
   sub->add_option("--attention", c.attention, "softmax | gated | gated-headwise | linear")->capture_default_str();
-  sub->add_option("--objective", c.objective, "flow")->capture_default_str();
+  sub->add_option("--objective", c.objective, "flow | dale (multiplicative score matching)")->capture_default_str();
   sub->add_option("--data", c.data, "fashion-mnist:train, mnist:DIR, cifar10:DIR, an image folder or an .npz")
       ->capture_default_str();
   sub->add_option("--image-size", c.image_size, "train at this resolution (pad or resize)")->capture_default_str();
@@ -36,6 +36,16 @@ void add_train(CLI::App& app) {
   sub->add_option("--noise-scale", f.noise_scale, "noise std (JiT: image_size / 256)")->capture_default_str();
   sub->add_option("--t-eps", f.x_pred_t_eps, "clamp of 1 - t for x-prediction (JiT 0.05)")->capture_default_str();
   sub->add_option("--label-dropout", f.label_dropout, "probability of the null label (CFG)")->capture_default_str();
+
+  auto& d = c.dale;
+  sub->add_option("--dale-sigma", d.sigma, "dale: GBM volatility sigma")->capture_default_str();
+  sub->add_option("--dale-mu", d.mu, "dale: GBM drift mu (sigma^2/2: no log-space drift)")->capture_default_str();
+  sub->add_option("--dale-levels", d.levels, "dale: noise levels N")->capture_default_str();
+  sub->add_option("--dale-horizon", d.horizon, "dale: horizon T")->capture_default_str();
+  sub->add_option("--dale-offset", d.offset, "dale: data mapped to [offset, offset + 1]")->capture_default_str();
+  sub->add_option("--dale-weighting", d.weighting, "dale: sigma2t (the authors') | unit")->capture_default_str();
+  sub->add_option("--grid-level-stride", c.grid_level_stride, "dale: grids visit every k-th level")
+      ->capture_default_str();
 
   sub->add_option("--steps", c.steps, "optimizer steps")->capture_default_str();
   sub->add_option("--batch", c.batch, "images per step")->capture_default_str();
@@ -68,6 +78,7 @@ void add_train(CLI::App& app) {
   sub->add_flag("--resume", *resume, "continue the run in --out from checkpoints/last.safetensors");
 
   sub->callback([sub, config, resume] {
+    config->dale.label_dropout = config->flow.label_dropout;
     const std::string toml = sub->config_to_str(/*default_also=*/true, /*write_description=*/false);
     const auto result = train::run_training(*config, *resume, toml);
     std::cout << "trained to step " << result.steps_done << ", loss " << result.final_loss << ", "

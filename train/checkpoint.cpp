@@ -25,6 +25,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   for (size_t i = 0; i < c.emas.size(); ++i)
     for (const auto& [name, t] : c.emas[i]) tensors[EmaSet::prefix(i) + "." + name] = t;
   for (const auto& [name, t] : c.optimizer) tensors["optim." + name] = t;
+  for (const auto& [name, t] : c.objective) tensors["objective." + name] = t;
   tensors["trainer.step"] = torch::tensor(c.step, torch::kLong);
   tensors["trainer.data_position"] = torch::tensor(c.data_position, torch::kLong);
   core::Metadata metadata{{"format", kCheckpointFormat},
@@ -53,6 +54,8 @@ Checkpoint load_checkpoint(const std::string& path) {
   for (auto& [name, t] : tensors) {
     if (starts_with(name, "optim.")) {
       c.optimizer[name.substr(6)] = t;
+    } else if (starts_with(name, "objective.")) {
+      c.objective[name.substr(10)] = t;
     } else if (name == "trainer.step") {
       c.step = t.item<int64_t>();
     } else if (name == "trainer.data_position") {
@@ -92,10 +95,12 @@ ModelWeights load_model_weights(const std::string& path, const std::string& whic
                                      [&](const auto& e) { return starts_with(e.name, prefix); });
     FLUXION_CHECK(present, path, ": has no weights with prefix '", prefix, "'");
   }
+  if (is_checkpoint) out.objective = core::load_safetensors_prefixed(path, "objective.");
   auto all = core::load_safetensors_prefixed(path, prefix);
   for (auto& [name, t] : all) {
     if (prefix.empty() &&
-        (starts_with(name, "ema") || starts_with(name, "optim.") || starts_with(name, "trainer.")) &&
+        (starts_with(name, "ema") || starts_with(name, "optim.") || starts_with(name, "trainer.") ||
+         starts_with(name, "objective.")) &&
         is_checkpoint)
       continue;
     out.weights[name] = t;

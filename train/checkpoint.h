@@ -5,6 +5,7 @@
 //   ema.<name>, ema1.<name> the EMA weights, one prefix per decay (EmaSet::prefix)
 //   optim.<...>             AdamW moments and step
 //   trainer.step, trainer.data_position
+//   objective.<name>        what the objective needs at sampling time (Dale's log-normal prior)
 // metadata: format, model_config (models::config_to_json), train_config (JSON), ema_decays, step.
 // Written atomically (temporary file, fsync, rename), so a killed run always leaves the previous
 // checkpoint or the new one, never a torn file.
@@ -23,6 +24,7 @@ struct Checkpoint {
   std::vector<core::TensorMap> emas;
   std::vector<double> ema_decays;
   core::TensorMap optimizer;
+  core::TensorMap objective;
   int64_t step = 0;
   int64_t data_position = 0;
   std::string model_config;  // JSON
@@ -36,6 +38,7 @@ Checkpoint load_checkpoint(const std::string& path);
 // when the file has no EMA, e.g. a converted official checkpoint), "ema1"..., or "model".
 struct ModelWeights {
   core::TensorMap weights;
+  core::TensorMap objective;  // objective.* tensors (Dale's prior)
   std::string which;         // what was actually loaded
   std::string model_config;  // "" when the file does not say (official checkpoints)
   std::string train_config;  // "" likewise

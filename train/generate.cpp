@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "models/zoo.h"
 #include "train/checkpoint.h"
+#include "train/dale_sampling.h"
 #include "train/flow_sampling.h"
 #include "train/train_config.h"
 
@@ -82,17 +83,34 @@ GenerateResult generate(const GenerateConfig& config) {
   model->to(device);
   model->eval();
 
-  // The objective the weights were trained with decides path, prediction and end epsilons.
+  // The objective the weights were trained with decides the sampler family, and for flows the
+  // path, prediction and end epsilons.
   samplers::SamplerConfig sampler = config.sampler;
-  if (!weights.train_config.empty()) {
-    const auto trained = train_config_from_json(nlohmann::json::parse(weights.train_config));
+  TrainConfig trained;
+  if (!weights.train_config.empty()) trained = train_config_from_json(nlohmann::json::parse(weights.train_config));
+  const bool multiplicative = sampler.name == "dls" || sampler.name == "ums";
+  const bool dale = trained.objective == "dale";
+  FLUXION_CHECK(!multiplicative || dale, "--sampler ", sampler.name,
+                " is a multiplicative (Dale-Langevin) sampler, but ", config.checkpoint,
+                " holds a flow model; use a flow sampler (", samplers::sampler_names().front(), ", heun, ...)");
+  FLUXION_CHECK(multiplicative || !dale, config.checkpoint,
+                " holds a Dale (multiplicative score) model; sample it with --sampler dls or --sampler ums");
+  samplers::MultiplicativeConfig multiplicative_config =
+      multiplicative_for(trained.dale, config.multiplicative);
+  if (dale) {
+    multiplicative_config.name = sampler.name;
+    samplers::validate(multiplicative_config);
+    FLUXION_CHECK(weights.objective.count("prior_mean") && weights.objective.count("prior_std"),
+                  config.checkpoint, ": Dale checkpoint lacks its log-normal prior (objective.prior_*)");
+  }
+  if (!weights.train_config.empty() && !dale) {
     auto from_objective = sampler_for_objective(trained.flow, sampler);
     if (config.path_given) from_objective.path = sampler.path;
     if (config.prediction_given) from_objective.prediction = sampler.prediction;
     sampler = from_objective;
   }
   sampler.null_label = model->num_classes();
-  samplers::validate(sampler);
+  if (!dale) samplers::validate(sampler);
 
   const int64_t n = config.n, C = model->in_channels(), S = model->image_size();
   const auto labels = labels_for(config, model->num_classes());
@@ -107,7 +125,8 @@ GenerateResult generate(const GenerateConfig& config) {
   if (!config.out.empty()) core::ensure_directory(config.out);
 
   GenerateResult result;
-  result.sampler_description = samplers::describe(sampler);
+  result.sampler_description =
+      dale ? samplers::describe(multiplicative_config) : samplers::describe(sampler);
   core::log_info("sampling " + std::to_string(n) + " images with " + result.sampler_description +
                  " on " + core::device_summary(device));
   const auto rule = config.quantization == "adm" ? core::Quantization::adm_floor : core::Quantization::sit_round;
@@ -145,24 +164,32 @@ GenerateResult generate(const GenerateConfig& config) {
       noise = torch::stack(draws);
     }
     auto gen = core::make_generator(core::derive_seed(config.seed, kSdeStream + first), device);
-    samplers::SampleResult sampled;
+    const TrainModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+      return model->forward(x, t, y).to(torch::kFloat);
+    };
+    const auto batch_labels = labels.slice(0, first, first + count).to(device);
+    torch::Tensor sampled;
     {
       compat::AutocastGuard autocast(device.type(), precision);
-      sampled = samplers::sample(
-          sampler,
-          [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-            return model->forward(x, t, y).to(torch::kFloat);
-          },
-          labels.slice(0, first, first + count).to(device), noise.to(device), gen);
+      if (dale) {
+        auto r = sample_dale(multiplicative_config, trained.dale, model_fn, batch_labels,
+                             weights.objective.at("prior_mean"), weights.objective.at("prior_std"),
+                             noise.to(device), gen);
+        result.nfe_per_batch = r.nfe;
+        sampled = r.x;
+      } else {
+        auto r = samplers::sample(sampler, model_fn, batch_labels, noise.to(device), gen);
+        result.nfe_per_batch = r.nfe;
+        sampled = r.x;
+      }
     }
-    result.nfe_per_batch = sampled.nfe;
-    auto images = core::to_uint8(sampled.x.to(torch::kFloat).cpu(), rule);
+    auto images = core::to_uint8(sampled.to(torch::kFloat).cpu(), rule);
     all.slice(0, first, first + count).copy_(images);
     if (!config.out.empty())
       for (int64_t i = 0; i < count; ++i)
         core::write_png(image_name(config.out, first + i, labels[first + i].item<int64_t>()), images[i]);
     result.generated += count;
-    progress.update(count, "NFE " + std::to_string(sampled.nfe));
+    progress.update(count, "NFE " + std::to_string(result.nfe_per_batch));
   }
   progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "samplers/multiplicative.h"
 #include "samplers/sampler.h"
 
 namespace fluxion::train {
@@ -33,7 +34,8 @@ struct GenerateConfig {
   std::string npz;   // ADM .npz ("" for none)
   std::string init_noise;  // .npy of (n, C, H, W) float noise instead of seeded draws
   std::string quantization = "sit";  // sit: clamp(127.5 x + 128) | adm: floor((x + 1) 127.5)
-  samplers::SamplerConfig sampler;
+  samplers::SamplerConfig sampler;              // flow checkpoints
+  samplers::MultiplicativeConfig multiplicative;  // dale checkpoints (--sampler dls|ums)
   // Which sampler fields the user set explicitly (others come from the checkpoint's objective).
   bool prediction_given = false;
   bool path_given = false;

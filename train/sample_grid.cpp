@@ -6,13 +6,19 @@
 #include "core/device.h"
 #include "core/image_io.h"
 #include "core/rng.h"
+#include "train/dale_sampling.h"
 #include "train/flow_sampling.h"
 
 namespace fluxion::train {
 
 SampleGrid::SampleGrid(const models::ModelConfig& model_config, const TrainConfig& config,
-                       int64_t num_classes, const torch::Device& device, uint64_t seed)
-    : model_(models::build_model(model_config)), config_(config), seed_(seed), device_(device) {
+                       int64_t num_classes, const torch::Device& device, uint64_t seed,
+                       core::TensorMap objective_state)
+    : model_(models::build_model(model_config)),
+      config_(config),
+      objective_state_(std::move(objective_state)),
+      seed_(seed),
+      device_(device) {
   model_->to(device);
   model_->eval();
   auto gen = core::make_generator(seed, torch::kCPU);
@@ -36,16 +42,20 @@ void SampleGrid::write(const core::TensorMap& weights, const std::string& path) 
   const auto sampler = sampler_for_objective(config_.flow, base);
   const auto precision = core::resolve_precision(config_.precision, device_);
   auto gen = core::make_generator(seed_ + 1, device_);
+  const TrainModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+    return model_->forward(x, t, y).to(torch::kFloat);
+  };
   torch::Tensor images;
-  {
+  if (config_.objective == "dale") {
+    samplers::MultiplicativeConfig dls;
+    dls.level_stride = config_.grid_level_stride;
     compat::AutocastGuard autocast(device_.type(), precision);
-    images = samplers::sample(
-                 sampler,
-                 [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-                   return model_->forward(x, t, y).to(torch::kFloat);
-                 },
-                 labels_, noise_, gen)
+    images = sample_dale(multiplicative_for(config_.dale, dls), config_.dale, model_fn, labels_,
+                         objective_state_.at("prior_mean"), objective_state_.at("prior_std"), noise_, gen)
                  .x;
+  } else {
+    compat::AutocastGuard autocast(device_.type(), precision);
+    images = samplers::sample(sampler, model_fn, labels_, noise_, gen).x;
   }
   const int cols = static_cast<int>(std::max<int64_t>(1, std::lround(std::sqrt(double(noise_.size(0))))));
   core::write_png(path, core::make_grid(core::to_uint8(images.cpu()), cols));

@@ -14,7 +14,8 @@ namespace fluxion::train {
 class SampleGrid {
  public:
   SampleGrid(const models::ModelConfig& model_config, const TrainConfig& config,
-             int64_t num_classes, const torch::Device& device, uint64_t seed);
+             int64_t num_classes, const torch::Device& device, uint64_t seed,
+             core::TensorMap objective_state = {});
   // Loads `weights` into the grid's own model copy, samples and writes the grid PNG atomically.
   void write(const core::TensorMap& weights, const std::string& path);
 
@@ -22,6 +23,7 @@ class SampleGrid {
   models::BackbonePtr model_;
   TrainConfig config_;
   torch::Tensor noise_, labels_;
+  core::TensorMap objective_state_;  // Dale's prior
   uint64_t seed_;
   torch::Device device_;
 };

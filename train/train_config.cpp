@@ -5,7 +5,8 @@
 namespace fluxion::train {
 
 void TrainConfig::validate() const {
-  FLUXION_CHECK(objective == "flow", "unknown objective '", objective, "' (flow)");
+  FLUXION_CHECK(objective == "flow" || objective == "dale", "unknown objective '", objective,
+                "' (flow, dale)");
   FLUXION_CHECK(steps > 0, "--steps must be positive, got ", steps);
   FLUXION_CHECK(batch > 0, "--batch must be positive, got ", batch);
   FLUXION_CHECK(grad_accum > 0 && batch % grad_accum == 0, "--grad-accum ", grad_accum,
@@ -17,6 +18,7 @@ void TrainConfig::validate() const {
   FLUXION_CHECK(log_every > 0 && ckpt_every > 0 && sample_every > 0,
                 "--log-every, --ckpt-every and --sample-every must be positive");
   flow.validate();
+  dale.validate();
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
@@ -28,6 +30,10 @@ nlohmann::json to_json(const TrainConfig& c) {
         {"logit_mean", c.flow.logit_mean}, {"logit_std", c.flow.logit_std},
         {"noise_scale", c.flow.noise_scale}, {"x_pred_t_eps", c.flow.x_pred_t_eps},
         {"label_dropout", c.flow.label_dropout}}},
+      {"dale",
+       {{"sigma", c.dale.sigma}, {"mu", c.dale.mu}, {"levels", c.dale.levels},
+        {"horizon", c.dale.horizon}, {"offset", c.dale.offset}, {"weighting", c.dale.weighting},
+        {"label_dropout", c.dale.label_dropout}}},
       {"data", c.data}, {"image_size", c.image_size}, {"data_threads", c.data_threads},
       {"steps", c.steps}, {"batch", c.batch}, {"grad_accum", c.grad_accum}, {"lr", c.lr},
       {"beta1", c.beta1}, {"beta2", c.beta2}, {"weight_decay", c.weight_decay},
@@ -38,6 +44,7 @@ nlohmann::json to_json(const TrainConfig& c) {
       {"ckpt_every", c.ckpt_every}, {"sample_every", c.sample_every},
       {"keep_checkpoints", c.keep_checkpoints}, {"grid_images", c.grid_images},
       {"grid_sampler", c.grid_sampler}, {"grid_steps", c.grid_steps}, {"grid_cfg", c.grid_cfg},
+      {"grid_level_stride", c.grid_level_stride},
   };
 }
 
@@ -59,6 +66,15 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
       getf("logit_std", c.flow.logit_std); getf("noise_scale", c.flow.noise_scale);
       getf("x_pred_t_eps", c.flow.x_pred_t_eps); getf("label_dropout", c.flow.label_dropout);
     }
+    if (j.contains("dale")) {
+      const auto& d = j.at("dale");
+      auto getd = [&](const char* key, auto& field) {
+        if (d.contains(key)) d.at(key).get_to(field);
+      };
+      getd("sigma", c.dale.sigma); getd("mu", c.dale.mu); getd("levels", c.dale.levels);
+      getd("horizon", c.dale.horizon); getd("offset", c.dale.offset);
+      getd("weighting", c.dale.weighting); getd("label_dropout", c.dale.label_dropout);
+    }
     get("data", c.data); get("image_size", c.image_size); get("data_threads", c.data_threads);
     get("steps", c.steps); get("batch", c.batch); get("grad_accum", c.grad_accum); get("lr", c.lr);
     get("beta1", c.beta1); get("beta2", c.beta2); get("weight_decay", c.weight_decay);
@@ -69,6 +85,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     get("ckpt_every", c.ckpt_every); get("sample_every", c.sample_every);
     get("keep_checkpoints", c.keep_checkpoints); get("grid_images", c.grid_images);
     get("grid_sampler", c.grid_sampler); get("grid_steps", c.grid_steps); get("grid_cfg", c.grid_cfg);
+    get("grid_level_stride", c.grid_level_stride);
   } catch (const nlohmann::json::exception& e) {
     fail("training config: ", e.what());
   }

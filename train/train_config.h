@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/dale_objective.h"
 #include "train/flow_objective.h"
 
 namespace fluxion::train {
@@ -17,8 +18,9 @@ struct TrainConfig {
   // What is trained
   std::string model = "SiT-T/4";
   std::string attention = "softmax";
-  std::string objective = "flow";  // flow (dale: issue 7)
+  std::string objective = "flow";  // flow | dale (multiplicative score matching)
   FlowConfig flow;
+  DaleConfig dale;
   // Data
   std::string data = "fashion-mnist:train";
   int64_t image_size = 32;  // items are padded (28 -> 32) or resized to this
@@ -52,6 +54,7 @@ struct TrainConfig {
   std::string grid_sampler = "heun";
   int64_t grid_steps = 25;
   double grid_cfg = 1.0;
+  int64_t grid_level_stride = 10;  // dale grids visit every 10th noise level (100 NFE for N = 1000)
 
   void validate() const;
 };

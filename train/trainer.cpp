@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,7 @@
 #include "models/zoo.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/dale_objective.h"
 #include "train/ema.h"
 #include "train/lr_schedule.h"
 #include "train/run_report.h"
@@ -66,6 +68,18 @@ void truncate_metrics(const std::string& path, int64_t step) {
     }
   }
   core::write_file_atomically(path, [&](std::ostream& out) { out << kept; });
+}
+
+// Dale's per-channel log-normal prior, fitted on up to 10,000 training images.
+core::TensorMap fit_dale_prior(const core::Dataset& dataset, const TrainConfig& config) {
+  const int64_t n = std::min<int64_t>(dataset.size(), 10000);
+  std::vector<int64_t> indices(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = i * dataset.size() / n;
+  auto images = core::load_images(dataset, indices, static_cast<int>(config.data_threads));
+  auto [mean, std] = fit_log_normal_prior(images.to(torch::kFloat) / 127.5 - 1.0, config.dale);
+  core::log_info("dale prior: log-normal mean " + std::to_string(mean[0].item<double>()) + ", std " +
+                 std::to_string(std[0].item<double>()) + " (channel 0)");
+  return {{"prior_mean", mean}, {"prior_std", std}};
 }
 
 }  // namespace
@@ -124,7 +138,24 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   EmaSet ema(weights, config.ema_decays);
   LrSchedule schedule{config.lr, config.warmup, config.lr_schedule, config.steps, config.final_lr};
   schedule.validate();
-  FlowObjective objective(config.flow, null_label);
+  // The objective: flow matching, or Dale's multiplicative score matching with its fitted prior.
+  core::TensorMap objective_state;
+  std::function<torch::Tensor(const TrainModelFn&, const torch::Tensor&, const torch::Tensor&, at::Generator&)>
+      objective_loss;
+  if (config.objective == "dale") {
+    auto dale = std::make_shared<DaleObjective>(config.dale, null_label);
+    objective_loss = [dale](const TrainModelFn& m, const torch::Tensor& x, const torch::Tensor& y,
+                            at::Generator& g) { return dale->loss(m, x, y, g); };
+    if (checkpoint) {
+      objective_state = checkpoint->objective;
+    } else {
+      objective_state = fit_dale_prior(*dataset, config);
+    }
+  } else {
+    auto flow = std::make_shared<FlowObjective>(config.flow, null_label);
+    objective_loss = [flow](const TrainModelFn& m, const torch::Tensor& x, const torch::Tensor& y,
+                            at::Generator& g) { return flow->loss(m, x, y, g); };
+  }
   core::Batcher batcher(dataset, config.batch / config.grad_accum, config.seed, /*shuffle=*/true,
                         /*drop_last=*/true, static_cast<int>(config.data_threads));
 
@@ -148,7 +179,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   }
 
   SampleGrid grid(model_config, config, dataset->num_classes(), device,
-                  core::derive_seed(config.seed, kGridStream));
+                  core::derive_seed(config.seed, kGridStream), objective_state);
   const std::string train_config_json = to_json(config).dump();
   const std::string model_config_json = models::config_to_json(model_config);
 
@@ -158,6 +189,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     for (size_t i = 0; i < config.ema_decays.size(); ++i) c.emas.push_back(ema.weights(i));
     c.ema_decays = config.ema_decays;
     c.optimizer = optimizer.state();
+    c.objective = objective_state;
     c.step = at_step;
     c.data_position = batcher.position();
     c.model_config = model_config_json;
@@ -189,7 +221,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
       torch::Tensor loss;
       {
         compat::AutocastGuard autocast(device.type(), precision);
-        loss = objective.loss(
+        loss = objective_loss(
             [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
               return model->forward(xt, t, labels);
             },
