@@ -93,9 +93,11 @@ TEST_CASE("DLS and UMS recover the weights of a 1-D mixture from its exact score
     config.name = name;
     config.levels = 1000;
     auto gen = core::make_generator(11);
-    // The exact prior at T = 1 for these atoms is close to log-normal(log 1.5, 0.8).
+    // Start from the exact p_T: an atom drawn by weight, times exp(sigma W_1) (mu = sigma^2/2).
     auto z = at::randn({20000, 1, 1, 1}, gen, torch::kDouble);
-    auto x_init = torch::exp(std::log(1.55) + 0.83 * z).to(torch::kFloat);
+    auto u = at::rand({20000, 1, 1, 1}, gen, torch::kDouble);
+    auto x_init = (torch::where(u < weights[0], torch::full_like(u, atoms[0]), torch::full_like(u, atoms[1])) *
+                   torch::exp(sigma * z)).to(torch::kFloat);
     auto score = [&](const torch::Tensor& x, const torch::Tensor& t) {
       const double tv = std::max(t[0].item<double>(), 1e-3);  // level 0: the score of p_eps
       return mixture_hyvarinen(x, tv, atoms, weights, sigma, mu) / x;
