@@ -33,7 +33,13 @@ class Dataset {
   virtual int height() const = 0;  // of every item, after any transform
   virtual int width() const = 0;
   virtual std::string describe() const = 0;  // one line: source, count, shape, classes
+  // Human names of the classes when the source knows them (Fashion-MNIST, CIFAR-10, folders).
+  virtual std::vector<std::string> class_names() const { return {}; }
 };
+
+// Class names in label order, for reports.
+const std::vector<std::string>& fashion_mnist_class_names();
+const std::vector<std::string>& cifar10_class_names();
 
 // Resizing/cropping/padding applied to each item.
 struct ImageTransform {
@@ -41,12 +47,32 @@ struct ImageTransform {
   int center_crop = 0;     // then centre crop to this square when > 0
   int pad_to = 0;          // then zero-pad (symmetrically) to this square when > 0 (28 -> 32)
   int channels = 0;        // 0 keeps; 1 or 3 converts
+  bool empty() const { return resize <= 0 && center_crop <= 0 && pad_to <= 0 && channels <= 0; }
 };
 
+// Applies `transform` to one uint8 (C, H, W) image: channels, then resize, crop, pad. `source`
+// names the image in errors (e.g. a crop larger than the image).
+torch::Tensor transform_image(const torch::Tensor& image_u8, const ImageTransform& transform,
+                              const std::string& source = "image");
+
+// Unknown specs throw one line listing the accepted forms. A non-empty transform wraps the source.
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const ImageTransform& transform = {});
+// Wraps any dataset so that get() returns transformed items.
+std::shared_ptr<Dataset> transform_dataset(std::shared_ptr<Dataset> dataset,
+                                           const ImageTransform& transform);
 
 // Seeded epoch order and batching: batch b of epoch e is a deterministic function of
-// (seed, e, b), so a resumed run continues the same order from `position`.
+// (seed, e, b), so a resumed run continues the same order from `position`. The order of epoch e
+// is a Fisher-Yates shuffle driven by SplitMix64 from derive_seed(seed, e) (our own, so that it
+// is the same on every LibTorch version). With drop_last an epoch yields
+// floor(N / batch) full batches and its remaining examples are skipped (not counted in
+// position); otherwise the last batch of an epoch is smaller. Batches never span two epochs.
+// Resuming needs the same dataset, seed, shuffle, batch size and drop_last. One consumer only
+// (next() is not thread-safe; decoding inside it is parallel).
+//
+// Data parallel training: every rank builds the same Batcher with the global batch size and
+// calls set_shard(rank, world); next() then decodes and returns only that rank's contiguous
+// slice of the global batch, while position() keeps counting global examples.
 class Batcher {
  public:
   Batcher(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t seed, bool shuffle = true,
@@ -59,6 +85,9 @@ class Batcher {
   int64_t position() const;        // examples consumed since the start
   void set_position(int64_t position);  // continue exactly from a checkpoint
   int64_t batches_per_epoch() const;
+  int64_t epoch() const;  // epoch of the next batch
+  void set_shard(int rank, int world_size);  // batch_size must divide by world_size
+  const Dataset& dataset() const;
 
  private:
   struct Impl;

@@ -10,7 +10,11 @@ namespace fluxion::core {
 
 class Progress {
  public:
-  // total = 0 for unknown length. `unit` names what is counted ("img", "step").
+  // total = 0 for unknown length. `unit` names what is counted ("img", "step"). With out = nullptr
+  // it writes to stderr and redraws in place when stderr is a terminal; a given stream is
+  // treated as a log (plain lines).
+  //   terminal: "sample  [#######.....]  700/1000 img  35.2 img/s  0:20<0:08  loss 0.1"
+  //   log:      "sample: 700/1000 img (70%), 35.2 img/s, elapsed 0:20, ETA 0:08 | loss 0.1"
   Progress(std::string label, int64_t total, std::string unit = "it", std::ostream* out = nullptr);
   ~Progress();  // finishes the line if finish() was not called
 
@@ -18,6 +22,9 @@ class Progress {
   void update(int64_t n = 1, const std::string& status = "");
   void finish();
   double rate() const;  // units per second so far
+  // Seconds between plain log lines (default 5; 0 prints every update). Terminal redraws are
+  // capped at 10 per second regardless.
+  void set_log_interval(double seconds);
 
  private:
   void draw(bool final);
@@ -25,6 +32,7 @@ class Progress {
   int64_t total_, done_ = 0;
   std::ostream* out_;
   bool tty_, finished_ = false;
+  double log_interval_ = 5.0;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 

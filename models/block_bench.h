@@ -1,0 +1,34 @@
+#pragma once
+// Forward+backward timing of one SiT block per attention kind and token count (the linear vs
+// softmax comparison behind `fluxion bench --what block`). A benchmark, not a test.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace fluxion::models {
+
+struct BlockBenchOptions {
+  std::vector<std::string> attentions{"softmax", "linear"};
+  std::vector<int64_t> tokens{256, 1024, 4096};
+  int64_t dim = 1152;
+  int64_t heads = 16;
+  int64_t batch = 4;
+  std::string device = "cpu";
+  bool bf16 = false;  // run under bf16 autocast
+  int warmup = 2;
+  int iterations = 5;
+};
+
+struct BlockBenchRow {
+  std::string attention;
+  int64_t tokens = 0;
+  double milliseconds = 0;  // mean forward+backward time per iteration
+};
+
+std::vector<BlockBenchRow> bench_block(const BlockBenchOptions& options);
+
+// One row per token count, one ms column per attention kind, and kind/first-kind ratios.
+std::string format_block_bench(const std::vector<BlockBenchRow>& rows);
+
+}  // namespace fluxion::models

@@ -1,0 +1,92 @@
+#include "models/layers.h"
+
+namespace fluxion::models {
+
+namespace nn = torch::nn;
+
+torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale) {
+  // (B, D) -> (B, 1, D), broadcast over the N tokens
+  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
+}
+
+torch::Tensor plain_layer_norm(const torch::Tensor& x, double eps) {
+  return torch::layer_norm(x, {x.size(-1)}, /*weight=*/{}, /*bias=*/{}, eps);
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto h = x.to(torch::kFloat);
+  // (..., D) -> (..., 1) mean square
+  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return (weight * h).to(x.scalar_type());
+}
+
+MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
+  fc1 = register_module("fc1", nn::Linear(dim, hidden));
+  fc2 = register_module("fc2", nn::Linear(hidden, dim));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return fc2->forward(torch::gelu(fc1->forward(x), "tanh"));
+}
+
+SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, double dropout) {
+  const int64_t h = inner_width(hidden);
+  w12 = register_module("w12", nn::Linear(dim, 2 * h));
+  w3 = register_module("w3", nn::Linear(h, dim));
+  ffn_dropout = register_module("ffn_dropout", nn::Dropout(dropout));
+}
+
+torch::Tensor SwiGLUImpl::forward(const torch::Tensor& x) {
+  // (B, N, D) -> (B, N, 2h) -> two (B, N, h)
+  auto halves = w12->forward(x).chunk(2, -1);
+  auto hidden = torch::silu(halves[0]) * halves[1];
+  return w3->forward(ffn_dropout->forward(hidden));
+}
+
+nn::Sequential make_adaln_modulation(int64_t hidden_size, int64_t chunks) {
+  return nn::Sequential(nn::SiLU(), nn::Linear(hidden_size, chunks * hidden_size));
+}
+
+FinalLayerImpl::FinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t out_channels,
+                               bool rms_norm) {
+  if (rms_norm) norm_final = register_module("norm_final", RMSNorm(hidden_size));
+  linear = register_module("linear", nn::Linear(hidden_size, patch_size * patch_size * out_channels));
+  adaLN_modulation = register_module("adaLN_modulation", make_adaln_modulation(hidden_size, 2));
+}
+
+torch::Tensor FinalLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
+  // (B, D) -> (B, 2D) -> shift, scale
+  auto mods = adaLN_modulation->forward(c).chunk(2, 1);
+  auto normed = norm_final ? norm_final->forward(x) : plain_layer_norm(x);
+  return linear->forward(modulate(normed, mods[0], mods[1]));
+}
+
+void FinalLayerImpl::zero_like_reference() {
+  zero_adaln(adaLN_modulation);
+  torch::NoGradGuard no_grad;
+  linear->weight.zero_();
+  linear->bias.zero_();
+}
+
+void init_linears_xavier(nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& child : module.modules(/*include_self=*/false)) {
+    if (auto* linear = child->as<nn::Linear>()) {
+      nn::init::xavier_uniform_(linear->weight);
+      if (linear->bias.defined()) linear->bias.zero_();
+    }
+  }
+}
+
+void zero_adaln(nn::Sequential& adaln) {
+  torch::NoGradGuard no_grad;
+  auto linear = adaln[1]->as<nn::Linear>();
+  linear->weight.zero_();
+  linear->bias.zero_();
+}
+
+}  // namespace fluxion::models

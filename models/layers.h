@@ -1,0 +1,72 @@
+#pragma once
+// Small layers of the transformer blocks: RMSNorm, the GELU MLP (SiT) and SwiGLU (JiT), and the
+// adaLN helpers.
+#include <torch/torch.h>
+
+namespace fluxion::models {
+
+// x * (1 + scale) + shift with (B, D) conditioning broadcast over tokens: (B, N, D) -> (B, N, D).
+torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale);
+
+// LayerNorm without affine parameters (SiT's norm1/norm2/norm_final), eps 1e-6.
+torch::Tensor plain_layer_norm(const torch::Tensor& x, double eps = 1e-6);
+
+// Llama RMSNorm: computed in float32, `weight` (init 1) applied in float32, cast back.
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  explicit RMSNormImpl(int64_t dim, double eps = 1e-6);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// timm Mlp: fc1 -> tanh-GELU -> fc2 (names `fc1`, `fc2`).
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(int64_t dim, int64_t hidden);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+// JiT SwiGLU: w12 = Linear(D, 2h), silu(x1) * x2, dropout, w3 = Linear(h, D), with
+// h = int(hidden * 2 / 3) (hidden = mlp_ratio * D).
+class SwiGLUImpl : public torch::nn::Module {
+ public:
+  SwiGLUImpl(int64_t dim, int64_t hidden, double dropout);
+  torch::Tensor forward(const torch::Tensor& x);
+  static int64_t inner_width(int64_t hidden) { return static_cast<int64_t>(hidden * 2.0 / 3.0); }
+
+  torch::nn::Linear w12{nullptr}, w3{nullptr};
+  torch::nn::Dropout ffn_dropout{nullptr};
+};
+TORCH_MODULE(SwiGLU);
+
+// SiLU -> Linear(D, chunks * D); registered as `adaLN_modulation` so the Linear is `.1`.
+torch::nn::Sequential make_adaln_modulation(int64_t hidden_size, int64_t chunks);
+
+// adaLN final layer: norm -> modulate(shift, scale) -> Linear(D, p*p*C). The norm is a plain
+// LayerNorm (SiT) or an RMSNorm `norm_final` with a weight (JiT). Names `linear`, `adaLN_modulation`.
+class FinalLayerImpl : public torch::nn::Module {
+ public:
+  FinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t out_channels, bool rms_norm);
+  // x (B, N, D), c (B, D) -> (B, N, p*p*C)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);
+  void zero_like_reference();  // adaLN and linear zeroed
+
+  RMSNorm norm_final{nullptr};
+  torch::nn::Linear linear{nullptr};
+  torch::nn::Sequential adaLN_modulation{nullptr};
+};
+TORCH_MODULE(FinalLayer);
+
+// Xavier-uniform weights and zero biases for every Linear below `module` (reference _basic_init).
+void init_linears_xavier(torch::nn::Module& module);
+
+// Zero the Linear at index 1 of an adaLN_modulation Sequential.
+void zero_adaln(torch::nn::Sequential& adaln);
+
+}  // namespace fluxion::models

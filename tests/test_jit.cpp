@@ -1,0 +1,197 @@
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "core/compat.h"
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "models/jit.h"
+#include "models/pos_embed.h"
+#include "models/zoo.h"
+#include "test_helpers.h"
+
+using namespace fluxion;
+using models::JiT;
+using models::JiTConfig;
+
+namespace {
+JiTConfig tiny_jit(const std::string& attention = "softmax") {
+  JiTConfig c;
+  c.input_size = 32;
+  c.patch_size = 8;
+  c.in_channels = 3;
+  c.hidden_size = 64;
+  c.depth = 4;
+  c.num_heads = 4;
+  c.num_classes = 10;
+  c.bottleneck_dim = 16;
+  c.in_context_len = 4;
+  c.in_context_start = 2;
+  c.attention = models::parse_attention(attention);
+  return c;
+}
+}  // namespace
+
+TEST_CASE("JiT reproduces the official forward", "[golden][jit]") {
+  const auto path = test::golden_path("jit_tiny.safetensors");
+  if (path.empty()) {
+    WARN("golden file jit_tiny.safetensors absent; skipped");
+    return;
+  }
+  core::Metadata meta;
+  auto file = core::load_safetensors(path, &meta);
+  auto config_json = nlohmann::json::parse(meta.at("config"));
+  config_json["model"] = "JiT";
+  auto config = models::config_from_json(config_json.dump());
+  auto model = std::make_shared<JiT>(std::get<JiTConfig>(config.config));
+  model->eval();
+  auto weights = core::load_safetensors_prefixed(path, "model.");
+  REQUIRE(weights.size() == model->state_dict().size());
+  model->load_state(weights, path);
+  CHECK(test::max_abs_diff(models::sincos_2d_pos_embed(64, 4, 4).unsqueeze(0), file.at("model.pos_embed")) < 1e-7);
+
+  torch::NoGradGuard no_grad;
+  auto out = model->forward(file.at("input.x"), file.at("input.t"), file.at("input.y"));
+  const double error = test::max_abs_diff(out, file.at("output.forward"));
+  const double scale = file.at("output.forward").abs().max().item<double>();
+  WARN("JiT golden max abs error " << error << " (output scale " << scale << ")");
+  CHECK(error < 1e-4);
+}
+
+TEST_CASE("axial RoPE tables: rows then columns, pairs share a frequency, prefix is identity", "[unit][jit]") {
+  const int64_t head_dim = 16, grid = 3, prefix = 2;
+  auto rope = models::axial_rope_tables(head_dim, grid, prefix);
+  REQUIRE(rope.cos.sizes() == torch::IntArrayRef({prefix + grid * grid, head_dim}));
+  CHECK(test::max_abs_diff(rope.cos.narrow(0, 0, prefix), torch::ones({prefix, head_dim})) == 0);
+  CHECK(test::max_abs_diff(rope.sin.narrow(0, 0, prefix), torch::zeros({prefix, head_dim})) == 0);
+  const int64_t row = 2, col = 1, token = prefix + row * grid + col, dim = head_dim / 2;
+  for (int64_t k = 0; k < dim / 2; ++k) {
+    const double freq = 1.0 / std::pow(10000.0, 2.0 * k / dim);
+    for (int64_t r = 0; r < 2; ++r) {
+      CHECK(rope.cos[token][2 * k + r].item<double>() == Approx(std::cos(row * freq)).margin(1e-6));
+      CHECK(rope.sin[token][dim + 2 * k + r].item<double>() == Approx(std::sin(col * freq)).margin(1e-6));
+    }
+  }
+  // A rotation: pair norms are preserved, and (a, b) at angle phi -> (a cos - b sin, b cos + a sin).
+  auto x = torch::randn({1, 1, prefix + grid * grid, head_dim});
+  auto rotated = models::apply_rope(x, rope);
+  CHECK(test::max_abs_diff(rotated.narrow(2, 0, prefix), x.narrow(2, 0, prefix)) == 0);
+  const double a = x[0][0][token][0].item<double>(), b = x[0][0][token][1].item<double>();
+  CHECK(rotated[0][0][token][0].item<double>() == Approx(a * std::cos(row) - b * std::sin(row)).margin(1e-5));
+  CHECK(rotated[0][0][token][1].item<double>() == Approx(b * std::cos(row) + a * std::sin(row)).margin(1e-5));
+}
+
+TEST_CASE("JiT gives every parameter a gradient with each attention kind", "[unit][jit]") {
+  for (const std::string kind : {"softmax", "gated", "linear"}) {
+    INFO(kind);
+    auto config = tiny_jit(kind);
+    JiT model(config);
+    CHECK(model.parameter_count() == models::jit_parameter_count(config));
+    torch::manual_seed(5);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model.parameters()) {
+        if (p.requires_grad()) p.copy_(torch::randn_like(p) * 0.2);
+      }
+    }
+    model.train();
+    model.zero_grad();
+    auto out = model.forward(torch::randn({2, 3, 32, 32}), torch::rand({2}), torch::tensor({1, 10}));
+    CHECK(out.sizes() == torch::IntArrayRef({2, 3, 32, 32}));
+    out.square().mean().backward();
+    for (const auto& item : model.named_parameters()) {
+      INFO(item.key());
+      if (!item.value().requires_grad()) {
+        CHECK(item.key() == "pos_embed");
+        continue;
+      }
+      REQUIRE(item.value().grad().defined());
+      CHECK(item.value().grad().abs().sum().item<double>() > 0);
+    }
+  }
+}
+
+TEST_CASE("JiT: dropout only in the middle half, linear KV gates sized for the in-context tokens", "[unit][jit]") {
+  auto config = tiny_jit("linear");
+  config.depth = 8;
+  config.in_context_start = 3;
+  config.attn_drop = config.proj_drop = 0.2;
+  JiT model(config);
+  for (int64_t i = 0; i < 8; ++i) {
+    INFO("block " << i);
+    auto& block = model.blocks->at<models::JiTBlockImpl>(i);
+    const bool middle = i >= 2 && i < 6;
+    CHECK(block.attn->options.proj_drop == (middle ? 0.2 : 0.0));
+    CHECK(block.mlp->ffn_dropout->options.p() == (middle ? 0.2 : 0.0));
+    CHECK(block.attn->kv_gate_key.size(2) == (i >= 3 ? 16 + 4 : 16));
+  }
+  // In eval mode dropout is off: two forwards agree exactly.
+  model.eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({1, 3, 32, 32});
+  auto t = torch::rand({1});
+  auto y = torch::tensor({4});
+  CHECK(test::max_abs_diff(model.forward(x, t, y), model.forward(x, t, y)) == 0);
+}
+
+TEST_CASE("JiT golden forward on CUDA", "[cuda][jit]") {
+  if (!torch::cuda::is_available()) {
+    WARN("CUDA not available; skipped");
+    return;
+  }
+  const auto path = test::golden_path("jit_tiny.safetensors");
+  if (path.empty()) {
+    WARN("golden file jit_tiny.safetensors absent; skipped");
+    return;
+  }
+  core::Metadata meta;
+  auto file = core::load_safetensors(path, &meta);
+  auto config_json = nlohmann::json::parse(meta.at("config"));
+  config_json["model"] = "JiT";
+  auto model = models::build_model(models::config_from_json(config_json.dump()));
+  model->load_state(core::load_safetensors_prefixed(path, "model."), path);
+  model->to(torch::kCUDA);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto out = model->forward(file.at("input.x").cuda(), file.at("input.t").cuda(), file.at("input.y").cuda());
+  const double error = test::max_abs_diff(out.cpu(), file.at("output.forward"));
+  WARN("JiT golden max abs error on CUDA " << error);
+  CHECK(error < 1e-4);
+}
+
+TEST_CASE("backbones run under bf16 autocast with their float32 islands", "[unit][jit]") {
+  for (const std::string kind : {"softmax", "gated", "linear"}) {
+    INFO(kind);
+    for (const std::string name : {"SiT-T/4", "JiT-B/32"}) {
+      INFO(name);
+      auto config = models::zoo_config(name, {kind, 32, 3, 10});
+      if (auto* jit = std::get_if<JiTConfig>(&config.config)) {
+        jit->hidden_size = 64, jit->num_heads = 4, jit->depth = 2, jit->bottleneck_dim = 8;
+        jit->in_context_len = 2, jit->in_context_start = 1, jit->patch_size = 8;
+      }
+      auto model = models::build_model(config);
+      torch::manual_seed(9);
+      {
+        torch::NoGradGuard no_grad;
+        for (auto& p : model->parameters()) {
+          if (p.requires_grad()) p.copy_(torch::randn_like(p) * 0.1);
+        }
+      }
+      model->eval();
+      auto x = torch::randn({2, 3, 32, 32});
+      auto t = torch::rand({2});
+      auto y = torch::tensor({1, 3});
+      torch::NoGradGuard no_grad;
+      auto reference = model->forward(x, t, y);
+      torch::Tensor mixed;
+      {
+        compat::AutocastGuard autocast(torch::kCPU, torch::kBFloat16);
+        mixed = model->forward(x, t, y);
+      }
+      REQUIRE(torch::isfinite(mixed).all().item<bool>());
+      const double relative = test::max_abs_diff(mixed, reference) / reference.abs().max().item<double>();
+      INFO("relative error " << relative);
+      CHECK(relative < 0.1);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "models/zoo.h"
+#include "test_helpers.h"
+
+using namespace fluxion;
+
+TEST_CASE("zoo parameter counts match the official models", "[unit][zoo]") {
+  // Exact counts of the official PyTorch models (frozen pos_embed included).
+  CHECK(models::parameter_count(models::zoo_config("SiT-XL/2")) == 675129632);
+  CHECK(models::parameter_count(models::zoo_config("SiT-B/2")) == 130512416);
+  // Rounded counts from the papers' tables.
+  const std::vector<std::pair<std::string, double>> approx = {
+      {"SiT-S/2", 33e6},   {"SiT-L/2", 458e6},  {"SiT-XL/8", 675e6}, {"JiT-B/16", 131e6},
+      {"JiT-B/32", 133e6}, {"JiT-L/16", 459e6}, {"JiT-L/32", 462e6}, {"JiT-H/16", 953e6},
+      {"JiT-H/32", 956e6}};
+  for (const auto& [name, expected] : approx) {
+    INFO(name);
+    const double count = static_cast<double>(models::parameter_count(models::zoo_config(name)));
+    CHECK(std::abs(count - expected) / expected < 0.01);
+  }
+  for (const auto& name : models::list_models()) {
+    INFO(name);
+    CHECK(models::parameter_count(models::zoo_config(name)) > 0);
+  }
+}
+
+TEST_CASE("the analytic count equals a real construction", "[unit][zoo]") {
+  auto b2 = models::zoo_config("SiT-B/2");
+  CHECK(models::build_model(b2)->parameter_count() == 130512416);
+  for (const std::string attention : {"softmax", "gated", "gated-headwise", "linear"}) {
+    for (const std::string name : {"SiT-T/2", "SiT-T/4"}) {
+      INFO(name << " " << attention);
+      auto config = models::zoo_config(name, {attention, std::nullopt, std::nullopt, std::nullopt});
+      CHECK(models::build_model(config)->parameter_count() == models::parameter_count(config));
+    }
+    INFO("small JiT " << attention);
+    auto jit = models::zoo_config("JiT-B/32", {attention, 64, 3, 10});
+    auto& c = std::get<models::JiTConfig>(jit.config);
+    c.hidden_size = 64, c.num_heads = 4, c.depth = 4, c.bottleneck_dim = 8, c.in_context_len = 3, c.in_context_start = 1;
+    CHECK(models::build_model(jit)->parameter_count() == models::parameter_count(jit));
+  }
+}
+
+TEST_CASE("zoo names, overrides and the JSON round trip", "[unit][zoo]") {
+  try {
+    models::zoo_config("SiT-Q/3");
+    FAIL("accepted an unknown name");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK(what.find("SiT-Q/3") != std::string::npos);
+    CHECK(what.find("SiT-XL/2") != std::string::npos);
+    CHECK(what.find("JiT-H/32") != std::string::npos);
+  }
+  CHECK_THROWS_AS(models::zoo_config("SiT-B/8", {std::nullopt, 30, std::nullopt, std::nullopt}), Error);
+  auto config = models::zoo_config("SiT-T/2", {"linear", 28, 1, 10});
+  auto back = models::config_from_json(models::config_to_json(config));
+  CHECK(back.name == "SiT-T/2");
+  CHECK(models::config_to_json(back) == models::config_to_json(config));
+  auto model = models::build_model(back);
+  CHECK(models::config_from_json(model->config_json()).name.empty());
+  CHECK(models::config_to_json(models::config_from_json(model->config_json())) ==
+        models::config_to_json(models::ModelConfig{"", back.config}));
+  auto jit = models::zoo_config("JiT-L/16");
+  CHECK(models::config_to_json(models::config_from_json(models::config_to_json(jit))) == models::config_to_json(jit));
+  CHECK_THROWS_AS(models::config_from_json("{\"model\": \"DiT\"}"), Error);
+  CHECK_THROWS_AS(models::config_from_json("{\"model\": \"SiT\", \"depth\": \"many\"}"), Error);
+}
+
+TEST_CASE("fluxion inspect --model prints the config and parameter count", "[e2e][zoo]") {
+  auto ok = test::run_fluxion("inspect --model SiT-XL/2");
+  INFO(ok.output);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.output.find("675129632") != std::string::npos);
+  CHECK(ok.output.find("hidden_size: 1152") != std::string::npos);
+  auto linear = test::run_fluxion("inspect --model SiT-T/2 --attention linear --image-size 28 --channels 1");
+  INFO(linear.output);
+  CHECK(linear.exit_code == 0);
+  CHECK(linear.output.find("attention: linear") != std::string::npos);
+  CHECK(linear.output.find("input_size: 28") != std::string::npos);
+  auto unknown = test::run_fluxion("inspect --model SiT-Q/3");
+  INFO(unknown.output);
+  CHECK(unknown.exit_code != 0);
+  CHECK(unknown.output.find("JiT-B/16") != std::string::npos);
+}
+
+TEST_CASE("convert_checkpoint.py turns a wrapped .pt state dict into loadable safetensors", "[e2e][zoo]") {
+  if (!test::python_has("torch")) {
+    WARN("python3 has no torch; convert_checkpoint.py not exercised");
+    return;
+  }
+  const auto dir = test::scratch_dir("convert_checkpoint");
+  auto config = models::zoo_config("SiT-T/4");
+  auto model = models::build_model(config);
+  // Names and shapes go to Python, which builds tensors by a formula both sides know.
+  std::string spec;
+  for (const auto& [name, tensor] : model->state_dict()) {
+    spec += name + " " + std::to_string(tensor.numel());
+    for (auto s : tensor.sizes()) spec += " " + std::to_string(s);
+    spec += "\n";
+  }
+  test::write_bytes(dir + "/spec.txt", spec);
+  const std::string script =
+      "import torch\n"
+      "sd = {}\n"
+      "for i, line in enumerate(open('" + dir + "/spec.txt')):\n"
+      "    name, n, *shape = line.split()\n"
+      "    sd[name] = (torch.arange(int(n), dtype=torch.float32) * 1e-3 + i).reshape([int(s) for s in shape])\n"
+      "torch.save({'ema': sd, 'args': {'lr': 1e-4}}, '" + dir + "/ckpt.pt')\n";
+  test::write_bytes(dir + "/make.py", script);
+  REQUIRE(std::system(("python3 " + dir + "/make.py").c_str()) == 0);
+  const std::string convert = std::string("python3 ") + FLUXION_SOURCE_DIR + "/tools/convert_checkpoint.py " + dir +
+                              "/ckpt.pt " + dir + "/ckpt.safetensors --model SiT-T/4";
+  REQUIRE(std::system(convert.c_str()) == 0);
+  core::Metadata meta;
+  auto tensors = core::load_safetensors(dir + "/ckpt.safetensors", &meta);
+  CHECK(meta.at("source_key") == "ema");
+  CHECK(meta.at("model") == "SiT-T/4");
+  model->load_state(tensors, "ckpt.safetensors");
+  int64_t index = 0;
+  for (const auto& [name, tensor] : model->state_dict()) {
+    INFO(name);
+    auto expected = (torch::arange(tensor.numel(), torch::kFloat) * 1e-3 + index++).reshape(tensor.sizes());
+    CHECK(test::max_abs_diff(tensor, expected) == 0);
+  }
+  // A checkpoint of another model is refused with the names that do not fit.
+  auto other = models::build_model(models::zoo_config("SiT-T/2"));
+  CHECK_THROWS_AS(other->load_state(tensors, "ckpt.safetensors"), Error);
+}
