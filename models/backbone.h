@@ -19,7 +19,8 @@ class Backbone : public torch::nn::Module {
 
   virtual std::string family() const = 0;       // "SiT", "JiT"
   virtual std::string config_json() const = 0;  // the resolved config, see zoo.h
-  virtual int64_t num_classes() const = 0;      // the null label
+  virtual int64_t num_classes() const = 0;      // the null label, when has_null_class()
+  virtual bool has_null_class() const = 0;      // SiT only with class_dropout_prob > 0
   virtual int64_t in_channels() const = 0;
   virtual int64_t image_size() const = 0;
 

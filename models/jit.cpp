@@ -98,6 +98,13 @@ torch::Tensor JiT::forward(const torch::Tensor& x, const torch::Tensor& t, const
                     x.size(3) == c.input_size,
                 "JiT: input of shape ", x.sizes(), " does not fit the model (", c.in_channels, "x",
                 c.input_size, "x", c.input_size, ")");
+  // Keep the RoPE tables on the input's device so blocks do not copy them on every call.
+  if (rope_.cos.device() != x.device()) {
+    for (auto* tables : {&rope_, &rope_in_context_}) {
+      tables->cos = tables->cos.to(x.device());
+      tables->sin = tables->sin.to(x.device());
+    }
+  }
   auto y_emb = y_embedder->forward(y);
   auto cond = t_embedder->forward(t) + y_emb;
   // (B, C, H, W) -> (B, N, D)

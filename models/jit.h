@@ -56,6 +56,7 @@ class JiT : public Backbone {
   std::string family() const override { return "JiT"; }
   std::string config_json() const override;
   int64_t num_classes() const override { return config_.num_classes; }
+  bool has_null_class() const override { return true; }
   int64_t in_channels() const override { return config_.in_channels; }
   int64_t image_size() const override { return config_.input_size; }
   const JiTConfig& config() const { return config_; }

@@ -53,6 +53,7 @@ class SiT : public Backbone {
   std::string family() const override { return "SiT"; }
   std::string config_json() const override;
   int64_t num_classes() const override { return config_.num_classes; }
+  bool has_null_class() const override { return config_.class_dropout_prob > 0; }
   int64_t in_channels() const override { return config_.in_channels; }
   int64_t image_size() const override { return config_.input_size; }
   const SiTConfig& config() const { return config_; }

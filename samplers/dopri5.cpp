@@ -1,4 +1,5 @@
-// Adaptive Dormand-Prince 5(4) with the step-size controller of torchdiffeq, which SiT samples with.
+// Adaptive Dormand-Prince 5(4) with the step-size controller of torchdiffeq, which SiT samples
+// with.
 #include <algorithm>
 #include <cmath>
 
@@ -19,9 +20,12 @@ constexpr double kA[7][6] = {
     {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
     {35.0 / 384, 0.0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}};
 // b5 - b4: the embedded error estimate.
-constexpr double kErr[7] = {35.0 / 384 - 5179.0 / 57600,    0.0,
-                            500.0 / 1113 - 7571.0 / 16695,  125.0 / 192 - 393.0 / 640,
-                            -2187.0 / 6784 + 92097.0 / 339200, 11.0 / 84 - 187.0 / 2100,
+constexpr double kErr[7] = {35.0 / 384 - 5179.0 / 57600,
+                            0.0,
+                            500.0 / 1113 - 7571.0 / 16695,
+                            125.0 / 192 - 393.0 / 640,
+                            -2187.0 / 6784 + 92097.0 / 339200,
+                            11.0 / 84 - 187.0 / 2100,
                             -1.0 / 40};
 
 constexpr double kSafety = 0.9;
@@ -82,42 +86,42 @@ OdeResult dopri5(const ModelFn& velocity, torch::Tensor x, double t0, double t1,
     const bool clipped = t + h >= target;
     const double step = clipped ? target - t : h;
     k[0] = k1;
+    torch::Tensor stage;
     for (int s = 1; s < 7; ++s) {
-      auto stage = x;
+      stage = x;
       for (int j = 0; j < s; ++j)
         if (kA[s][j] != 0.0) stage = stage + (step * kA[s][j]) * k[j];
-      if (s == 6) {
-        // The 7th stage point is the 5th-order solution itself.
-        k[6] = f(stage, t + step);
-        auto error = (step * kErr[0]) * k[0];
-        for (int j = 1; j < 7; ++j)
-          if (kErr[j] != 0.0) error = error + (step * kErr[j]) * k[j];
-        const auto tolerance = options.atol + options.rtol * torch::max(x.abs(), stage.abs());
-        const double ratio = rms(error / tolerance);
-        FLUXION_CHECK(std::isfinite(ratio), "dopri5: the error estimate is not finite at t = ", t,
-                      " (step ", step, ")");
-        const bool accept = ratio <= 1.0;
-        double factor = ratio == 0.0 ? kMaxGrowth
-                                     : std::min(kMaxGrowth, std::max(kSafety * std::pow(ratio, -0.2),
-                                                                     accept ? 1.0 : kMaxShrink));
-        if (accept) {
-          ++result.accepted_steps;
-          t = clipped ? target : t + step;
-          x = stage;
-          k1 = k[6];
-          if (clipped) {
-            if (next_stop < recorded) result.outputs.push_back(x);
-            ++next_stop;
-          }
-        } else {
-          ++result.rejected_steps;
-        }
-        // A step clipped to an output time keeps the larger step proposed before the clip.
-        h = (accept && clipped) ? std::max(h, step * factor) : step * factor;
-      } else {
-        k[s] = f(stage, t + kC[s] * step);
-      }
+      k[s] = f(stage, t + kC[s] * step);
     }
+    // The last stage point is the 5th-order solution; its slope is the next step's first (FSAL).
+    const auto& x_new = stage;
+    auto error = (step * kErr[0]) * k[0];
+    for (int j = 1; j < 7; ++j)
+      if (kErr[j] != 0.0) error = error + (step * kErr[j]) * k[j];
+    const auto tolerance = options.atol + options.rtol * torch::max(x.abs(), x_new.abs());
+    const double ratio = rms(error / tolerance);
+    FLUXION_CHECK(std::isfinite(ratio), "dopri5: the error estimate is not finite at t = ", t,
+                  " (step ", step, ")");
+    const bool accept = ratio <= 1.0;
+    // torchdiffeq's controller: never shrink an accepted step, never grow a rejected one.
+    const double factor = ratio == 0.0
+                              ? kMaxGrowth
+                              : std::min(kMaxGrowth, std::max(kSafety * std::pow(ratio, -0.2),
+                                                              accept ? 1.0 : kMaxShrink));
+    if (accept) {
+      ++result.accepted_steps;
+      t = clipped ? target : t + step;
+      x = x_new;
+      k1 = k[6];
+      if (clipped) {
+        if (next_stop < recorded) result.outputs.push_back(x);
+        ++next_stop;
+      }
+    } else {
+      ++result.rejected_steps;
+    }
+    // A step clipped to an output time keeps the larger step proposed before the clip.
+    h = (accept && clipped) ? std::max(h, step * factor) : step * factor;
   }
   result.x = std::move(x);
   result.nfe = f.nfe;

@@ -29,8 +29,8 @@ OdeResult dpm_solver_pp_2m(const ModelFn& data, torch::Tensor x, const std::vect
   double previous_h = std::numeric_limits<double>::infinity();
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     const double u = grid[i], t = grid[i + 1];
-    FLUXION_CHECK(t > u, "dpm++2m: the time grid must increase, but t[", i + 1, "] = ", t,
-                  " <= t[", i, "] = ", u);
+    FLUXION_CHECK(t > u, "dpm++2m: the time grid must increase, but t[", i + 1, "] = ", t, " <= t[",
+                  i, "] = ", u);
     const auto from = coefficients_at(path, u), to = coefficients_at(path, t);
     FLUXION_CHECK(from.sigma > 0 && to.alpha > 0, "dpm++2m: path ", to_string(path.type()),
                   " has sigma(", u, ") = ", from.sigma, " or alpha(", t, ") = ", to.alpha,

@@ -8,15 +8,16 @@
 //     (lo <= 0 or t > lo)  and  (hi >= 1 or t < hi)
 // i.e. the open interval (lo, hi), where a bound at 0 (JiT: `low == 0`) or at 1 means unbounded on
 // that side. JiT's own sampler never evaluates t = 1, so reading hi = 1 as "no upper bound" changes
-// nothing there and keeps SiT's full-range guidance at t = 1. Outside the interval the output is the
-// conditional prediction alone (scale 1), and the unconditional pass is skipped when no sample of
-// the batch needs it.
+// nothing there and keeps SiT's full-range guidance at t = 1. Outside the interval the output is
+// the conditional prediction alone (scale 1), and the unconditional pass is skipped when no sample
+// of the batch needs it.
 //
 // Channels: all, or only the first k (SiT guides model_out[:, :3] "for exact reproducibility";
 // the rest keep the conditional output).
 // Space: the model's own output (SiT) or velocity (JiT converts cond and uncond to velocity first;
 // the guided callable then predicts velocity).
-// Passes: one doubled batch ([x, x], [y, null]) by default; separate_passes runs two forwards (JiT).
+// Passes: one doubled batch ([x, x], [y, null]) by default; separate_passes runs two forwards
+// (JiT).
 #include <torch/torch.h>
 
 #include <cstdint>

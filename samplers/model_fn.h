@@ -12,8 +12,8 @@ using ModelFn = std::function<torch::Tensor(const torch::Tensor& x, const torch:
 
 // (x (B, ...), t (B), y (B) int64 labels) -> prediction shaped like x. Guidance wraps this into a
 // ModelFn.
-using ConditionalModelFn =
-    std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y)>;
+using ConditionalModelFn = std::function<torch::Tensor(
+    const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y)>;
 
 // A (B) tensor filled with `t`, on x's device and in x's dtype.
 inline torch::Tensor time_like(double t, const torch::Tensor& x) {

@@ -46,12 +46,18 @@ OdeSolver parse_ode_solver(const std::string& name) {
 
 std::string to_string(OdeSolver solver) {
   switch (solver) {
-    case OdeSolver::euler: return "euler";
-    case OdeSolver::heun: return "heun";
-    case OdeSolver::midpoint: return "midpoint";
-    case OdeSolver::rk4: return "rk4";
-    case OdeSolver::dopri5: return "dopri5";
-    case OdeSolver::dpm_pp_2m: return "dpm++2m";
+    case OdeSolver::euler:
+      return "euler";
+    case OdeSolver::heun:
+      return "heun";
+    case OdeSolver::midpoint:
+      return "midpoint";
+    case OdeSolver::rk4:
+      return "rk4";
+    case OdeSolver::dopri5:
+      return "dopri5";
+    case OdeSolver::dpm_pp_2m:
+      return "dpm++2m";
   }
   return "?";
 }
@@ -112,12 +118,18 @@ OdeResult rk4(const ModelFn& velocity, torch::Tensor x, const std::vector<double
 int64_t count_nfe(OdeSolver solver, int64_t steps, bool heun_last_step_euler) {
   FLUXION_CHECK(steps >= 1, "count_nfe: steps must be >= 1, got ", steps);
   switch (solver) {
-    case OdeSolver::euler: return steps;
-    case OdeSolver::heun: return heun_last_step_euler ? 2 * steps - 1 : 2 * steps;
-    case OdeSolver::midpoint: return 2 * steps;
-    case OdeSolver::rk4: return 4 * steps;
-    case OdeSolver::dopri5: return -1;
-    case OdeSolver::dpm_pp_2m: return steps;
+    case OdeSolver::euler:
+      return steps;
+    case OdeSolver::heun:
+      return heun_last_step_euler ? 2 * steps - 1 : 2 * steps;
+    case OdeSolver::midpoint:
+      return 2 * steps;
+    case OdeSolver::rk4:
+      return 4 * steps;
+    case OdeSolver::dopri5:
+      return -1;
+    case OdeSolver::dpm_pp_2m:
+      return steps;
   }
   return -1;
 }

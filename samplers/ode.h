@@ -41,8 +41,8 @@ std::string to_string(OdeSolver solver);
 struct OdeResult {
   torch::Tensor x;
   int64_t nfe = 0;
-  int64_t accepted_steps = 0;  // fixed-step solvers: the number of steps
-  int64_t rejected_steps = 0;  // dopri5 only
+  int64_t accepted_steps = 0;          // fixed-step solvers: the number of steps
+  int64_t rejected_steps = 0;          // dopri5 only
   std::vector<torch::Tensor> outputs;  // dopri5: x at each requested output time
 };
 

@@ -28,9 +28,12 @@ PathType parse_path_type(const std::string& name) {
 
 std::string to_string(PathType type) {
   switch (type) {
-    case PathType::linear: return "linear";
-    case PathType::gvp: return "gvp";
-    case PathType::vp: return "vp";
+    case PathType::linear:
+      return "linear";
+    case PathType::gvp:
+      return "gvp";
+    case PathType::vp:
+      return "vp";
   }
   return "?";
 }
@@ -50,12 +53,18 @@ DiffusionForm parse_diffusion_form(const std::string& name) {
 
 std::string to_string(DiffusionForm form) {
   switch (form) {
-    case DiffusionForm::constant: return "constant";
-    case DiffusionForm::sbdm: return "SBDM";
-    case DiffusionForm::sigma: return "sigma";
-    case DiffusionForm::linear: return "linear";
-    case DiffusionForm::decreasing: return "decreasing";
-    case DiffusionForm::increasing_decreasing: return "increasing-decreasing";
+    case DiffusionForm::constant:
+      return "constant";
+    case DiffusionForm::sbdm:
+      return "SBDM";
+    case DiffusionForm::sigma:
+      return "sigma";
+    case DiffusionForm::linear:
+      return "linear";
+    case DiffusionForm::decreasing:
+      return "decreasing";
+    case DiffusionForm::increasing_decreasing:
+      return "increasing-decreasing";
   }
   return "?";
 }
@@ -83,35 +92,46 @@ torch::Tensor Path::vp_d_log_alpha(const torch::Tensor& t) const {
 
 torch::Tensor Path::alpha(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear: return t.clone();
-    case PathType::gvp: return torch::sin(t * (kPi / 2));
-    case PathType::vp: return torch::exp(vp_log_alpha(t));
+    case PathType::linear:
+      return t.clone();
+    case PathType::gvp:
+      return torch::sin(t * (kPi / 2));
+    case PathType::vp:
+      return torch::exp(vp_log_alpha(t));
   }
   return {};
 }
 
 torch::Tensor Path::sigma(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear: return 1.0 - t;
-    case PathType::gvp: return torch::cos(t * (kPi / 2));
-    case PathType::vp: return torch::sqrt(1.0 - torch::exp(2.0 * vp_log_alpha(t)));
+    case PathType::linear:
+      return 1.0 - t;
+    case PathType::gvp:
+      return torch::cos(t * (kPi / 2));
+    case PathType::vp:
+      return torch::sqrt(1.0 - torch::exp(2.0 * vp_log_alpha(t)));
   }
   return {};
 }
 
 torch::Tensor Path::d_alpha(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear: return torch::ones_like(t);
-    case PathType::gvp: return (kPi / 2) * torch::cos(t * (kPi / 2));
-    case PathType::vp: return torch::exp(vp_log_alpha(t)) * vp_d_log_alpha(t);
+    case PathType::linear:
+      return torch::ones_like(t);
+    case PathType::gvp:
+      return (kPi / 2) * torch::cos(t * (kPi / 2));
+    case PathType::vp:
+      return torch::exp(vp_log_alpha(t)) * vp_d_log_alpha(t);
   }
   return {};
 }
 
 torch::Tensor Path::d_sigma(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear: return -torch::ones_like(t);
-    case PathType::gvp: return (-kPi / 2) * torch::sin(t * (kPi / 2));
+    case PathType::linear:
+      return -torch::ones_like(t);
+    case PathType::gvp:
+      return (-kPi / 2) * torch::sin(t * (kPi / 2));
     case PathType::vp: {
       const auto alpha_sq = torch::exp(2.0 * vp_log_alpha(t));
       // d/dt sqrt(1 - alpha^2) = -alpha^2 (d log alpha) / sigma
@@ -123,9 +143,12 @@ torch::Tensor Path::d_sigma(const torch::Tensor& t) const {
 
 torch::Tensor Path::d_alpha_alpha_ratio(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear: return 1.0 / t;
-    case PathType::gvp: return kPi / (2.0 * torch::tan(t * (kPi / 2)));
-    case PathType::vp: return vp_d_log_alpha(t);
+    case PathType::linear:
+      return 1.0 / t;
+    case PathType::gvp:
+      return kPi / (2.0 * torch::tan(t * (kPi / 2)));
+    case PathType::vp:
+      return vp_d_log_alpha(t);
   }
   return {};
 }
@@ -156,10 +179,14 @@ torch::Tensor Path::compute_diffusion(const torch::Tensor& x, const torch::Tenso
                                       DiffusionForm form, double norm) const {
   const auto tb = expand_t_like(t, x);
   switch (form) {
-    case DiffusionForm::constant: return torch::full_like(tb, norm);
-    case DiffusionForm::sbdm: return norm * compute_drift(x, t).var;
-    case DiffusionForm::sigma: return norm * sigma(tb);
-    case DiffusionForm::linear: return norm * (1.0 - tb);
+    case DiffusionForm::constant:
+      return torch::full_like(tb, norm);
+    case DiffusionForm::sbdm:
+      return norm * compute_drift(x, t).var;
+    case DiffusionForm::sigma:
+      return norm * sigma(tb);
+    case DiffusionForm::linear:
+      return norm * (1.0 - tb);
     case DiffusionForm::decreasing: {
       const auto c = norm * torch::cos(kPi * tb) + 1.0;
       return 0.25 * c * c;

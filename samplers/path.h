@@ -2,7 +2,8 @@
 // Interpolation paths of flow matching, as in SiT's transport/path.py.
 //
 // Time convention (all of fluxion): t = 0 is pure noise, t = 1 is data, and
-//     x_t = alpha(t) * x_data + sigma(t) * noise,      u_t = d_alpha(t) * x_data + d_sigma(t) * noise.
+//     x_t = alpha(t) * x_data + sigma(t) * noise,      u_t = d_alpha(t) * x_data + d_sigma(t) *
+//     noise.
 //
 //   linear: alpha = t, sigma = 1 - t
 //   gvp:    alpha = sin(pi t / 2), sigma = cos(pi t / 2)

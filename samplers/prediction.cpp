@@ -14,10 +14,14 @@ PredictionType parse_prediction_type(const std::string& name) {
 
 std::string to_string(PredictionType type) {
   switch (type) {
-    case PredictionType::velocity: return "velocity";
-    case PredictionType::x: return "x";
-    case PredictionType::noise: return "noise";
-    case PredictionType::score: return "score";
+    case PredictionType::velocity:
+      return "velocity";
+    case PredictionType::x:
+      return "x";
+    case PredictionType::noise:
+      return "noise";
+    case PredictionType::score:
+      return "score";
   }
   return "?";
 }
@@ -45,7 +49,8 @@ torch::Tensor to_velocity(const torch::Tensor& pred, const torch::Tensor& x_t,
       const auto drift = path.compute_drift(x_t, t);
       return -drift.mean + drift.var * pred;
     }
-    case PredictionType::velocity: break;
+    case PredictionType::velocity:
+      break;
   }
   return pred;
 }
@@ -58,10 +63,14 @@ torch::Tensor velocity_to(PredictionType target, const torch::Tensor& velocity,
   // Solve [a s; da ds] [x1; x0] = [x_t; v].
   const auto det = a * ds - s * da;
   switch (target) {
-    case PredictionType::x: return (ds * x_t - s * velocity) / det;
-    case PredictionType::noise: return (a * velocity - da * x_t) / det;
-    case PredictionType::score: return -(a * velocity - da * x_t) / (det * s);
-    case PredictionType::velocity: break;
+    case PredictionType::x:
+      return (ds * x_t - s * velocity) / det;
+    case PredictionType::noise:
+      return (a * velocity - da * x_t) / det;
+    case PredictionType::score:
+      return -(a * velocity - da * x_t) / (det * s);
+    case PredictionType::velocity:
+      break;
   }
   return velocity;
 }
@@ -73,11 +82,11 @@ torch::Tensor convert(const torch::Tensor& pred, PredictionType from, Prediction
   return velocity_to(to, to_velocity(pred, x_t, t, path, from, options), x_t, t, path);
 }
 
-ModelFn converted_model(ModelFn model, PredictionType type, PredictionType target,
-                        const Path& path, const ConversionOptions& options) {
+ModelFn converted_model(ModelFn model, PredictionType type, PredictionType target, const Path& path,
+                        const ConversionOptions& options) {
   if (type == target) return model;
   return [model = std::move(model), type, target, path, options](const torch::Tensor& x,
-                                                                  const torch::Tensor& t) {
+                                                                 const torch::Tensor& t) {
     return convert(model(x, t), type, target, x, t, path, options);
   };
 }

@@ -53,12 +53,18 @@ SampleResult run(const SamplerConfig& config, const ModelFn& model, PredictionTy
   } else {
     const auto velocity = converted_model(model, type, PredictionType::velocity, path, conversion);
     switch (solver) {
-      case OdeSolver::euler: ode = euler(velocity, noise, sampler_time_grid(config)); break;
+      case OdeSolver::euler:
+        ode = euler(velocity, noise, sampler_time_grid(config));
+        break;
       case OdeSolver::heun:
         ode = heun(velocity, noise, sampler_time_grid(config), config.heun_last_step_euler);
         break;
-      case OdeSolver::midpoint: ode = midpoint(velocity, noise, sampler_time_grid(config)); break;
-      case OdeSolver::rk4: ode = rk4(velocity, noise, sampler_time_grid(config)); break;
+      case OdeSolver::midpoint:
+        ode = midpoint(velocity, noise, sampler_time_grid(config));
+        break;
+      case OdeSolver::rk4:
+        ode = rk4(velocity, noise, sampler_time_grid(config));
+        break;
       case OdeSolver::dopri5: {
         Dopri5Options options;
         options.atol = config.atol;
@@ -67,7 +73,8 @@ SampleResult run(const SamplerConfig& config, const ModelFn& model, PredictionTy
         ode = dopri5(velocity, noise, config.start_eps, 1.0 - config.end_eps, options);
         break;
       }
-      case OdeSolver::dpm_pp_2m: break;
+      case OdeSolver::dpm_pp_2m:
+        break;
     }
   }
   result.x = ode.x;
@@ -80,9 +87,8 @@ SampleResult run(const SamplerConfig& config, const ModelFn& model, PredictionTy
 }  // namespace
 
 const std::vector<std::string>& sampler_names() {
-  static const std::vector<std::string> names = {"euler",   "heun",           "midpoint",
-                                                 "rk4",     "dopri5",         "dpm++2m",
-                                                 "euler-maruyama", "sde-heun"};
+  static const std::vector<std::string> names = {"euler",  "heun",    "midpoint",       "rk4",
+                                                 "dopri5", "dpm++2m", "euler-maruyama", "sde-heun"};
   return names;
 }
 
@@ -96,10 +102,10 @@ void validate(const SamplerConfig& config) {
   FLUXION_CHECK(config.atol > 0 && config.rtol >= 0, "sampler atol ", config.atol,
                 " must be > 0 and rtol ", config.rtol, " >= 0");
   FLUXION_CHECK(config.time_shift > 0, "sampler time_shift must be > 0, got ", config.time_shift);
-  FLUXION_CHECK(config.start_eps >= 0 && config.end_eps >= 0 &&
-                    config.start_eps + config.end_eps < 1,
-                "sampler start_eps ", config.start_eps, " and end_eps ", config.end_eps,
-                " must be >= 0 and leave an interval");
+  FLUXION_CHECK(
+      config.start_eps >= 0 && config.end_eps >= 0 && config.start_eps + config.end_eps < 1,
+      "sampler start_eps ", config.start_eps, " and end_eps ", config.end_eps,
+      " must be >= 0 and leave an interval");
   FLUXION_CHECK(config.t_eps >= 0, "sampler t_eps must be >= 0, got ", config.t_eps);
   parse_path_type(config.path);
   parse_prediction_type(config.prediction);

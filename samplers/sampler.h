@@ -4,8 +4,9 @@
 // options to SamplerConfig's fields.
 //
 // Step counts:
-//   euler, heun, midpoint, rk4, dpm++2m: `steps` steps on steps + 1 times in [start_eps, 1 - end_eps]
-//   dopri5: adaptive on [start_eps, 1 - end_eps]; `steps` is unused (SiT's use of it is output
+//   euler, heun, midpoint, rk4, dpm++2m: `steps` steps on steps + 1 times in [start_eps, 1 -
+//   end_eps] dopri5: adaptive on [start_eps, 1 - end_eps]; `steps` is unused (SiT's use of it is
+//   output
 //           points only); atol, rtol and max_steps control it
 //   euler-maruyama, sde-heun: SiT's convention, `steps` grid times in
 //           [start_eps, 1 - last_step_size] (or 1 - end_eps when last_step is none), i.e. steps - 1
@@ -48,7 +49,7 @@ struct SamplerConfig {
   double cfg_scale = 1.0;
   double cfg_interval_lo = 0.0;
   double cfg_interval_hi = 1.0;
-  int64_t cfg_channels = -1;          // -1 all, 3 for SiT's rule
+  int64_t cfg_channels = -1;         // -1 all, 3 for SiT's rule
   std::string cfg_space = "output";  // output (SiT) | velocity (JiT)
   bool cfg_separate_passes = false;
   int64_t null_label = 1000;

@@ -24,7 +24,7 @@ double shift_noise_level(double t, double shift);
 torch::Tensor shift_noise_level(const torch::Tensor& t, double shift);
 
 struct TimeGridConfig {
-  int64_t points = 51;    // number of times (steps + 1 for an ODE)
+  int64_t points = 51;     // number of times (steps + 1 for an ODE)
   double start_eps = 0.0;  // t0 = start_eps
   double end_eps = 0.0;    // t1 = 1 - end_eps
   double shift = 1.0;      // noise-level shift (1 = uniform)

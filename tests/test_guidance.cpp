@@ -1,6 +1,6 @@
 #include <ATen/CPUGeneratorImpl.h>
-#include <catch2/catch.hpp>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "core/error.h"
@@ -89,9 +89,8 @@ TEST_CASE("the guidance interval switches exactly at its bounds", "[unit][guidan
   // The tensor mask and the guided callable agree, row by row (mixed times in one batch).
   config.interval_lo = 0.1;
   config.interval_hi = 0.75;
-  const auto t = torch::tensor({0.1, std::nextafter(0.1, 1.0), 0.5, std::nextafter(0.75, 0.0),
-                                0.75, 0.0},
-                               torch::kDouble);
+  const auto t = torch::tensor(
+      {0.1, std::nextafter(0.1, 1.0), 0.5, std::nextafter(0.75, 0.0), 0.75, 0.0}, torch::kDouble);
   const auto mask = guidance_mask(t, config);
   const std::vector<bool> expected = {false, true, true, true, false, false};
   const auto x = torch::randn({6, 3}, torch::kDouble);

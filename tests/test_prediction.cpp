@@ -26,16 +26,20 @@ Point make_point(const Path& path) {
 
 torch::Tensor exact(const Point& p, PredictionType type) {
   switch (type) {
-    case PredictionType::velocity: return p.velocity;
-    case PredictionType::x: return p.x1;
-    case PredictionType::noise: return p.x0;
-    case PredictionType::score: return p.score;
+    case PredictionType::velocity:
+      return p.velocity;
+    case PredictionType::x:
+      return p.x1;
+    case PredictionType::noise:
+      return p.x0;
+    case PredictionType::score:
+      return p.score;
   }
   return {};
 }
 
-const PredictionType kTypes[] = {PredictionType::velocity, PredictionType::x,
-                                 PredictionType::noise, PredictionType::score};
+const PredictionType kTypes[] = {PredictionType::velocity, PredictionType::x, PredictionType::noise,
+                                 PredictionType::score};
 
 }  // namespace
 
@@ -46,10 +50,10 @@ TEST_CASE("every prediction converts to the exact velocity on every path", "[uni
     const auto p = make_point(path);
     for (auto type : kTypes) {
       INFO(to_string(path_type) << " " << to_string(type));
-      CHECK(torch::allclose(to_velocity(exact(p, type), p.x_t, p.t, path, type), p.velocity,
-                            1e-9, 1e-9));
-      CHECK(torch::allclose(velocity_to(type, p.velocity, p.x_t, p.t, path), exact(p, type),
-                            1e-9, 1e-9));
+      CHECK(torch::allclose(to_velocity(exact(p, type), p.x_t, p.t, path, type), p.velocity, 1e-9,
+                            1e-9));
+      CHECK(torch::allclose(velocity_to(type, p.velocity, p.x_t, p.t, path), exact(p, type), 1e-9,
+                            1e-9));
     }
   }
 }

@@ -1,6 +1,6 @@
 #include <ATen/CPUGeneratorImpl.h>
-#include <catch2/catch.hpp>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "core/error.h"
@@ -154,4 +154,25 @@ TEST_CASE("SiT's sampling intervals carried into a SamplerConfig", "[unit][sampl
                     Catch::Contains("diffusion form SBDM is not finite at t0 = 0"));
   config.start_eps = 1e-3;
   CHECK(torch::isfinite(sample(config, zero, torch::zeros({2, 2}), gen).x).all().item<bool>());
+}
+
+TEST_CASE("samplers keep float32 inputs in float32", "[unit][sampler]") {
+  const auto noise = torch::linspace(-2, 2, 24).view({4, 2, 3});
+  for (const auto& name : sampler_names()) {
+    SamplerConfig config;
+    config.name = name;
+    config.steps = 6;
+    config.cfg_scale = 2.0;
+    auto gen = at::detail::createCPUGenerator(1);
+    ConditionalModelFn model = [](const torch::Tensor& x, const torch::Tensor& t,
+                                  const torch::Tensor& y) {
+      const auto tb = Path::expand_t_like(t, x);
+      return gaussian_velocity(x, t) + 0.01 * Path::expand_t_like(y.to(x.dtype()), x) * tb;
+    };
+    const auto result = sample(config, model, torch::tensor({1, 2, 3, 4}), noise, gen);
+    INFO(name);
+    CHECK(result.x.scalar_type() == torch::kFloat);
+    CHECK(result.x.sizes() == noise.sizes());
+    CHECK(torch::isfinite(result.x).all().item<bool>());
+  }
 }

@@ -1,6 +1,6 @@
 #include <ATen/CPUGeneratorImpl.h>
-#include <catch2/catch.hpp>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "core/error.h"
@@ -44,8 +44,8 @@ void check_gaussian(const torch::Tensor& x) {
   // Standard errors of the sample mean and variance of N(m, s^2).
   const double se_mean = kStd / std::sqrt(n);
   const double se_var = kStd * kStd * std::sqrt(2.0 / (n - 1));
-  INFO("mean " << m.mean << " (se " << se_mean << "), variance " << m.variance << " (se "
-               << se_var << ")");
+  INFO("mean " << m.mean << " (se " << se_mean << "), variance " << m.variance << " (se " << se_var
+               << ")");
   CHECK(std::abs(m.mean - kMean) < 4 * se_mean);
   CHECK(std::abs(m.variance - kStd * kStd) < 4 * se_var);
 }
@@ -90,9 +90,9 @@ TEST_CASE("stochastic Heun may evaluate t = 1 where the sigma form vanishes", "[
   config.solver = SdeSolver::heun;
   config.diffusion = DiffusionForm::sigma;
   config.last_step = LastStep::none;
-  const auto result = sample_sde(gaussian_velocity, PredictionType::velocity, Path(),
-                                 torch::randn({64, 2}, torch::kDouble), uniform_grid(11), config,
-                                 gen);
+  const auto result =
+      sample_sde(gaussian_velocity, PredictionType::velocity, Path(),
+                 torch::randn({64, 2}, torch::kDouble), uniform_grid(11), config, gen);
   CHECK(torch::isfinite(result.x).all().item<bool>());
 }
 
@@ -102,8 +102,7 @@ TEST_CASE("SDE samples are reproducible from the caller's generator", "[unit][sd
   const auto noise = torch::randn({8, 3}, torch::kDouble);
   auto run = [&](uint64_t seed) {
     auto gen = at::detail::createCPUGenerator(seed);
-    return sample_sde(gaussian_velocity, PredictionType::velocity, Path(), noise, grid, config,
-                      gen)
+    return sample_sde(gaussian_velocity, PredictionType::velocity, Path(), noise, grid, config, gen)
         .x;
   };
   CHECK(torch::equal(run(5), run(5)));
@@ -142,8 +141,8 @@ TEST_CASE("SiT's last steps", "[unit][sde]") {
   config.diffusion = DiffusionForm::sigma;
   config.diffusion_norm = 1.0;
   config.last_step = LastStep::mean;
-  const auto x = sample_sde(gaussian_velocity, PredictionType::velocity, Path(), x0, {0.5, 0.9},
-                            config, gen);
+  const auto x =
+      sample_sde(gaussian_velocity, PredictionType::velocity, Path(), x0, {0.5, 0.9}, config, gen);
   // Can't predict the noisy first step, but the NFE and step count are exact.
   CHECK(x.nfe == count_sde_nfe(SdeSolver::euler_maruyama, LastStep::mean, 2));
   CHECK(x.steps == 2);

@@ -32,7 +32,7 @@ void randomize(torch::nn::Module& model, uint64_t seed) {
   torch::manual_seed(seed);
   torch::NoGradGuard no_grad;
   for (auto& p : model.parameters()) {
-    if (p.requires_grad()) p.copy_(torch::randn_like(p) * 0.2 + (p.dim() == 1 ? 0.0 : 0.0));
+    if (p.requires_grad()) p.copy_(torch::randn_like(p) * 0.2);
   }
 }
 
@@ -123,6 +123,7 @@ TEST_CASE("SiT has the official names, zero output at init and label dropout in 
   CHECK(state.count("blocks.0.mlp.fc2.weight"));
   CHECK(state.count("final_layer.linear.weight"));
   CHECK(state.at("y_embedder.embedding_table.weight").size(0) == 11);
+  CHECK(model.has_null_class());
   CHECK(state.size() == 32);  // the official key set of this config
   CHECK(model.parameter_count() == models::sit_parameter_count(tiny_sit()));
 
