@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "models/sit.h"
 #include "models/zoo.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -121,6 +122,9 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   auto model = models::build_model(model_config);
   model->to(device);
   model->train();
+  // Labels are dropped by the objective, from the step's seeded generator; SiT's embedder would
+  // drop them a second time in train mode. Its null row stays (the config's probability is > 0).
+  if (auto* sit = dynamic_cast<models::SiT*>(model.get())) sit->y_embedder->dropout_prob = 0.0;
   const int64_t null_label = model->num_classes();
   core::log_info("model: " + config.model + ", " + std::to_string(model->parameter_count()) +
                  " parameters, on " + core::device_summary(device) +
