@@ -11,8 +11,9 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWCon
   torch::NoGradGuard no_grad;
   for (auto& [name, p] : params) {
     if (!p.requires_grad()) continue;
-    // Moments in fp32 whatever the parameter's dtype, as PyTorch does for fp32 parameters.
-    slots_.push_back({name, p, torch::zeros_like(p, torch::kFloat), torch::zeros_like(p, torch::kFloat)});
+    // Moments at least in fp32 (bf16/fp16 parameters keep fp32 moments), else the parameter's dtype.
+    const auto dtype = p.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+    slots_.push_back({name, p, torch::zeros_like(p, dtype), torch::zeros_like(p, dtype)});
   }
 }
 

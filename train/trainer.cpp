@@ -34,6 +34,7 @@ namespace {
 // Seed streams derived from the run seed, one per purpose.
 constexpr uint64_t kStepStream = 1ull << 40;   // + step: noise, t and label dropout of that step
 constexpr uint64_t kGridStream = 7;            // fixed grid noise
+constexpr uint64_t kInitStream = 8;            // weight initialisation
 
 std::vector<std::pair<std::string, torch::Tensor>> weight_list(models::Backbone& model) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
@@ -119,6 +120,8 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   overrides.channels = dataset->channels();
   overrides.num_classes = std::max<int64_t>(dataset->num_classes(), 1);
   const auto model_config = models::zoo_config(config.model, overrides);
+  // LibTorch seeds its global generator non-deterministically; the initialisation is seeded.
+  torch::manual_seed(core::derive_seed(config.seed, kInitStream));
   auto model = models::build_model(model_config);
   model->to(device);
   model->train();
