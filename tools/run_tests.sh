@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds fluxion and runs the test suite (all labels except the opt-in
+# `slow`; `cuda` tests skip themselves without a GPU). Extra arguments go to ctest, e.g. -L unit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install_deps.sh
+tools/build.sh
+cd "${FLUXION_BUILD_DIR:-build}"
+ctest --output-on-failure -j "$(nproc)" -LE slow "$@"
