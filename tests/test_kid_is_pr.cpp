@@ -61,7 +61,9 @@ TEST_CASE("KID on constructed features", "[unit][kid]") {
     const int64_t d = 16;
     const auto a = torch::randn({1500, d}, gen, torch::kDouble);
     const auto same = metrics::kernel_inception_distance(a, a, {20, 500, 1});
-    CHECK(std::abs(same.mean) < 5e-3);
+    INFO("KID of a set against itself " << same.mean << " +- " << same.std);
+    // unbiased: zero up to the spread of the 20 subset estimates
+    CHECK(std::abs(same.mean) < 4.0 * same.std / std::sqrt(20.0));
     const auto b = torch::randn({1500, d}, gen, torch::kDouble) + 0.5;
     const auto c = torch::randn({1500, d}, gen, torch::kDouble);
     const auto shifted = metrics::kernel_inception_distance(c, b, {20, 500, 2});
