@@ -80,9 +80,11 @@ nlohmann::json run_evaluation(const EvalConfig& config) {
   FLUXION_CHECK(!wanted.count("is") || spec.kind != FeatureKind::dinov2,
                 "--metrics is needs a classifier (inception, inception-adm or fmnist), not ", spec.text);
   const auto ref = inspect_ref(config.ref);
-  // stored ADM/pytorch-fid statistics stand for the reference only in Inception space
-  const bool stored_pool = ref.stored.pool.has_value() && is_inception(spec.kind);
-  const bool stored_spatial = ref.stored.spatial.has_value() && is_inception(spec.kind);
+  // A stats-only file is taken as made with these features; an ADM reference batch's stored
+  // statistics are Inception statistics, so with other features its images are used instead.
+  const bool trust_stored = is_inception(spec.kind) || !ref.images;
+  const bool stored_pool = ref.stored.pool.has_value() && trust_stored;
+  const bool stored_spatial = ref.stored.spatial.has_value() && trust_stored;
   const bool need_ref_features = wanted.count("kid") || wanted.count("pr") ||
                                  (wanted.count("fd") && !stored_pool) ||
                                  (wanted.count("sfid") && !stored_spatial) || wanted.count("spectral");
