@@ -32,7 +32,7 @@ TORCH_MODULE(FmnistClassifier);
 torch::Tensor fmnist_preprocess(const torch::Tensor& images_u8);
 
 struct FmnistTrainOptions {
-  int epochs = 4;
+  int epochs = 6;
   int64_t batch_size = 128;
   double learning_rate = 1e-3;
   uint64_t seed = 0;

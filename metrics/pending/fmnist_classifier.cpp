@@ -85,6 +85,10 @@ FmnistClassifier train_fmnist_classifier(const torch::Device& device, const Fmni
   std::string status;
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     model->train();
+    // the last two epochs at a fifth of the rate settle the weights (89.9% -> above 90%)
+    const double lr = epoch >= options.epochs - 2 ? 0.2 * options.learning_rate : options.learning_rate;
+    for (auto& group : optimizer.param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     const auto order = core::randperm(n, gen);
     for (int64_t step = 0; step < steps_per_epoch; ++step) {
       const auto idx = order.narrow(0, step * options.batch_size, options.batch_size);
