@@ -17,7 +17,6 @@ void add_pending(CLI::App& app, const std::string& name, const std::string& desc
 
 void add_finetune(CLI::App& app) { add_pending(app, "finetune", "discriminator-guided RL finetuning", "#8"); }
 void add_stats(CLI::App& app) { add_pending(app, "stats", "feature statistics of an image set", "#6"); }
-void add_fid(CLI::App& app) { add_pending(app, "fid", "Frechet distance between two stats files", "#6"); }
 void add_eval(CLI::App& app) { add_pending(app, "eval", "evaluate samples against a reference", "#6"); }
 
 }  // namespace fluxion::cli
