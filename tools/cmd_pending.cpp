@@ -16,7 +16,5 @@ void add_pending(CLI::App& app, const std::string& name, const std::string& desc
 }  // namespace
 
 void add_finetune(CLI::App& app) { add_pending(app, "finetune", "discriminator-guided RL finetuning", "#8"); }
-void add_stats(CLI::App& app) { add_pending(app, "stats", "feature statistics of an image set", "#6"); }
-void add_eval(CLI::App& app) { add_pending(app, "eval", "evaluate samples against a reference", "#6"); }
 
 }  // namespace fluxion::cli
