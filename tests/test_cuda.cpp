@@ -6,7 +6,7 @@
 
 using namespace fluxion;
 
-TEST_CASE("tensors travel to the GPU and back; a GPU matmul agrees with the CPU", "[cuda][device]") {
+TEST_CASE("tensors travel to the GPU and back and a GPU matmul agrees with the CPU", "[cuda][device]") {
   if (!torch::cuda::is_available()) {
     WARN("CUDA not available; skipping");
     return;

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "models/block_bench.h"
+#include "train/bench.h"
 #include "tools/commands.h"
 
 namespace fluxion::cli {
@@ -13,13 +14,22 @@ struct BenchOptions {
   std::string what = "block";
   models::BlockBenchOptions block;
   std::string precision = "fp32";
+  train::ThroughputOptions throughput;
 };
 }  // namespace
 
 void add_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "measure throughput");
   auto opts = std::make_shared<BenchOptions>();
-  sub->add_option("--what", opts->what, "what to measure: block")->check(CLI::IsMember({"block"}));
+  sub->add_option("--what", opts->what, "block | train | sample")
+      ->check(CLI::IsMember({"block", "train", "sample"}));
+  auto& t = opts->throughput;
+  sub->add_option("--model", t.model, "train/sample: zoo model")->capture_default_str();
+  sub->add_option("--image-size", t.image_size, "train/sample: input size (0: the zoo's)");
+  sub->add_option("--channels", t.channels, "train/sample: input channels (0: the zoo's)");
+  sub->add_option("--sampler", t.sampler, "sample: sampler name")->capture_default_str();
+  sub->add_option("--steps", t.steps, "sample: solver steps")->capture_default_str();
+  sub->add_option("--cfg", t.cfg, "sample: guidance scale")->capture_default_str();
   sub->add_option("--attention", opts->block.attentions, "attention kinds, e.g. softmax,linear")->delimiter(',');
   sub->add_option("--tokens", opts->block.tokens, "token counts, e.g. 256,1024,4096")->delimiter(',');
   sub->add_option("--device", opts->block.device, "cpu, cuda, cuda:1, ...");
@@ -31,6 +41,22 @@ void add_bench(CLI::App& app) {
   sub->add_option("--precision", opts->precision, "fp32 or bf16 (autocast)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   sub->callback([opts] {
+    if (opts->what != "block") {
+      auto t = opts->throughput;
+      t.attention = opts->block.attentions.empty() ? "softmax" : opts->block.attentions.front();
+      t.device = opts->block.device;
+      t.batch = opts->block.batch;
+      t.precision = opts->precision;
+      t.iterations = opts->block.iterations;
+      t.warmup = opts->block.warmup;
+      const auto r = opts->what == "train" ? train::bench_train(t) : train::bench_sample(t);
+      std::cout << opts->what << ": " << r.description << ", " << r.parameters << " parameters\n"
+                << "  " << r.images_per_second << " images/s, " << r.seconds_per_iteration * 1e3
+                << " ms per " << (opts->what == "train" ? "step" : "batch");
+      if (r.nfe > 0) std::cout << ", " << r.nfe << " NFE";
+      std::cout << "\n";
+      return;
+    }
     opts->block.bf16 = opts->precision == "bf16";
     std::cout << "block: dim " << opts->block.dim << ", heads " << opts->block.heads << ", batch "
               << opts->block.batch << ", device " << opts->block.device << ", " << opts->precision

@@ -15,11 +15,6 @@ void add_pending(CLI::App& app, const std::string& name, const std::string& desc
 }
 }  // namespace
 
-void add_train(CLI::App& app) { add_pending(app, "train", "train a generator", "#4"); }
-void add_sample(CLI::App& app) { add_pending(app, "sample", "sample images from a checkpoint", "#5"); }
 void add_finetune(CLI::App& app) { add_pending(app, "finetune", "discriminator-guided RL finetuning", "#8"); }
-void add_stats(CLI::App& app) { add_pending(app, "stats", "feature statistics of an image set", "#6"); }
-void add_fid(CLI::App& app) { add_pending(app, "fid", "Frechet distance between two stats files", "#6"); }
-void add_eval(CLI::App& app) { add_pending(app, "eval", "evaluate samples against a reference", "#6"); }
 
 }  // namespace fluxion::cli

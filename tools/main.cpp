@@ -12,7 +12,7 @@ std::string version_text() {
   return fluxion::concat("fluxion ", FLUXION_VERSION, " (LibTorch ",
                          fluxion::compat::torch_version(), ", CUDA ",
                          torch::cuda::is_available()
-                             ? fluxion::concat("available, ", torch::cuda::device_count(), " device(s)")
+                             ? fluxion::concat("available, ", static_cast<int>(torch::cuda::device_count()), " device(s)")
                              : std::string("not available"),
                          ")");
 }

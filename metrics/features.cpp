@@ -1,0 +1,164 @@
+#include "metrics/features.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "metrics/dinov2.h"
+#include "metrics/fmnist_classifier.h"
+#include "metrics/inception_fid.h"
+
+namespace fluxion::metrics {
+
+namespace {
+class InceptionExtractor : public FeatureExtractor {
+ public:
+  InceptionExtractor(const std::string& weights, InceptionPreprocess mode, const torch::Device& device)
+      : net_(load_inception_fid(weights, device)), mode_(mode), device_(device) {}
+  FeatureBatch extract(const torch::Tensor& images_u8) override {
+    torch::NoGradGuard no_grad;
+    const auto out = net_->extract(images_u8.to(device_), mode_);
+    return {out.pool3, out.logits_nobias, out.spatial};
+  }
+  std::string name() const override {
+    return mode_ == InceptionPreprocess::pytorch_fid ? "inception (pytorch-fid)" : "inception (ADM/TF)";
+  }
+
+ private:
+  InceptionFid net_;
+  InceptionPreprocess mode_;
+  torch::Device device_;
+};
+
+class Dinov2Extractor : public FeatureExtractor {
+ public:
+  Dinov2Extractor(const std::string& weights, const torch::Device& device)
+      : net_(load_dinov2(weights, device)), device_(device) {}
+  FeatureBatch extract(const torch::Tensor& images_u8) override {
+    torch::NoGradGuard no_grad;
+    return {net_->extract(images_u8.to(device_)), {}, {}};
+  }
+  std::string name() const override { return "dinov2"; }
+
+ private:
+  Dinov2 net_;
+  torch::Device device_;
+};
+
+class FmnistExtractor : public FeatureExtractor {
+ public:
+  FmnistExtractor(const std::string& weights, const torch::Device& device)
+      : net_(load_or_train_fmnist_classifier(weights, device)), device_(device) {}
+  FeatureBatch extract(const torch::Tensor& images_u8) override {
+    torch::NoGradGuard no_grad;
+    const auto out = net_->extract(images_u8.to(device_));
+    return {out.features, out.logits, {}};
+  }
+  std::string name() const override { return "fmnist classifier"; }
+
+ private:
+  FmnistClassifier net_;
+  torch::Device device_;
+};
+
+std::string cached(const std::string& file) {
+  return (std::filesystem::path(default_cache_dir()) / file).string();
+}
+}  // namespace
+
+std::string default_cache_dir() {
+  if (const char* env = std::getenv("FLUXION_CACHE"); env && *env) return env;
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return (std::filesystem::path(home) / ".cache" / "fluxion").string();
+  return ".fluxion-cache";
+}
+
+FeatureSpec parse_feature_spec(const std::string& text) {
+  FeatureSpec spec;
+  spec.text = text;
+  const auto colon = text.find(':');
+  const std::string kind = text.substr(0, colon);
+  spec.weights = colon == std::string::npos ? "" : text.substr(colon + 1);
+  std::string default_file;
+  if (kind == "inception") {
+    spec.kind = FeatureKind::inception;
+    default_file = "pt_inception-2015-12-05.safetensors";
+  } else if (kind == "inception-adm") {
+    spec.kind = FeatureKind::inception_adm;
+    default_file = "pt_inception-2015-12-05.safetensors";
+  } else if (kind == "dinov2") {
+    spec.kind = FeatureKind::dinov2;
+    default_file = "dinov2_vitl14.safetensors";
+  } else if (kind == "fmnist") {
+    spec.kind = FeatureKind::fmnist;
+    default_file = "fmnist_classifier.safetensors";
+  } else {
+    fail("--features: unknown extractor '", kind,
+         "' (inception, inception-adm, dinov2, fmnist, each optionally :WEIGHTS)");
+  }
+  if (spec.weights.empty()) spec.weights = cached(default_file);
+  return spec;
+}
+
+std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec,
+                                                         const torch::Device& device) {
+  if (spec.kind != FeatureKind::fmnist) {
+    FLUXION_CHECK(std::filesystem::exists(spec.weights), "--features ", spec.text, ": weights file ",
+                  spec.weights, " does not exist",
+                  spec.kind == FeatureKind::dinov2
+                      ? " (save a DINOv2 state dict, transformers or official names, as safetensors)"
+                      : " (convert pt_inception-2015-12-05-6726825d.pth with tools/convert_inception.py)");
+  }
+  switch (spec.kind) {
+    case FeatureKind::inception:
+      return std::make_unique<InceptionExtractor>(spec.weights, InceptionPreprocess::pytorch_fid, device);
+    case FeatureKind::inception_adm:
+      return std::make_unique<InceptionExtractor>(spec.weights, InceptionPreprocess::tf_adm, device);
+    case FeatureKind::dinov2:
+      return std::make_unique<Dinov2Extractor>(spec.weights, device);
+    case FeatureKind::fmnist:
+      return std::make_unique<FmnistExtractor>(spec.weights, device);
+  }
+  fail("--features: unhandled extractor");
+}
+
+ExtractedSet extract_dataset(const core::Dataset& data, FeatureExtractor& extractor,
+                             const torch::Device& device, const ExtractOptions& options) {
+  const int64_t total = options.limit > 0 ? std::min(options.limit, data.size()) : data.size();
+  FLUXION_CHECK(total > 0, "features: ", data.describe(), " holds no images");
+  FLUXION_CHECK(options.batch_size > 0, "features: batch size must be positive, got ",
+                options.batch_size);
+  auto decode = [&data, &options, total](int64_t begin) {
+    std::vector<int64_t> indices(static_cast<size_t>(std::min(options.batch_size, total - begin)));
+    std::iota(indices.begin(), indices.end(), begin);
+    return core::load_images(data, indices, options.threads);
+  };
+  ExtractedSet out;
+  std::vector<torch::Tensor> features, logits;
+  std::unique_ptr<core::Progress> progress;
+  if (options.progress) progress = std::make_unique<core::Progress>(extractor.name(), total, "img");
+  auto pending = std::async(std::launch::async, decode, int64_t{0});
+  for (int64_t begin = 0; begin < total; begin += options.batch_size) {
+    auto images = pending.get();
+    const int64_t next = begin + options.batch_size;
+    if (next < total) pending = std::async(std::launch::async, decode, next);
+    if (options.on_images) options.on_images(images);
+    auto batch = extractor.extract(images.to(device));
+    out.stats.update(batch.features);
+    if (batch.spatial.defined()) out.spatial_stats.update(batch.spatial);
+    if (options.keep_features) features.push_back(batch.features.to(torch::kCPU, torch::kFloat));
+    if (options.keep_logits && batch.logits.defined())
+      logits.push_back(batch.logits.to(torch::kCPU, torch::kFloat));
+    out.count += images.size(0);
+    if (progress) progress->update(images.size(0));
+  }
+  if (progress) progress->finish();
+  if (!features.empty()) out.features = torch::cat(features);
+  if (!logits.empty()) out.logits = torch::cat(logits);
+  return out;
+}
+
+}  // namespace fluxion::metrics

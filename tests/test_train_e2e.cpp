@@ -1,0 +1,110 @@
+// End-to-end: the CLI trains a tiny model on the real Fashion-MNIST, resumes exactly after an
+// interruption, survives SIGKILL, and refuses bad options with one line.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/safetensors.h"
+#include "test_helpers.h"
+
+using namespace fluxion;
+
+namespace {
+const std::string kTiny =
+    " train --model SiT-T/4 --batch 16 --warmup 5 --lr 1e-3 --device cpu --data-threads 2"
+    " --grid-images 4 --grid-steps 2 --log-every 5 ";
+
+std::vector<nlohmann::json> read_metrics(const std::string& run) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(run + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+void require_same_tensors(const std::string& a, const std::string& b) {
+  auto ta = core::load_safetensors(a), tb = core::load_safetensors(b);
+  REQUIRE(ta.size() == tb.size());
+  for (const auto& [name, t] : ta) {
+    INFO(name);
+    REQUIRE(tb.count(name));
+    CHECK(torch::equal(t, tb.at(name)));
+  }
+}
+}  // namespace
+
+TEST_CASE("fluxion train trains a tiny model on Fashion-MNIST and the loss falls", "[e2e][train]") {
+  const auto run = test::scratch_dir("train_loss_falls");
+  auto r = test::run_fluxion(kTiny + "--steps 60 --ckpt-every 30 --sample-every 60 --out " + run);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto metrics = read_metrics(run);
+  REQUIRE(metrics.size() == 12);
+  const double first = metrics.front()["loss"], last = metrics.back()["loss"];
+  CHECK(last < 0.75 * first);
+  CHECK(metrics.back()["images_per_s"].get<double>() > 0);
+  for (const char* f : {"/config.toml", "/config.json", "/report.html", "/samples/step-0000060.png",
+                        "/checkpoints/step-0000030.safetensors", "/checkpoints/step-0000060.safetensors",
+                        "/checkpoints/last.safetensors"})
+    CHECK(std::filesystem::exists(run + f));
+  // The resolved config can be fed back in.
+  std::filesystem::remove_all(run + "_again");
+  auto again = test::run_fluxion("train --config " + run + "/config.toml --steps 1 --out " + run + "_again");
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  // A finished run refuses to be overwritten.
+  auto overwrite = test::run_fluxion(kTiny + "--steps 2 --out " + run);
+  CHECK(overwrite.exit_code != 0);
+  CHECK(overwrite.output.find("--resume") != std::string::npos);
+}
+
+TEST_CASE("an interrupted and resumed run ends with the same weights as an uninterrupted one",
+          "[e2e][train]") {
+  const auto straight = test::scratch_dir("train_straight");
+  const auto split = test::scratch_dir("train_split");
+  const std::string common = kTiny + "--ckpt-every 10 --sample-every 1000 ";
+  REQUIRE(test::run_fluxion(common + "--steps 20 --out " + straight).exit_code == 0);
+  REQUIRE(test::run_fluxion(common + "--steps 10 --out " + split).exit_code == 0);
+  auto resumed = test::run_fluxion("train --resume --steps 20 --device cpu --out " + split);
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  require_same_tensors(straight + "/checkpoints/last.safetensors", split + "/checkpoints/last.safetensors");
+  // The log holds each step once.
+  CHECK(read_metrics(split).size() == read_metrics(straight).size());
+}
+
+TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", "[e2e][train]") {
+  const auto run = test::scratch_dir("train_killed");
+  const std::string command = std::string("timeout -s KILL 12 \"") + FLUXION_BINARY + "\" " + kTiny +
+                              "--steps 100000 --ckpt-every 3 --sample-every 100000 --out " + run +
+                              " >/dev/null 2>&1";
+  std::system(command.c_str());
+  const std::string last = run + "/checkpoints/last.safetensors";
+  REQUIRE(std::filesystem::exists(last));
+  auto tensors = core::load_safetensors(last);
+  const int64_t step = tensors.at("trainer.step").item<int64_t>();
+  CHECK(step >= 3);
+  auto resumed = test::run_fluxion("train --resume --device cpu --steps " + std::to_string(step + 2) +
+                                   " --out " + run);
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 0);
+}
+
+TEST_CASE("fluxion train refuses bad options with one clear line", "[e2e][train]") {
+  const auto run = test::scratch_dir("train_bad");
+  auto missing = test::run_fluxion("train --data /nonexistent/images --steps 1 --out " + run + "/a");
+  CHECK(missing.exit_code != 0);
+  CHECK(missing.output.find("/nonexistent/images") != std::string::npos);
+  auto model = test::run_fluxion("train --model SiT-Q/3 --steps 1 --out " + run + "/b");
+  CHECK(model.exit_code != 0);
+  CHECK(model.output.find("SiT-Q/3") != std::string::npos);
+  CHECK(model.output.find("SiT-XL/2") != std::string::npos);  // the zoo is listed
+  auto steps = test::run_fluxion("train --steps 0 --out " + run + "/c");
+  CHECK(steps.exit_code != 0);
+  CHECK(steps.output.find("--steps") != std::string::npos);
+  auto resume = test::run_fluxion("train --resume --out " + run + "/nothing");
+  CHECK(resume.exit_code != 0);
+  CHECK(resume.output.find("nothing to resume") != std::string::npos);
+}

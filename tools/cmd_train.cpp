@@ -1,0 +1,89 @@
+// fluxion train: binds the options to TrainConfig and runs train::run_training.
+#include <iostream>
+
+#include "core/log.h"
+#include "tools/commands.h"
+#include "train/trainer.h"
+
+namespace fluxion::cli {
+
+void add_train(CLI::App& app) {
+  auto* sub = app.add_subcommand(
+      "train", "train a generator (defaults: the class-conditional Fashion-MNIST run)");
+  sub->set_config("--config", "", "read options from a TOML file (CLI options override it)");
+  auto config = std::make_shared<train::TrainConfig>();
+  auto resume = std::make_shared<bool>(false);
+  auto& c = *config;
+  auto& f = c.flow;
+
+  sub->add_option("--model", c.model, "zoo model name (fluxion inspect --model ?)")->capture_default_str();
+  sub->add_option("--attention", c.attention, "softmax | gated | gated-headwise | linear")->capture_default_str();
+  sub->add_option("--objective", c.objective, "flow | dale (multiplicative score matching)")->capture_default_str();
+  sub->add_option("--data", c.data, "fashion-mnist:train, mnist:DIR, cifar10:DIR, an image folder or an .npz")
+      ->capture_default_str();
+  sub->add_option("--image-size", c.image_size, "train at this resolution (pad or resize)")->capture_default_str();
+  sub->add_option("--data-threads", c.data_threads, "decoding threads (0: all cores)")->capture_default_str();
+
+  sub->add_option("--path", f.path, "linear | gvp | vp")->capture_default_str();
+  sub->add_option("--prediction", f.prediction, "velocity | noise | score | x (JiT: x with v-loss)")
+      ->capture_default_str();
+  sub->add_option("--loss-weight", f.loss_weight, "none | velocity | likelihood (noise/score)")->capture_default_str();
+  sub->add_option("--time-sampling", f.time_sampling, "uniform | logit-normal")->capture_default_str();
+  sub->add_option("--t0", f.t0, "uniform time interval start (-1: SiT's default)")->capture_default_str();
+  sub->add_option("--t1", f.t1, "uniform time interval end (-1: SiT's default)")->capture_default_str();
+  sub->add_option("--logit-mean", f.logit_mean, "logit-normal mean (JiT P_mean)")->capture_default_str();
+  sub->add_option("--logit-std", f.logit_std, "logit-normal std (JiT P_std)")->capture_default_str();
+  sub->add_option("--noise-scale", f.noise_scale, "noise std (JiT: image_size / 256)")->capture_default_str();
+  sub->add_option("--t-eps", f.x_pred_t_eps, "clamp of 1 - t for x-prediction (JiT 0.05)")->capture_default_str();
+  sub->add_option("--label-dropout", f.label_dropout, "probability of the null label (CFG)")->capture_default_str();
+
+  auto& d = c.dale;
+  sub->add_option("--dale-sigma", d.sigma, "dale: GBM volatility sigma")->capture_default_str();
+  sub->add_option("--dale-mu", d.mu, "dale: GBM drift mu (sigma^2/2: no log-space drift)")->capture_default_str();
+  sub->add_option("--dale-levels", d.levels, "dale: noise levels N")->capture_default_str();
+  sub->add_option("--dale-horizon", d.horizon, "dale: horizon T")->capture_default_str();
+  sub->add_option("--dale-offset", d.offset, "dale: data mapped to [offset, offset + 1]")->capture_default_str();
+  sub->add_option("--dale-weighting", d.weighting, "dale: sigma2t (the authors') | unit")->capture_default_str();
+  sub->add_option("--grid-level-stride", c.grid_level_stride, "dale: grids visit every k-th level")
+      ->capture_default_str();
+
+  sub->add_option("--steps", c.steps, "optimizer steps")->capture_default_str();
+  sub->add_option("--batch", c.batch, "images per step")->capture_default_str();
+  sub->add_option("--grad-accum", c.grad_accum, "micro-batches per step")->capture_default_str();
+  sub->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
+  sub->add_option("--beta1", c.beta1, "AdamW beta1")->capture_default_str();
+  sub->add_option("--beta2", c.beta2, "AdamW beta2")->capture_default_str();
+  sub->add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  sub->add_option("--adam-eps", c.adam_eps, "AdamW epsilon")->capture_default_str();
+  sub->add_option("--warmup", c.warmup, "linear warmup steps")->capture_default_str();
+  sub->add_option("--lr-schedule", c.lr_schedule, "constant | cosine | linear (after warmup)")->capture_default_str();
+  sub->add_option("--final-lr", c.final_lr, "end of the cosine/linear decay")->capture_default_str();
+  sub->add_option("--grad-clip", c.grad_clip, "max global gradient norm (0: off)")->capture_default_str();
+  sub->add_option("--ema", c.ema_decays, "EMA decays; the first is used for sampling")->capture_default_str();
+  sub->add_option("--on-nonfinite", c.on_nonfinite, "stop | skip a step whose loss is not finite")
+      ->capture_default_str();
+
+  sub->add_option("--seed", c.seed, "seed of the data order, noise and times")->capture_default_str();
+  sub->add_option("--device", c.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  sub->add_option("--precision", c.precision, "auto (bf16 on CUDA) | fp32 | bf16")->capture_default_str();
+  sub->add_option("--out", c.out, "run directory")->capture_default_str();
+  sub->add_option("--log-every", c.log_every, "steps between metrics.jsonl lines")->capture_default_str();
+  sub->add_option("--ckpt-every", c.ckpt_every, "steps between checkpoints")->capture_default_str();
+  sub->add_option("--sample-every", c.sample_every, "steps between sample grids")->capture_default_str();
+  sub->add_option("--keep-checkpoints", c.keep_checkpoints, "step checkpoints kept (0: all)")->capture_default_str();
+  sub->add_option("--grid-images", c.grid_images, "images in each sample grid")->capture_default_str();
+  sub->add_option("--grid-sampler", c.grid_sampler, "sampler of the grids")->capture_default_str();
+  sub->add_option("--grid-steps", c.grid_steps, "sampler steps of the grids")->capture_default_str();
+  sub->add_option("--grid-cfg", c.grid_cfg, "guidance scale of the grids")->capture_default_str();
+  sub->add_flag("--resume", *resume, "continue the run in --out from checkpoints/last.safetensors");
+
+  sub->callback([sub, config, resume] {
+    config->dale.label_dropout = config->flow.label_dropout;
+    const std::string toml = sub->config_to_str(/*default_also=*/true, /*write_description=*/false);
+    const auto result = train::run_training(*config, *resume, toml);
+    std::cout << "trained to step " << result.steps_done << ", loss " << result.final_loss << ", "
+              << result.images_per_second << " images/s; checkpoint " << result.last_checkpoint << "\n";
+  });
+}
+
+}  // namespace fluxion::cli

@@ -1,0 +1,88 @@
+#include "train/adamw.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace fluxion::train {
+
+AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWConfig config)
+    : config_(config) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, p] : params) {
+    if (!p.requires_grad()) continue;
+    // Moments at least in fp32 (bf16/fp16 parameters keep fp32 moments), else the parameter's dtype.
+    const auto dtype = p.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+    slots_.push_back({name, p, torch::zeros_like(p, dtype), torch::zeros_like(p, dtype)});
+  }
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard no_grad;
+  ++steps_;
+  const double bias1 = 1.0 - std::pow(config_.beta1, static_cast<double>(steps_));
+  const double bias2 = 1.0 - std::pow(config_.beta2, static_cast<double>(steps_));
+  const double step_size = lr / bias1;
+  const double bias2_sqrt = std::sqrt(bias2);
+  for (auto& slot : slots_) {
+    const auto& grad = slot.param.grad();
+    if (!grad.defined()) continue;
+    if (config_.weight_decay != 0.0) slot.param.mul_(1.0 - lr * config_.weight_decay);
+    slot.exp_avg.lerp_(grad, 1.0 - config_.beta1);
+    slot.exp_avg_sq.mul_(config_.beta2).addcmul_(grad, grad, 1.0 - config_.beta2);
+    auto denom = (slot.exp_avg_sq.sqrt() / bias2_sqrt).add_(config_.eps);
+    slot.param.addcdiv_(slot.exp_avg, denom, -step_size);
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& slot : slots_) {
+    auto& grad = slot.param.mutable_grad();
+    if (grad.defined()) grad = torch::Tensor();
+  }
+}
+
+core::TensorMap AdamW::state() const {
+  core::TensorMap out;
+  for (const auto& slot : slots_) {
+    out["exp_avg." + slot.name] = slot.exp_avg;
+    out["exp_avg_sq." + slot.name] = slot.exp_avg_sq;
+  }
+  out["step"] = torch::tensor(steps_, torch::kLong);
+  return out;
+}
+
+void AdamW::load_state(const core::TensorMap& state, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  auto find = [&](const std::string& key, const torch::Tensor& like) -> const torch::Tensor& {
+    auto it = state.find(key);
+    FLUXION_CHECK(it != state.end(), source, ": optimizer state lacks '", key, "'");
+    FLUXION_CHECK(it->second.sizes() == like.sizes(), source, ": optimizer state '", key,
+                  "' has shape ", it->second.sizes(), ", expected ", like.sizes());
+    return it->second;
+  };
+  for (auto& slot : slots_) {
+    slot.exp_avg.copy_(find("exp_avg." + slot.name, slot.exp_avg));
+    slot.exp_avg_sq.copy_(find("exp_avg_sq." + slot.name, slot.exp_avg_sq));
+  }
+  auto it = state.find("step");
+  FLUXION_CHECK(it != state.end(), source, ": optimizer state lacks 'step'");
+  steps_ = it->second.item<int64_t>();
+}
+
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) norms.push_back(p.grad().detach().to(torch::kFloat).norm());
+  if (norms.empty()) return 0.0;
+  const double total = torch::stack(norms).norm().item<double>();
+  if (max_norm > 0.0 && std::isfinite(total) && total > max_norm) {
+    const double scale = max_norm / (total + 1e-6);
+    for (const auto& p : params)
+      if (p.grad().defined()) p.grad().mul_(scale);
+  }
+  return total;
+}
+
+}  // namespace fluxion::train

@@ -1,0 +1,53 @@
+#pragma once
+// AdamW with PyTorch's exact update (torch.optim.AdamW, amsgrad off):
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr wd p  (decoupled decay)
+//   p -= lr * (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps)
+// fluxion owns the implementation so that its moments live under parameter names and go into
+// safetensors checkpoints unchanged on LibTorch 1.13 and 2.x (exact resume).
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+
+namespace fluxion::train {
+
+struct AdamWConfig {
+  double lr = 1e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+};
+
+class AdamW {
+ public:
+  // `params`: name -> parameter (only those requiring grad are updated).
+  AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWConfig config);
+
+  void step(double lr);  // applies one update with the given learning rate
+  void zero_grad();
+  int64_t steps() const { return steps_; }
+  const AdamWConfig& config() const { return config_; }
+
+  // Moments as "exp_avg.<name>" / "exp_avg_sq.<name>", plus "step".
+  core::TensorMap state() const;
+  // Restores moments; throws fluxion::Error naming a missing or mis-shaped entry.
+  void load_state(const core::TensorMap& state, const std::string& source);
+
+ private:
+  struct Slot {
+    std::string name;
+    torch::Tensor param, exp_avg, exp_avg_sq;
+  };
+  std::vector<Slot> slots_;
+  AdamWConfig config_;
+  int64_t steps_ = 0;
+};
+
+// Clips the global L2 norm of the gradients to max_norm (when > 0); returns the norm before.
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+
+}  // namespace fluxion::train

@@ -1,0 +1,121 @@
+#include "train/bench.h"
+
+#include <chrono>
+
+#include "core/compat.h"
+#include "core/device.h"
+#include "core/rng.h"
+#include "models/zoo.h"
+#include "samplers/sampler.h"
+#include "train/adamw.h"
+#include "train/ema.h"
+#include "train/flow_objective.h"
+
+namespace fluxion::train {
+
+namespace {
+models::BackbonePtr bench_model(const ThroughputOptions& o, const torch::Device& device,
+                                ThroughputResult& result) {
+  models::ModelOverrides overrides;
+  overrides.attention = o.attention;
+  if (o.image_size > 0) overrides.image_size = o.image_size;
+  if (o.channels > 0) overrides.channels = o.channels;
+  auto model = models::build_model(models::zoo_config(o.model, overrides));
+  model->to(device);
+  result.parameters = model->parameter_count();
+  return model;
+}
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? 0 : device.index());
+}
+
+template <typename Step>
+double time_iterations(const ThroughputOptions& o, const torch::Device& device, Step step) {
+  for (int64_t i = 0; i < o.warmup; ++i) step();
+  synchronize(device);
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < o.iterations; ++i) step();
+  synchronize(device);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+         static_cast<double>(o.iterations);
+}
+}  // namespace
+
+ThroughputResult bench_train(const ThroughputOptions& o) {
+  ThroughputResult result;
+  const auto device = core::resolve_device(o.device);
+  const auto precision = core::resolve_precision(o.precision, device);
+  auto model = bench_model(o, device, result);
+  model->train();
+  std::vector<std::pair<std::string, torch::Tensor>> params, weights;
+  for (const auto& p : model->named_parameters(true)) {
+    weights.emplace_back(p.key(), p.value());
+    if (p.value().requires_grad()) params.emplace_back(p.key(), p.value());
+  }
+  AdamW optimizer(params, {});
+  EmaSet ema(weights, {0.9999});
+  FlowObjective objective(FlowConfig{}, model->num_classes());
+  auto gen = core::make_generator(0, device);
+  const int64_t C = model->in_channels(), S = model->image_size();
+  auto x = at::randn({o.batch, C, S, S}, gen, torch::TensorOptions().device(device));
+  auto y = at::randint(0, std::max<int64_t>(model->num_classes(), 1), {o.batch}, gen,
+                       torch::TensorOptions().device(device).dtype(torch::kLong));
+  const double seconds = time_iterations(o, device, [&] {
+    torch::Tensor loss;
+    {
+      compat::AutocastGuard autocast(device.type(), precision);
+      loss = objective.loss([&](const torch::Tensor& xt, const torch::Tensor& t,
+                                const torch::Tensor& labels) { return model->forward(xt, t, labels); },
+                            x, y, gen);
+    }
+    loss.backward();
+    optimizer.step(1e-4);
+    optimizer.zero_grad();
+    ema.update(weights);
+  });
+  result.seconds_per_iteration = seconds;
+  result.images_per_second = static_cast<double>(o.batch) / seconds;
+  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " +
+                       (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " +
+                       core::device_summary(device) + ", AdamW + EMA step";
+  return result;
+}
+
+ThroughputResult bench_sample(const ThroughputOptions& o) {
+  ThroughputResult result;
+  const auto device = core::resolve_device(o.device);
+  const auto precision = core::resolve_precision(o.precision, device);
+  auto model = bench_model(o, device, result);
+  model->eval();
+  samplers::SamplerConfig config;
+  config.name = o.sampler;
+  config.steps = o.steps;
+  config.cfg_scale = o.cfg;
+  config.null_label = model->num_classes();
+  samplers::validate(config);
+  auto gen = core::make_generator(0, device);
+  const int64_t C = model->in_channels(), S = model->image_size();
+  auto noise = at::randn({o.batch, C, S, S}, gen, torch::TensorOptions().device(device));
+  auto y = at::randint(0, std::max<int64_t>(model->num_classes(), 1), {o.batch}, gen,
+                       torch::TensorOptions().device(device).dtype(torch::kLong));
+  torch::NoGradGuard no_grad;
+  const double seconds = time_iterations(o, device, [&] {
+    compat::AutocastGuard autocast(device.type(), precision);
+    auto r = samplers::sample(
+        config,
+        [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels) {
+          return model->forward(x, t, labels).to(torch::kFloat);
+        },
+        y, noise, gen);
+    result.nfe = r.nfe;
+  });
+  result.seconds_per_iteration = seconds;
+  result.images_per_second = static_cast<double>(o.batch) / seconds;
+  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " + samplers::describe(config) +
+                       ", " + (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " +
+                       core::device_summary(device);
+  return result;
+}
+
+}  // namespace fluxion::train

@@ -1,0 +1,39 @@
+#pragma once
+// Throughput measurements behind `fluxion bench --what train|sample`: a zoo model (random
+// initialisation), synthetic inputs, warmup iterations excluded, device synchronised around the
+// timed region. Results are rates, for ratios against a stated baseline in docs/benchmarks.md.
+#include <cstdint>
+#include <string>
+
+namespace fluxion::train {
+
+struct ThroughputOptions {
+  std::string model = "SiT-XL/2";
+  std::string attention = "softmax";
+  int64_t image_size = 0;  // 0: the zoo's
+  int64_t channels = 0;
+  int64_t batch = 64;
+  std::string device = "auto";
+  std::string precision = "auto";
+  int64_t warmup = 2;
+  int64_t iterations = 5;
+  // sample only
+  std::string sampler = "euler";
+  int64_t steps = 50;
+  double cfg = 1.0;
+};
+
+struct ThroughputResult {
+  double images_per_second = 0.0;
+  double seconds_per_iteration = 0.0;
+  int64_t nfe = 0;  // sample: per batch
+  int64_t parameters = 0;
+  std::string description;
+};
+
+// Optimizer steps (flow matching, velocity, AdamW, EMA) per second x batch.
+ThroughputResult bench_train(const ThroughputOptions& options);
+// Images per second of `sampler` with `steps` (and CFG when cfg != 1).
+ThroughputResult bench_sample(const ThroughputOptions& options);
+
+}  // namespace fluxion::train

@@ -1,0 +1,138 @@
+#include "train/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "train/ema.h"
+
+namespace fluxion::train {
+
+namespace {
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& c) {
+  core::TensorMap tensors = c.model;
+  for (size_t i = 0; i < c.emas.size(); ++i)
+    for (const auto& [name, t] : c.emas[i]) tensors[EmaSet::prefix(i) + "." + name] = t;
+  for (const auto& [name, t] : c.optimizer) tensors["optim." + name] = t;
+  for (const auto& [name, t] : c.objective) tensors["objective." + name] = t;
+  tensors["trainer.step"] = torch::tensor(c.step, torch::kLong);
+  tensors["trainer.data_position"] = torch::tensor(c.data_position, torch::kLong);
+  core::Metadata metadata{{"format", kCheckpointFormat},
+                          {"model_config", c.model_config},
+                          {"train_config", c.train_config},
+                          {"ema_decays", nlohmann::json(c.ema_decays).dump()},
+                          {"step", std::to_string(c.step)}};
+  core::save_safetensors(path, tensors, metadata);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  core::Metadata metadata;
+  auto tensors = core::load_safetensors(path, &metadata);
+  FLUXION_CHECK(metadata.count("format") && metadata["format"] == kCheckpointFormat, path,
+                ": not a fluxion training checkpoint (no format '", kCheckpointFormat,
+                "' in its metadata); official weights can be sampled but not resumed");
+  Checkpoint c;
+  c.model_config = metadata["model_config"];
+  c.train_config = metadata["train_config"];
+  try {
+    c.ema_decays = nlohmann::json::parse(metadata["ema_decays"]).get<std::vector<double>>();
+  } catch (const std::exception& e) {
+    fail(path, ": bad ema_decays metadata: ", e.what());
+  }
+  c.emas.resize(c.ema_decays.size());
+  for (auto& [name, t] : tensors) {
+    if (starts_with(name, "optim.")) {
+      c.optimizer[name.substr(6)] = t;
+    } else if (starts_with(name, "objective.")) {
+      c.objective[name.substr(10)] = t;
+    } else if (name == "trainer.step") {
+      c.step = t.item<int64_t>();
+    } else if (name == "trainer.data_position") {
+      c.data_position = t.item<int64_t>();
+    } else {
+      bool is_ema = false;
+      for (size_t i = 0; i < c.emas.size() && !is_ema; ++i) {
+        const std::string prefix = EmaSet::prefix(i) + ".";
+        if (starts_with(name, prefix)) {
+          c.emas[i][name.substr(prefix.size())] = t;
+          is_ema = true;
+        }
+      }
+      if (!is_ema) c.model[name] = t;
+    }
+  }
+  return c;
+}
+
+ModelWeights load_model_weights(const std::string& path, const std::string& which) {
+  const auto header = core::read_safetensors_header(path);
+  ModelWeights out;
+  const auto& md = header.metadata;
+  if (md.count("model_config")) out.model_config = md.at("model_config");
+  if (md.count("train_config")) out.train_config = md.at("train_config");
+  const bool is_checkpoint = md.count("format") && md.at("format") == kCheckpointFormat;
+  std::string prefix;
+  if (which == "model" || !is_checkpoint) {
+    FLUXION_CHECK(which == "model" || which == "ema", path, ": has no EMA weights '", which, "'");
+    out.which = "model";
+  } else {
+    FLUXION_CHECK(which == "ema" || (starts_with(which, "ema") && which.size() > 3), "unknown weights '",
+                  which, "' (ema, ema1, ..., model)");
+    prefix = which + ".";
+    out.which = which;
+    const bool present = std::any_of(header.entries.begin(), header.entries.end(),
+                                     [&](const auto& e) { return starts_with(e.name, prefix); });
+    FLUXION_CHECK(present, path, ": has no weights with prefix '", prefix, "'");
+  }
+  if (is_checkpoint) out.objective = core::load_safetensors_prefixed(path, "objective.");
+  auto all = core::load_safetensors_prefixed(path, prefix);
+  for (auto& [name, t] : all) {
+    if (prefix.empty() &&
+        (starts_with(name, "ema") || starts_with(name, "optim.") || starts_with(name, "trainer.") ||
+         starts_with(name, "objective.")) &&
+        is_checkpoint)
+      continue;
+    out.weights[name] = t;
+  }
+  return out;
+}
+
+std::string checkpoint_name(int64_t step) {
+  std::ostringstream name;
+  name << "step-" << std::setw(7) << std::setfill('0') << step << ".safetensors";
+  return name.str();
+}
+
+void update_last_link(const std::string& target, const std::string& last) {
+  const std::string temp = last + ".tmp." + std::to_string(::getpid());
+  std::remove(temp.c_str());
+  std::error_code ec;
+  std::filesystem::create_hard_link(target, temp, ec);
+  if (ec) std::filesystem::copy_file(target, temp, std::filesystem::copy_options::overwrite_existing);
+  FLUXION_CHECK(std::rename(temp.c_str(), last.c_str()) == 0, last, ": cannot update");
+}
+
+void prune_checkpoints(const std::string& dir, int64_t keep) {
+  if (keep <= 0) return;
+  std::vector<std::filesystem::path> steps;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    if (starts_with(name, "step-") && entry.path().extension() == ".safetensors")
+      steps.push_back(entry.path());
+  }
+  std::sort(steps.begin(), steps.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) std::filesystem::remove(steps[i]);
+}
+
+}  // namespace fluxion::train

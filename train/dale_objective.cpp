@@ -1,0 +1,72 @@
+#include "train/dale_objective.h"
+
+#include <cmath>
+
+#include "core/compat.h"
+#include "core/error.h"
+
+namespace fluxion::train {
+
+void DaleConfig::validate() const {
+  FLUXION_CHECK(sigma > 0, "--dale-sigma must be positive, got ", sigma);
+  FLUXION_CHECK(levels >= 2, "--dale-levels must be at least 2, got ", levels);
+  FLUXION_CHECK(horizon > 0, "--dale-horizon must be positive, got ", horizon);
+  FLUXION_CHECK(offset > 0, "--dale-offset must be positive (data must stay > 0), got ", offset);
+  FLUXION_CHECK(weighting == "sigma2t" || weighting == "unit", "unknown M-DSM weighting '", weighting,
+                "' (sigma2t, unit)");
+  FLUXION_CHECK(label_dropout >= 0 && label_dropout <= 1, "label dropout must be in [0, 1], got ",
+                label_dropout);
+}
+
+torch::Tensor dale_model_input(const torch::Tensor& x, double offset) {
+  return 2.0 * x - (2.0 * offset + 1.0);
+}
+
+torch::Tensor dale_model_time(const torch::Tensor& t, double horizon) { return 1.0 - t / horizon; }
+
+DaleObjective::DaleObjective(DaleConfig config, int64_t null_label)
+    : config_(std::move(config)), null_label_(null_label) {
+  config_.validate();
+}
+
+torch::Tensor DaleObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
+                                  const torch::Tensor& y, at::Generator& gen) const {
+  const auto& c = config_;
+  auto x0 = (x.to(torch::kFloat) + 1.0) * 0.5 + c.offset;
+  const int64_t batch = x0.size(0);
+  auto options = x0.options();
+  // idx ~ U{1, ..., N-1}, t = idx T / N
+  auto idx = at::randint(1, c.levels, {batch}, gen, options.dtype(torch::kLong));
+  auto t = idx.to(torch::kFloat) * (c.horizon / static_cast<double>(c.levels));
+  auto t4 = t.view({batch, 1, 1, 1});
+  auto z = at::randn(x0.sizes(), gen, options);
+  auto x_t = x0 * torch::exp((c.mu - 0.5 * c.sigma * c.sigma) * t4 + c.sigma * t4.sqrt() * z);
+  auto labels = y;
+  if (c.label_dropout > 0) {
+    auto drop = at::rand({batch}, gen, options) < c.label_dropout;
+    labels = torch::where(drop, torch::full_like(y, null_label_), y);
+  }
+  auto score = model(dale_model_input(x_t, c.offset), dale_model_time(t, c.horizon), labels);
+  compat::AutocastOffGuard fp32;
+  auto h = x_t * score.to(torch::kFloat);
+  const double s2 = c.sigma * c.sigma;
+  torch::Tensor residual;
+  if (c.weighting == "sigma2t") {
+    residual = s2 * t4 * h + s2 * t4 + c.sigma * t4.sqrt() * z;
+  } else {
+    residual = h + 1.0 + z / (c.sigma * t4.sqrt());
+  }
+  return residual.pow(2).flatten(1).mean(1).mean();
+}
+
+std::pair<torch::Tensor, torch::Tensor> fit_log_normal_prior(const torch::Tensor& x,
+                                                             const DaleConfig& c) {
+  auto log_x0 = torch::log((x.to(torch::kDouble) + 1.0) * 0.5 + c.offset);
+  // (B, C, H, W) -> (C, B*H*W)
+  auto per_channel = log_x0.transpose(0, 1).reshape({log_x0.size(1), -1});
+  auto mean = per_channel.mean(1) + (c.mu - 0.5 * c.sigma * c.sigma) * c.horizon;
+  auto std = (per_channel.var(1, /*unbiased=*/false) + c.sigma * c.sigma * c.horizon).sqrt();
+  return {mean, std};
+}
+
+}  // namespace fluxion::train

@@ -1,0 +1,34 @@
+#include "train/dale_sampling.h"
+
+namespace fluxion::train {
+
+samplers::MultiplicativeConfig multiplicative_for(const DaleConfig& dale,
+                                                  samplers::MultiplicativeConfig base) {
+  base.sigma = dale.sigma;
+  base.mu = dale.mu;
+  base.levels = dale.levels;
+  base.horizon = dale.horizon;
+  return base;
+}
+
+samplers::MultiplicativeResult sample_dale(const samplers::MultiplicativeConfig& sampler,
+                                           const DaleConfig& dale, const TrainModelFn& model,
+                                           const torch::Tensor& labels, const torch::Tensor& prior_mean,
+                                           const torch::Tensor& prior_std, const torch::Tensor& z,
+                                           at::Generator& gen) {
+  // (C) -> (1, C, 1, 1)
+  auto m = prior_mean.to(z.device(), torch::kFloat).view({1, -1, 1, 1});
+  auto s = prior_std.to(z.device(), torch::kFloat).view({1, -1, 1, 1});
+  auto x_init = torch::exp(m + s * z.to(torch::kFloat));
+  auto result = samplers::sample_multiplicative(
+      sampler,
+      [&](const torch::Tensor& x, const torch::Tensor& t) {
+        return model(dale_model_input(x, dale.offset), dale_model_time(t, dale.horizon), labels);
+      },
+      x_init, gen);
+  // [offset, offset + 1] -> [-1, 1]
+  result.x = (result.x - dale.offset) * 2.0 - 1.0;
+  return result;
+}
+
+}  // namespace fluxion::train

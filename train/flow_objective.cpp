@@ -1,0 +1,110 @@
+#include "train/flow_objective.h"
+
+#include "core/compat.h"
+#include "core/error.h"
+#include "samplers/path.h"
+#include "samplers/prediction.h"
+#include "samplers/time_grid.h"
+
+namespace fluxion::train {
+
+namespace {
+torch::Tensor mean_flat(const torch::Tensor& x) {
+  // (B, ...) -> (B)
+  return x.flatten(1).mean(1);
+}
+}  // namespace
+
+void FlowConfig::validate() const {
+  samplers::parse_path_type(path);
+  const auto type = samplers::parse_prediction_type(prediction);
+  FLUXION_CHECK(loss_weight == "none" || loss_weight == "velocity" || loss_weight == "likelihood",
+                "unknown loss weighting '", loss_weight, "' (none, velocity, likelihood)");
+  FLUXION_CHECK(time_sampling == "uniform" || time_sampling == "logit-normal",
+                "unknown time sampling '", time_sampling, "' (uniform, logit-normal)");
+  FLUXION_CHECK(type != samplers::PredictionType::x || samplers::parse_path_type(path) ==
+                    samplers::PathType::linear,
+                "x-prediction with v-loss is defined on the linear path (got path '", path, "')");
+  FLUXION_CHECK(noise_scale > 0, "noise scale must be positive, got ", noise_scale);
+  FLUXION_CHECK(label_dropout >= 0 && label_dropout <= 1, "label dropout must be in [0, 1], got ",
+                label_dropout);
+  FLUXION_CHECK(logit_std > 0, "logit-normal std must be positive, got ", logit_std);
+}
+
+FlowObjective::FlowObjective(FlowConfig config, int64_t null_label)
+    : config_(std::move(config)), null_label_(null_label) {
+  config_.validate();
+}
+
+std::pair<double, double> FlowObjective::time_interval() const {
+  const auto path = samplers::parse_path_type(config_.path);
+  const auto prediction = samplers::parse_prediction_type(config_.prediction);
+  double t0 = 0.0, t1 = 1.0;
+  if (prediction != samplers::PredictionType::x) {
+    const double eps = samplers::sit_default_eps(path, prediction).train;
+    if (path == samplers::PathType::vp) {
+      t1 = 1.0 - eps;
+    } else if (prediction != samplers::PredictionType::velocity) {
+      t0 = eps;
+      t1 = 1.0 - eps;
+    }
+  }
+  if (config_.t0 >= 0) t0 = config_.t0;
+  if (config_.t1 >= 0) t1 = config_.t1;
+  FLUXION_CHECK(0.0 <= t0 && t0 < t1 && t1 <= 1.0, "time interval [", t0, ", ", t1,
+                "] must satisfy 0 <= t0 < t1 <= 1");
+  return {t0, t1};
+}
+
+torch::Tensor FlowObjective::sample_t(int64_t batch, const torch::Device& device,
+                                      at::Generator& gen) const {
+  auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  if (config_.time_sampling == "logit-normal")
+    return torch::sigmoid(at::randn({batch}, gen, options) * config_.logit_std + config_.logit_mean);
+  const auto [t0, t1] = time_interval();
+  return at::rand({batch}, gen, options) * (t1 - t0) + t0;
+}
+
+torch::Tensor FlowObjective::drop_labels(const torch::Tensor& y, at::Generator& gen) const {
+  if (config_.label_dropout <= 0) return y;
+  auto drop = at::rand({y.size(0)}, gen, torch::TensorOptions().device(y.device())) <
+              config_.label_dropout;
+  return torch::where(drop, torch::full_like(y, null_label_), y);
+}
+
+torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
+                                  const torch::Tensor& y, at::Generator& gen) const {
+  const samplers::Path path(samplers::parse_path_type(config_.path));
+  const auto prediction = samplers::parse_prediction_type(config_.prediction);
+  const auto data = x.to(torch::kFloat);
+  auto t = sample_t(data.size(0), data.device(), gen);
+  auto noise = at::randn(data.sizes(), gen, data.options()) * config_.noise_scale;
+  auto labels = drop_labels(y, gen);
+  auto x_t = path.interpolate(t, noise, data);
+  auto output = model(x_t, t, labels);
+  // Losses in fp32 whatever autocast did inside the model.
+  compat::AutocastOffGuard fp32;
+  output = output.to(torch::kFloat);
+  TORCH_CHECK(output.sizes() == x_t.sizes(), "model output ", output.sizes(),
+              " does not match its input ", x_t.sizes());
+  using samplers::PredictionType;
+  if (prediction == PredictionType::velocity)
+    return mean_flat((output - path.target_velocity(t, noise, data)).pow(2)).mean();
+  if (prediction == PredictionType::x) {
+    // (B) -> (B, 1, 1, 1): JiT's clamped 1 - t
+    auto denom = samplers::Path::expand_t_like(1.0 - t, x_t).clamp_min(config_.x_pred_t_eps);
+    auto v_hat = (output - x_t) / denom;
+    auto v = (data - x_t) / denom;
+    return mean_flat((v_hat - v).pow(2)).mean();
+  }
+  auto sigma = samplers::Path::expand_t_like(path.sigma(t), x_t);
+  torch::Tensor weight = torch::ones_like(sigma);
+  if (config_.loss_weight != "none") {
+    auto drift_var = path.compute_drift(x_t, t).var;
+    weight = config_.loss_weight == "velocity" ? (drift_var / sigma).pow(2) : drift_var / sigma.pow(2);
+  }
+  if (prediction == PredictionType::noise) return mean_flat(weight * (output - noise).pow(2)).mean();
+  return mean_flat(weight * (output * sigma + noise).pow(2)).mean();
+}
+
+}  // namespace fluxion::train

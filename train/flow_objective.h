@@ -1,0 +1,61 @@
+#pragma once
+// Flow-matching training objectives (time: t = 0 noise, t = 1 data; x_t = alpha x + sigma noise).
+//
+//   SiT (transport.py, training_losses): t ~ U[t0, t1], x_t and u_t from the path;
+//     velocity: |v_hat - u_t|^2;  noise: w |eps_hat - eps|^2;  score: w |s_hat sigma + eps|^2,
+//     w = 1 ("none"), (drift_var / sigma)^2 ("velocity") or drift_var / sigma^2 ("likelihood").
+//     [t0, t1] follow SiT's train eps: [0, 1] for velocity on linear/gvp, [1e-3, 1 - 1e-3] for
+//     noise/score there, [0, 1 - 1e-5] on VP.
+//   JiT (denoiser.py): x-prediction with v-loss on the linear path, t = sigmoid(N(mean, std)),
+//     noise ~ N(0, noise_scale^2), v = (x - z)/max(1 - t, t_eps), v_hat likewise from x_hat.
+// Losses are means over every element (mean_flat then batch mean), computed in float32.
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+
+namespace fluxion::train {
+
+struct FlowConfig {
+  std::string path = "linear";          // linear | gvp | vp
+  std::string prediction = "velocity";  // velocity | noise | score | x
+  std::string loss_weight = "none";     // none | velocity | likelihood (noise/score only)
+  std::string time_sampling = "uniform";  // uniform | logit-normal
+  double t0 = -1.0;                     // < 0: SiT's default for path and prediction
+  double t1 = -1.0;
+  double logit_mean = -0.8;             // JiT's P_mean, P_std
+  double logit_std = 0.8;
+  double noise_scale = 1.0;             // JiT: image_size / 256
+  double x_pred_t_eps = 0.05;           // JiT's clamp of 1 - t
+  double label_dropout = 0.1;           // labels replaced by the null class, for CFG
+
+  void validate() const;  // throws fluxion::Error naming the bad field
+};
+
+// (x_t, t, y) -> model output shaped like x_t.
+using TrainModelFn =
+    std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
+
+class FlowObjective {
+ public:
+  FlowObjective(FlowConfig config, int64_t null_label);
+
+  // One training loss on clean data x (B, C, H, W) in [-1, 1] with labels y (B); all randomness
+  // (t, noise, label dropout) from `gen`. Returns a float32 scalar.
+  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+                     at::Generator& gen) const;
+
+  // The time interval t is drawn from for uniform sampling.
+  std::pair<double, double> time_interval() const;
+  const FlowConfig& config() const { return config_; }
+
+  // Exposed for tests: the draws loss() makes.
+  torch::Tensor sample_t(int64_t batch, const torch::Device& device, at::Generator& gen) const;
+  torch::Tensor drop_labels(const torch::Tensor& y, at::Generator& gen) const;
+
+ private:
+  FlowConfig config_;
+  int64_t null_label_;
+};
+
+}  // namespace fluxion::train

@@ -1,0 +1,54 @@
+#pragma once
+// Sampling a checkpoint to files: `fluxion sample`. Loads the weights (EMA by default) and the
+// model and objective configs stored with them, samples in batches with a progress bar, writes a
+// PNG per image, a grid and an ADM-style .npz (arr_0 uint8 NHWC, arr_1 int64 labels).
+//
+// Reproducibility: image i's initial noise comes from its own generator seeded by (seed, i), so
+// the same seed gives the same images whatever the batch size, and a re-run into the same folder
+// can skip the images already written and still produce identical files. SDE samplers draw their
+// increments per batch (seed, first index of the batch): their output depends on the batch size.
+#include <cstdint>
+#include <string>
+
+#include "samplers/multiplicative.h"
+#include "samplers/sampler.h"
+
+namespace fluxion::train {
+
+struct GenerateConfig {
+  std::string checkpoint;
+  std::string weights = "ema";    // ema | ema1 | ... | model
+  std::string model;              // zoo name for files without a stored config (official weights)
+  int64_t image_size = 0;         // overrides for official weights (0: the zoo's)
+  int64_t channels = 0;
+  int64_t num_classes = 0;
+  int64_t n = 100;
+  int64_t batch = 50;
+  std::string classes = "balanced";  // balanced | K (every image of class K)
+  uint64_t seed = 0;
+  std::string device = "auto";
+  std::string precision = "auto";
+  std::string out;   // folder of PNGs ("" for none)
+  std::string grid;  // grid PNG ("" for none)
+  int64_t grid_images = 100;
+  std::string npz;   // ADM .npz ("" for none)
+  std::string init_noise;  // .npy of (n, C, H, W) float noise instead of seeded draws
+  std::string quantization = "sit";  // sit: clamp(127.5 x + 128) | adm: floor((x + 1) 127.5)
+  samplers::SamplerConfig sampler;              // flow checkpoints
+  samplers::MultiplicativeConfig multiplicative;  // dale checkpoints (--sampler dls|ums)
+  // Which sampler fields the user set explicitly (others come from the checkpoint's objective).
+  bool prediction_given = false;
+  bool path_given = false;
+};
+
+struct GenerateResult {
+  int64_t generated = 0;  // images sampled in this run
+  int64_t skipped = 0;    // images already in `out`
+  int64_t nfe_per_batch = 0;
+  double images_per_second = 0.0;
+  std::string sampler_description;
+};
+
+GenerateResult generate(const GenerateConfig& config);
+
+}  // namespace fluxion::train

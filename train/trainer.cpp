@@ -1,0 +1,293 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/compat.h"
+#include "core/dataset.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "models/sit.h"
+#include "models/zoo.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+#include "train/dale_objective.h"
+#include "train/ema.h"
+#include "train/lr_schedule.h"
+#include "train/run_report.h"
+#include "train/sample_grid.h"
+
+namespace fluxion::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Seed streams derived from the run seed, one per purpose.
+constexpr uint64_t kStepStream = 1ull << 40;   // + step: noise, t and label dropout of that step
+constexpr uint64_t kGridStream = 7;            // fixed grid noise
+constexpr uint64_t kInitStream = 8;            // weight initialisation
+
+std::vector<std::pair<std::string, torch::Tensor>> weight_list(models::Backbone& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : model.named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+std::shared_ptr<core::Dataset> open_training_data(const TrainConfig& config) {
+  auto raw = core::open_dataset(config.data);
+  core::ImageTransform transform;
+  const int size = static_cast<int>(config.image_size);
+  if (raw->height() == size && raw->width() == size) return raw;
+  if (raw->height() <= size && raw->width() <= size) {
+    transform.pad_to = size;  // Fashion-MNIST 28 -> 32, as is customary for patch sizes 2/4/8
+  } else {
+    transform.resize = size;
+    transform.center_crop = size;
+  }
+  return core::open_dataset(config.data, transform);
+}
+
+// Keeps metrics.jsonl lines up to `step` (a resumed run rewrites what came after its checkpoint).
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    try {
+      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
+    } catch (const std::exception&) {
+      // a line torn by a kill: dropped
+    }
+  }
+  core::write_file_atomically(path, [&](std::ostream& out) { out << kept; });
+}
+
+// Dale's per-channel log-normal prior, fitted on up to 10,000 training images.
+core::TensorMap fit_dale_prior(const core::Dataset& dataset, const TrainConfig& config) {
+  const int64_t n = std::min<int64_t>(dataset.size(), 10000);
+  std::vector<int64_t> indices(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = i * dataset.size() / n;
+  auto images = core::load_images(dataset, indices, static_cast<int>(config.data_threads));
+  auto [mean, std] = fit_log_normal_prior(images.to(torch::kFloat) / 127.5 - 1.0, config.dale);
+  core::log_info("dale prior: log-normal mean " + std::to_string(mean[0].item<double>()) + ", std " +
+                 std::to_string(std[0].item<double>()) + " (channel 0)");
+  return {{"prior_mean", mean}, {"prior_std", std}};
+}
+
+}  // namespace
+
+TrainResult run_training(TrainConfig config, bool resume, const std::string& config_toml) {
+  const std::string out = config.out;
+  const std::string ckpt_dir = out + "/checkpoints";
+  const std::string last_path = ckpt_dir + "/last.safetensors";
+  const std::string metrics_path = out + "/metrics.jsonl";
+
+  std::optional<Checkpoint> checkpoint;
+  if (resume) {
+    FLUXION_CHECK(fs::exists(last_path), out, ": nothing to resume (no checkpoints/last.safetensors)");
+    checkpoint = load_checkpoint(last_path);
+    auto resumed = train_config_from_json(nlohmann::json::parse(checkpoint->train_config));
+    // A resumed run keeps its recipe; only the length, the place and the device may change.
+    resumed.steps = std::max(config.steps, resumed.steps);
+    resumed.out = config.out;
+    resumed.device = config.device;
+    config = resumed;
+  } else {
+    FLUXION_CHECK(!fs::exists(last_path), out,
+                  " already holds a run (checkpoints/last.safetensors); pass --resume to continue it "
+                  "or choose another --out");
+  }
+  config.validate();
+
+  const auto device = core::resolve_device(config.device);
+  const auto precision = core::resolve_precision(config.precision, device);
+  auto dataset = open_training_data(config);
+  core::log_info("data: " + dataset->describe());
+
+  models::ModelOverrides overrides;
+  overrides.attention = config.attention;
+  overrides.image_size = config.image_size;
+  overrides.channels = dataset->channels();
+  overrides.num_classes = std::max<int64_t>(dataset->num_classes(), 1);
+  const auto model_config = models::zoo_config(config.model, overrides);
+  // LibTorch seeds its global generator non-deterministically; the initialisation is seeded.
+  torch::manual_seed(core::derive_seed(config.seed, kInitStream));
+  auto model = models::build_model(model_config);
+  model->to(device);
+  model->train();
+  // Labels are dropped by the objective, from the step's seeded generator; SiT's embedder would
+  // drop them a second time in train mode. Its null row stays (the config's probability is > 0).
+  if (auto* sit = dynamic_cast<models::SiT*>(model.get())) sit->y_embedder->dropout_prob = 0.0;
+  const int64_t null_label = model->num_classes();
+  core::log_info("model: " + config.model + ", " + std::to_string(model->parameter_count()) +
+                 " parameters, on " + core::device_summary(device) +
+                 (precision == torch::kBFloat16 ? ", bf16 autocast" : ", fp32"));
+
+  auto weights = weight_list(*model);
+  std::vector<std::pair<std::string, torch::Tensor>> trainable;
+  std::vector<torch::Tensor> trainable_tensors;
+  for (const auto& p : model->named_parameters(true))
+    if (p.value().requires_grad()) {
+      trainable.emplace_back(p.key(), p.value());
+      trainable_tensors.push_back(p.value());
+    }
+  AdamW optimizer(trainable, {config.lr, config.beta1, config.beta2, config.adam_eps, config.weight_decay});
+  EmaSet ema(weights, config.ema_decays);
+  LrSchedule schedule{config.lr, config.warmup, config.lr_schedule, config.steps, config.final_lr};
+  schedule.validate();
+  // The objective: flow matching, or Dale's multiplicative score matching with its fitted prior.
+  core::TensorMap objective_state;
+  std::function<torch::Tensor(const TrainModelFn&, const torch::Tensor&, const torch::Tensor&, at::Generator&)>
+      objective_loss;
+  if (config.objective == "dale") {
+    auto dale = std::make_shared<DaleObjective>(config.dale, null_label);
+    objective_loss = [dale](const TrainModelFn& m, const torch::Tensor& x, const torch::Tensor& y,
+                            at::Generator& g) { return dale->loss(m, x, y, g); };
+    if (checkpoint) {
+      objective_state = checkpoint->objective;
+    } else {
+      objective_state = fit_dale_prior(*dataset, config);
+    }
+  } else {
+    auto flow = std::make_shared<FlowObjective>(config.flow, null_label);
+    objective_loss = [flow](const TrainModelFn& m, const torch::Tensor& x, const torch::Tensor& y,
+                            at::Generator& g) { return flow->loss(m, x, y, g); };
+  }
+  core::Batcher batcher(dataset, config.batch / config.grad_accum, config.seed, /*shuffle=*/true,
+                        /*drop_last=*/true, static_cast<int>(config.data_threads));
+
+  int64_t step = 0;
+  if (checkpoint) {
+    model->load_state(checkpoint->model, last_path);
+    optimizer.load_state(checkpoint->optimizer, last_path);
+    FLUXION_CHECK(checkpoint->emas.size() == config.ema_decays.size(), last_path,
+                  ": EMA count differs from the config");
+    for (size_t i = 0; i < checkpoint->emas.size(); ++i) ema.load(i, checkpoint->emas[i], last_path);
+    step = checkpoint->step;
+    batcher.set_position(checkpoint->data_position);
+    truncate_metrics(metrics_path, step);
+    core::log_info("resumed " + out + " at step " + std::to_string(step));
+  } else {
+    core::ensure_directory(ckpt_dir);
+    const std::string resolved = to_json(config).dump(2);
+    core::write_file_atomically(out + "/config.json", [&](std::ostream& o) { o << resolved << "\n"; });
+    if (!config_toml.empty())
+      core::write_file_atomically(out + "/config.toml", [&](std::ostream& o) { o << config_toml; });
+  }
+
+  SampleGrid grid(model_config, config, dataset->num_classes(), device,
+                  core::derive_seed(config.seed, kGridStream), objective_state);
+  const std::string train_config_json = to_json(config).dump();
+  const std::string model_config_json = models::config_to_json(model_config);
+
+  auto save = [&](int64_t at_step) {
+    Checkpoint c;
+    c.model = model->state_dict();
+    for (size_t i = 0; i < config.ema_decays.size(); ++i) c.emas.push_back(ema.weights(i));
+    c.ema_decays = config.ema_decays;
+    c.optimizer = optimizer.state();
+    c.objective = objective_state;
+    c.step = at_step;
+    c.data_position = batcher.position();
+    c.model_config = model_config_json;
+    c.train_config = train_config_json;
+    const std::string path = ckpt_dir + "/" + checkpoint_name(at_step);
+    save_checkpoint(path, c);
+    update_last_link(path, last_path);
+    prune_checkpoints(ckpt_dir, config.keep_checkpoints);
+    return path;
+  };
+
+  TrainResult result;
+  core::Progress progress("train", config.steps, "step");
+  progress.update(step);
+  double window_loss = 0.0, window_norm = 0.0;
+  int64_t window_steps = 0, skipped = 0;
+  auto window_start = std::chrono::steady_clock::now();
+  const auto run_start = window_start;
+  const int64_t first_step = step;
+
+  while (step < config.steps) {
+    auto gen = core::make_generator(core::derive_seed(config.seed, kStepStream + step), device);
+    torch::manual_seed(core::derive_seed(config.seed, 2 * kStepStream + step));  // dropout inside models
+    double step_loss = 0.0;
+    for (int64_t micro = 0; micro < config.grad_accum; ++micro) {
+      auto batch = batcher.next();
+      auto x = batch.images.to(device, /*non_blocking=*/true);
+      auto y = batch.labels.to(device).clamp_min(0);
+      torch::Tensor loss;
+      {
+        compat::AutocastGuard autocast(device.type(), precision);
+        loss = objective_loss(
+            [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
+              return model->forward(xt, t, labels);
+            },
+            x, y, gen);
+      }
+      (loss / static_cast<double>(config.grad_accum)).backward();
+      step_loss += loss.item<double>() / static_cast<double>(config.grad_accum);
+    }
+    const double grad_norm = clip_grad_norm(trainable_tensors, config.grad_clip);
+    if (!std::isfinite(step_loss) || !std::isfinite(grad_norm)) {
+      optimizer.zero_grad();
+      FLUXION_CHECK(config.on_nonfinite == "skip", "non-finite loss (", step_loss, ") at step ", step + 1,
+                    "; stopped, the last good checkpoint is ", last_path,
+                    " (use --on-nonfinite skip to skip such steps)");
+      ++skipped;
+      core::log_warn("skipped step " + std::to_string(step + 1) + ": non-finite loss");
+      ++step;
+      continue;
+    }
+    const double lr = schedule.at(step);
+    optimizer.step(lr);
+    optimizer.zero_grad();
+    ema.update(weights);
+    ++step;
+    window_loss += step_loss;
+    window_norm += grad_norm;
+    ++window_steps;
+    progress.update(1, "loss " + std::to_string(step_loss).substr(0, 7));
+
+    if (step % config.log_every == 0 || step == config.steps) {
+      const auto now = std::chrono::steady_clock::now();
+      const double seconds = std::chrono::duration<double>(now - window_start).count();
+      const double ips = static_cast<double>(window_steps * config.batch) / std::max(seconds, 1e-9);
+      result.final_loss = window_loss / std::max<int64_t>(window_steps, 1);
+      result.images_per_second = ips;
+      core::append_jsonl(metrics_path, {{"step", step},
+                                        {"loss", result.final_loss},
+                                        {"lr", lr},
+                                        {"grad_norm", window_norm / std::max<int64_t>(window_steps, 1)},
+                                        {"images_per_s", ips},
+                                        {"skipped", skipped},
+                                        {"elapsed_s", std::chrono::duration<double>(now - run_start).count()}});
+      window_loss = window_norm = 0.0;
+      window_steps = 0;
+      window_start = std::chrono::steady_clock::now();
+    }
+    if (step % config.sample_every == 0 || step == config.steps) {
+      grid.write(ema.weights(0), out + "/samples/" + checkpoint_name(step).substr(0, 12) + ".png");
+      write_run_report(out);
+    }
+    if (step % config.ckpt_every == 0 || step == config.steps) result.last_checkpoint = save(step);
+  }
+  progress.finish();
+  result.steps_done = step;
+  if (result.last_checkpoint.empty()) result.last_checkpoint = last_path;
+  if (step > first_step)
+    core::log_info("trained " + std::to_string(step - first_step) + " steps; checkpoint " +
+                   result.last_checkpoint);
+  return result;
+}
+
+}  // namespace fluxion::train
