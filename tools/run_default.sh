@@ -16,8 +16,6 @@ else
 fi
 "$fx" sample --ckpt "$run/checkpoints/last.safetensors" --n 1000 --batch 100 --sampler heun --steps 25 \
   --out "$run/final" --grid "$run/grid.png" --npz "$run/samples.npz"
-if "$fx" eval --help >/dev/null 2>&1; then
-  "$fx" eval --samples "$run/samples.npz" --ref fashion-mnist:test --features fmnist \
-    --metrics fd,kid,pr,spectral --json "$run/eval.json"
-fi
+"$fx" eval --samples "$run/samples.npz" --ref fashion-mnist:test --features fmnist \
+    --metrics fd,kid,pr --json "$run/eval.json"
 echo "default run: $run (grid: $run/grid.png, report: $run/report.html)"

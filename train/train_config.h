@@ -26,7 +26,7 @@ struct TrainConfig {
   int64_t image_size = 32;  // items are padded (28 -> 32) or resized to this
   int64_t data_threads = 0;
   // Optimisation
-  int64_t steps = 3000;
+  int64_t steps = 1500;
   int64_t batch = 64;
   int64_t grad_accum = 1;
   double lr = 1e-3;
