@@ -87,7 +87,7 @@ TEST_CASE("linear attention cost is linear: 65536 tokens without an N x N matrix
   CHECK(torch::isfinite(out).all().item<bool>());
 }
 
-TEST_CASE("attention module: SDPA and float32-score paths agree; G1 gate scales each head", "[unit][attention]") {
+TEST_CASE("attention module: SDPA and float32-score paths agree and the G1 gate scales each head", "[unit][attention]") {
   torch::manual_seed(3);
   Attention softmax(64, 4, options_for("softmax", 16, 4, 4));
   auto fp32_options = options_for("softmax", 16, 4, 4);
