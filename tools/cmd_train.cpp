@@ -47,7 +47,8 @@ void add_train(CLI::App& app) {
   sub->add_option("--grid-level-stride", c.grid_level_stride, "dale: grids visit every k-th level")
       ->capture_default_str();
 
-  sub->add_option("--steps", c.steps, "optimizer steps")->capture_default_str();
+  auto* steps = sub->add_option("--steps", c.steps, "optimizer steps (with --resume: the new total)")
+                    ->capture_default_str();
   sub->add_option("--batch", c.batch, "images per step")->capture_default_str();
   sub->add_option("--grad-accum", c.grad_accum, "micro-batches per step")->capture_default_str();
   sub->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
@@ -77,7 +78,8 @@ void add_train(CLI::App& app) {
   sub->add_option("--grid-cfg", c.grid_cfg, "guidance scale of the grids")->capture_default_str();
   sub->add_flag("--resume", *resume, "continue the run in --out from checkpoints/last.safetensors");
 
-  sub->callback([sub, config, resume] {
+  sub->callback([sub, config, resume, steps] {
+    if (*resume && steps->count() == 0) config->steps = 0;  // keep the checkpoint's length
     config->dale.label_dropout = config->flow.label_dropout;
     const std::string toml = sub->config_to_str(/*default_also=*/true, /*write_description=*/false);
     const auto result = train::run_training(*config, *resume, toml);

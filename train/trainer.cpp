@@ -97,8 +97,9 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     FLUXION_CHECK(fs::exists(last_path), out, ": nothing to resume (no checkpoints/last.safetensors)");
     checkpoint = load_checkpoint(last_path);
     auto resumed = train_config_from_json(nlohmann::json::parse(checkpoint->train_config));
-    // A resumed run keeps its recipe; only the length, the place and the device may change.
-    resumed.steps = std::max(config.steps, resumed.steps);
+    // A resumed run keeps its recipe; only the length (when given), the place and the device
+    // may change. steps <= 0 means "as the checkpoint says".
+    if (config.steps > 0) resumed.steps = config.steps;
     resumed.out = config.out;
     resumed.device = config.device;
     config = resumed;

@@ -22,6 +22,7 @@ struct TrainResult {
   std::string last_checkpoint;
 };
 
+// With `resume`, config.steps > 0 sets the new length of the run; 0 keeps the checkpoint's.
 // `config_toml` is written verbatim to the run directory as config.toml (the CLI passes its
 // resolved options); may be empty.
 TrainResult run_training(TrainConfig config, bool resume, const std::string& config_toml = "");
