@@ -4,7 +4,10 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <thread>
 
 namespace fluxion::core {
 
@@ -69,6 +72,18 @@ std::string device_summary(const torch::Device& device) {
   }
   if (device.is_cpu()) return concat("cpu (", at::get_num_threads(), " threads)");
   return device.str();
+}
+
+int configure_cpu_threads() {
+  if (!std::getenv("OMP_NUM_THREADS"))
+    torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  if (!std::getenv("OPENBLAS_NUM_THREADS")) {
+    // Present only when the BLAS behind LibTorch is OpenBLAS; a no-op with MKL builds.
+    using SetThreadsFn = void (*)(int);
+    if (auto set_blas_threads = reinterpret_cast<SetThreadsFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+      set_blas_threads(1);
+  }
+  return at::get_num_threads();
 }
 
 }  // namespace fluxion::core

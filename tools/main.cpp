@@ -1,12 +1,10 @@
 // fluxion: one binary for training, sampling and evaluating flow-matching and diffusion models.
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <cstdlib>
 #include <iostream>
-#include <thread>
 
 #include "core/compat.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "tools/commands.h"
 
@@ -22,8 +20,7 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // LibTorch may start with one intra-op thread; use every core unless OMP_NUM_THREADS says.
-  if (!std::getenv("OMP_NUM_THREADS")) torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  fluxion::core::configure_cpu_threads();
   CLI::App app{"fluxion: train, sample and evaluate flow-matching and diffusion image generators"};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_text);
