@@ -35,7 +35,8 @@ std::string describe(const MultiplicativeConfig& c) {
   out << c.name << ", " << c.levels << " levels";
   if (c.level_stride > 1) out << " every " << c.level_stride;
   out << " x " << c.repeats << ", delta " << step_size(c)
-      << ", anneal " << c.anneal << ", " << c.final_steps << " final steps, " << expected_nfe(c)
+      << ", anneal " << c.anneal << (c.last_noise ? ", noisy last update" : "") << ", " << c.final_steps
+      << " final steps, " << expected_nfe(c)
       << " NFE";
   return out.str();
 }
@@ -62,11 +63,11 @@ MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& c, const 
   auto x = x_init.to(torch::kFloat).clone();
   FLUXION_CHECK((x > 0).all().item<bool>(), "multiplicative samplers start from positive values");
   double a = 1.0;
-  auto update = [&](double t, bool noisy) {
+  auto update = [&](double t, bool noisy, bool exponentiated) {
     auto h = x * score(x, torch::full({x.size(0)}, t, x.options())).to(torch::kFloat);
     ++result.nfe;
     auto z = noisy ? at::randn(x.sizes(), gen, x.options()) * (noise_scale * a) : torch::zeros_like(x);
-    if (c.name == "dls" || !noisy) {
+    if (exponentiated) {
       x = x * torch::exp(delta * s2 * h - delta * (c.mu - 1.5 * s2) + z);
     } else {
       x = x * (1.0 + 2.0 * delta * s2 - delta * c.mu + delta * s2 * h + z);
@@ -75,9 +76,10 @@ MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& c, const 
   };
   for (int64_t k = c.levels - 1; k >= 0; k -= c.level_stride) {
     const double t = c.horizon * static_cast<double>(k) / static_cast<double>(c.levels);
-    for (int64_t r = 0; r < c.repeats; ++r) update(t, true);
+    const bool last_level = k - c.level_stride < 0;
+    for (int64_t r = 0; r < c.repeats; ++r) update(t, c.last_noise || !last_level || r + 1 < c.repeats, c.name == "dls");
   }
-  for (int64_t i = 0; i < c.final_steps; ++i) update(0.0, false);
+  for (int64_t i = 0; i < c.final_steps; ++i) update(0.0, false, true);
   result.nonpositive = (x <= 0).sum().item<int64_t>();
   result.raw = x;
   result.x = torch::nan_to_num(x, 1.0, 2.0, 1.0).clamp(1.0, 2.0);

@@ -50,29 +50,57 @@ TEST_CASE("the GBM kernel's Hyvarinen score is -1 - z / (sigma sqrt t)", "[unit]
 }
 
 TEST_CASE("M-DSM vanishes for the exact score of a one-point dataset", "[unit][dale]") {
-  for (const std::string weighting : {"sigma2t", "unit"}) {
-    train::DaleConfig config;
-    config.weighting = weighting;
-    config.label_dropout = 0.0;
-    train::DaleObjective objective(config, 10);
-    auto x = (torch::rand({1, 1, 4, 4}) * 2 - 1).expand({64, 1, 4, 4}).contiguous();
-    auto x0 = (x + 1) * 0.5 + config.offset;
-    auto oracle = [&](const torch::Tensor& input, const torch::Tensor& time, const torch::Tensor&) {
-      auto xt = (input + (2 * config.offset + 1)) / 2;
-      auto t = ((1 - time) * config.horizon).view({-1, 1, 1, 1});
-      const double s2 = config.sigma * config.sigma;
-      auto h = -1.0 - (torch::log(xt / x0) - (config.mu - 0.5 * s2) * t) / (s2 * t);
-      return h / xt;
-    };
-    auto gen = core::make_generator(1);
-    const double exact = objective.loss(oracle, x, torch::zeros({64}, torch::kLong), gen).item<double>();
-    const double wrong = objective.loss(
-        [](const torch::Tensor& input, const torch::Tensor&, const torch::Tensor&) { return input * 0; }, x,
-        torch::zeros({64}, torch::kLong), gen).item<double>();
-    INFO(weighting << " exact " << exact << " wrong " << wrong);
-    CHECK(wrong > 1e-3);
-    CHECK(exact < 1e-6 * wrong);
+  for (const std::string input : {"log", "linear"})
+    for (const std::string output : {"noise", "score"})
+      for (const std::string weighting : {"noise", "sigma2t", "unit"}) {
+        train::DaleConfig config;
+        config.input = input;
+        config.output = output;
+        config.weighting = weighting;
+        config.label_dropout = 0.0;
+        train::DaleObjective objective(config, 10);
+        auto x = (torch::rand({1, 1, 4, 4}) * 2 - 1).expand({64, 1, 4, 4}).contiguous();
+        auto x0 = (x + 1) * 0.5 + config.offset;
+        const double low = std::log(config.offset), high = std::log(config.offset + 1);
+        auto oracle = [&](const torch::Tensor& in, const torch::Tensor& time, const torch::Tensor&) {
+          auto xt = input == "linear" ? (in + (2 * config.offset + 1)) / 2
+                                      : torch::exp((in * (high - low) + (low + high)) / 2);
+          auto t = ((1 - time) * config.horizon).view({-1, 1, 1, 1});
+          const double s2 = config.sigma * config.sigma;
+          auto h = -1.0 - (torch::log(xt / x0) - (config.mu - 0.5 * s2) * t) / (s2 * t);
+          return output == "score" ? h / xt : -(h + 1.0) * config.sigma * t.sqrt();
+        };
+        auto gen = core::make_generator(1);
+        const double exact = objective.loss(oracle, x, torch::zeros({64}, torch::kLong), gen).item<double>();
+        const double wrong = objective.loss(
+            [](const torch::Tensor& in, const torch::Tensor&, const torch::Tensor&) { return in * 0; }, x,
+            torch::zeros({64}, torch::kLong), gen).item<double>();
+        INFO(input << " input, " << output << " output, " << weighting << " weighting: exact " << exact
+                   << " wrong " << wrong);
+        CHECK(wrong > 1e-3);
+        CHECK(exact < 1e-6 * wrong);
+      }
+}
+
+TEST_CASE("the Dale model input puts the data range on [-1, 1] and the noise output stays finite at t = 0",
+          "[unit][dale]") {
+  train::DaleConfig config;
+  config.offset = 1.0;
+  for (const std::string input : {"log", "linear"}) {
+    config.input = input;
+    auto ends = train::dale_model_input(torch::tensor({1.0, 2.0}), config);
+    CHECK(ends[0].item<double>() == Approx(-1.0));
+    CHECK(ends[1].item<double>() == Approx(1.0));
   }
+  config.input = "log";
+  CHECK(train::dale_model_input(torch::tensor({std::sqrt(2.0)}), config).item<double>() == Approx(0.0).margin(1e-6));
+  // eps = 1 at t = 0 is read at the first level T / N: h = -1 - 1 / (sigma sqrt(1 / 1000))
+  auto x = torch::full({2, 1, 2, 2}, 1.5);
+  auto h = train::dale_hyvarinen_score(torch::ones_like(x), x, torch::zeros({2}), config);
+  CHECK(h.min().item<double>() == Approx(-1.0 - 1.0 / (0.8 * std::sqrt(1e-3))));
+  config.output = "score";
+  CHECK(train::dale_hyvarinen_score(torch::ones_like(x), x, torch::zeros({2}), config).min().item<double>() ==
+        Approx(1.5));
 }
 
 TEST_CASE("the log-normal prior fit has the closed form of GBM at T", "[unit][dale]") {

@@ -43,7 +43,9 @@ void add_train(CLI::App& app) {
   sub->add_option("--dale-levels", d.levels, "dale: noise levels N")->capture_default_str();
   sub->add_option("--dale-horizon", d.horizon, "dale: horizon T")->capture_default_str();
   sub->add_option("--dale-offset", d.offset, "dale: data mapped to [offset, offset + 1]")->capture_default_str();
-  sub->add_option("--dale-weighting", d.weighting, "dale: sigma2t (the authors') | unit")->capture_default_str();
+  sub->add_option("--dale-weighting", d.weighting, "dale: noise | sigma2t (the authors') | unit")->capture_default_str();
+  sub->add_option("--dale-input", d.input, "dale: backbone input log | linear (the authors')")->capture_default_str();
+  sub->add_option("--dale-output", d.output, "dale: backbone output noise | score (the authors')")->capture_default_str();
   sub->add_option("--grid-level-stride", c.grid_level_stride, "dale: grids visit every k-th level")
       ->capture_default_str();
 

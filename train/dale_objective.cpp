@@ -12,17 +12,32 @@ void DaleConfig::validate() const {
   FLUXION_CHECK(levels >= 2, "--dale-levels must be at least 2, got ", levels);
   FLUXION_CHECK(horizon > 0, "--dale-horizon must be positive, got ", horizon);
   FLUXION_CHECK(offset > 0, "--dale-offset must be positive (data must stay > 0), got ", offset);
-  FLUXION_CHECK(weighting == "sigma2t" || weighting == "unit", "unknown M-DSM weighting '", weighting,
-                "' (sigma2t, unit)");
+  FLUXION_CHECK(weighting == "noise" || weighting == "sigma2t" || weighting == "unit",
+                "unknown M-DSM weighting '", weighting, "' (noise, sigma2t, unit)");
+  FLUXION_CHECK(input == "log" || input == "linear", "unknown Dale model input '", input, "' (log, linear)");
+  FLUXION_CHECK(output == "noise" || output == "score", "unknown Dale model output '", output,
+                "' (noise, score)");
   FLUXION_CHECK(label_dropout >= 0 && label_dropout <= 1, "label dropout must be in [0, 1], got ",
                 label_dropout);
 }
 
-torch::Tensor dale_model_input(const torch::Tensor& x, double offset) {
-  return 2.0 * x - (2.0 * offset + 1.0);
+torch::Tensor dale_model_input(const torch::Tensor& x, const DaleConfig& c) {
+  if (c.input == "linear") return 2.0 * x - (2.0 * c.offset + 1.0);
+  // log x in [log a, log (a + 1)] -> [-1, 1], a = offset
+  const double low = std::log(c.offset), high = std::log(c.offset + 1.0);
+  return (2.0 * torch::log(x) - (low + high)) / (high - low);
 }
 
-torch::Tensor dale_model_time(const torch::Tensor& t, double horizon) { return 1.0 - t / horizon; }
+torch::Tensor dale_model_time(const torch::Tensor& t, const DaleConfig& c) { return 1.0 - t / c.horizon; }
+
+torch::Tensor dale_hyvarinen_score(const torch::Tensor& raw, const torch::Tensor& x, const torch::Tensor& t,
+                                   const DaleConfig& c) {
+  auto out = raw.to(torch::kFloat);
+  if (c.output == "score") return x * out;
+  // (B) -> (B, 1, 1, 1), at least the first trained level T / N
+  auto t4 = t.to(torch::kFloat).clamp_min(c.horizon / static_cast<double>(c.levels)).view({-1, 1, 1, 1});
+  return -1.0 - out / (c.sigma * t4.sqrt());
+}
 
 DaleObjective::DaleObjective(DaleConfig config, int64_t null_label)
     : config_(std::move(config)), null_label_(null_label) {
@@ -46,15 +61,17 @@ torch::Tensor DaleObjective::loss(const TrainModelFn& model, const torch::Tensor
     auto drop = at::rand({batch}, gen, options) < c.label_dropout;
     labels = torch::where(drop, torch::full_like(y, null_label_), y);
   }
-  auto score = model(dale_model_input(x_t, c.offset), dale_model_time(t, c.horizon), labels);
+  auto raw = model(dale_model_input(x_t, c), dale_model_time(t, c), labels);
   compat::AutocastOffGuard fp32;
-  auto h = x_t * score.to(torch::kFloat);
-  const double s2 = c.sigma * c.sigma;
+  const auto sigma_sqrt_t = c.sigma * t4.sqrt();
   torch::Tensor residual;
-  if (c.weighting == "sigma2t") {
-    residual = s2 * t4 * h + s2 * t4 + c.sigma * t4.sqrt() * z;
+  if (c.output == "noise" && c.weighting == "noise") {
+    residual = z - raw.to(torch::kFloat);  // the same as below, without dividing and multiplying back
   } else {
-    residual = h + 1.0 + z / (c.sigma * t4.sqrt());
+    auto h = dale_hyvarinen_score(raw, x_t, t, c);
+    residual = h + 1.0 + z / sigma_sqrt_t;
+    if (c.weighting == "noise") residual = sigma_sqrt_t * residual;
+    if (c.weighting == "sigma2t") residual = sigma_sqrt_t.pow(2) * residual;
   }
   return residual.pow(2).flatten(1).mean(1).mean();
 }

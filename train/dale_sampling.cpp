@@ -23,7 +23,9 @@ samplers::MultiplicativeResult sample_dale(const samplers::MultiplicativeConfig&
   auto result = samplers::sample_multiplicative(
       sampler,
       [&](const torch::Tensor& x, const torch::Tensor& t) {
-        return model(dale_model_input(x, dale.offset), dale_model_time(t, dale.horizon), labels);
+        // The samplers take the Stein score s = h / x.
+        return dale_hyvarinen_score(model(dale_model_input(x, dale), dale_model_time(t, dale), labels), x, t,
+                                    dale) / x;
       },
       x_init, gen);
   // [offset, offset + 1] -> [-1, 1]

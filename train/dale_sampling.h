@@ -12,7 +12,7 @@ namespace fluxion::train {
 samplers::MultiplicativeConfig multiplicative_for(const DaleConfig& dale,
                                                   samplers::MultiplicativeConfig base = {});
 
-// model(input, time, y) -> Stein score, as in DaleObjective. `z` (B, C, H, W) standard normal
+// model(input, time, y) -> raw output, as in DaleObjective. `z` (B, C, H, W) standard normal
 // draws give the prior sample exp(m + s z). Returns images in [-1, 1] and the sampler's NFE.
 samplers::MultiplicativeResult sample_dale(const samplers::MultiplicativeConfig& sampler,
                                            const DaleConfig& dale, const TrainModelFn& model,

@@ -197,8 +197,7 @@ GenerateResult generate(const GenerateConfig& config) {
 
   if (!config.grid.empty()) {
     const int64_t g = std::min(config.grid_images, n);
-    const int cols = static_cast<int>(std::max<int64_t>(1, std::lround(std::sqrt(double(g)))));
-    core::write_png(config.grid, core::make_grid(all.slice(0, 0, g), cols));
+    core::write_png(config.grid, core::make_grid(all.slice(0, 0, g)));
   }
   if (!config.npz.empty()) {
     // (N, C, H, W) -> (N, H, W, C), gray expanded to RGB as ADM's evaluator expects 3 channels

@@ -1,7 +1,5 @@
 #include "train/sample_grid.h"
 
-#include <cmath>
-
 #include "core/compat.h"
 #include "core/device.h"
 #include "core/image_io.h"
@@ -34,12 +32,6 @@ SampleGrid::SampleGrid(const models::ModelConfig& model_config, const TrainConfi
 void SampleGrid::write(const core::TensorMap& weights, const std::string& path) {
   torch::NoGradGuard no_grad;
   model_->load_state(weights, "EMA weights");
-  samplers::SamplerConfig base;
-  base.name = config_.grid_sampler;
-  base.steps = config_.grid_steps;
-  base.cfg_scale = config_.grid_cfg;
-  base.null_label = model_->num_classes();
-  const auto sampler = sampler_for_objective(config_.flow, base);
   const auto precision = core::resolve_precision(config_.precision, device_);
   auto gen = core::make_generator(seed_ + 1, device_);
   const TrainModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
@@ -54,11 +46,15 @@ void SampleGrid::write(const core::TensorMap& weights, const std::string& path) 
                          objective_state_.at("prior_mean"), objective_state_.at("prior_std"), noise_, gen)
                  .x;
   } else {
+    samplers::SamplerConfig base;
+    base.name = config_.grid_sampler;
+    base.steps = config_.grid_steps;
+    base.cfg_scale = config_.grid_cfg;
+    base.null_label = model_->num_classes();
     compat::AutocastGuard autocast(device_.type(), precision);
-    images = samplers::sample(sampler, model_fn, labels_, noise_, gen).x;
+    images = samplers::sample(sampler_for_objective(config_.flow, base), model_fn, labels_, noise_, gen).x;
   }
-  const int cols = static_cast<int>(std::max<int64_t>(1, std::lround(std::sqrt(double(noise_.size(0))))));
-  core::write_png(path, core::make_grid(core::to_uint8(images.cpu()), cols));
+  core::write_png(path, core::make_grid(core::to_uint8(images.cpu())));
 }
 
 }  // namespace fluxion::train

@@ -21,73 +21,41 @@ void TrainConfig::validate() const {
   dale.validate();
 }
 
+// One field list per struct serves both directions; keys are the member names, and keys a JSON
+// object lacks keep the struct's defaults (older checkpoints, hand-written configs).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FlowConfig, path, prediction, loss_weight, time_sampling, t0,
+                                                t1, logit_mean, logit_std, noise_scale, x_pred_t_eps,
+                                                label_dropout)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DaleConfig, sigma, mu, levels, horizon, offset, weighting,
+                                                input, output, label_dropout)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, objective, flow, dale, data,
+                                                image_size, data_threads, steps, batch, grad_accum, lr, beta1,
+                                                beta2, weight_decay, adam_eps, warmup, lr_schedule, final_lr,
+                                                grad_clip, ema_decays, on_nonfinite, seed, device, precision,
+                                                out, log_every, ckpt_every, sample_every, keep_checkpoints,
+                                                grid_images, grid_sampler, grid_steps, grid_cfg,
+                                                grid_level_stride)
+
 nlohmann::json to_json(const TrainConfig& c) {
-  return {
-      {"model", c.model}, {"attention", c.attention}, {"objective", c.objective},
-      {"flow",
-       {{"path", c.flow.path}, {"prediction", c.flow.prediction}, {"loss_weight", c.flow.loss_weight},
-        {"time_sampling", c.flow.time_sampling}, {"t0", c.flow.t0}, {"t1", c.flow.t1},
-        {"logit_mean", c.flow.logit_mean}, {"logit_std", c.flow.logit_std},
-        {"noise_scale", c.flow.noise_scale}, {"x_pred_t_eps", c.flow.x_pred_t_eps},
-        {"label_dropout", c.flow.label_dropout}}},
-      {"dale",
-       {{"sigma", c.dale.sigma}, {"mu", c.dale.mu}, {"levels", c.dale.levels},
-        {"horizon", c.dale.horizon}, {"offset", c.dale.offset}, {"weighting", c.dale.weighting},
-        {"label_dropout", c.dale.label_dropout}}},
-      {"data", c.data}, {"image_size", c.image_size}, {"data_threads", c.data_threads},
-      {"steps", c.steps}, {"batch", c.batch}, {"grad_accum", c.grad_accum}, {"lr", c.lr},
-      {"beta1", c.beta1}, {"beta2", c.beta2}, {"weight_decay", c.weight_decay},
-      {"adam_eps", c.adam_eps}, {"warmup", c.warmup}, {"lr_schedule", c.lr_schedule},
-      {"final_lr", c.final_lr}, {"grad_clip", c.grad_clip}, {"ema_decays", c.ema_decays},
-      {"on_nonfinite", c.on_nonfinite}, {"seed", c.seed}, {"device", c.device},
-      {"precision", c.precision}, {"out", c.out}, {"log_every", c.log_every},
-      {"ckpt_every", c.ckpt_every}, {"sample_every", c.sample_every},
-      {"keep_checkpoints", c.keep_checkpoints}, {"grid_images", c.grid_images},
-      {"grid_sampler", c.grid_sampler}, {"grid_steps", c.grid_steps}, {"grid_cfg", c.grid_cfg},
-      {"grid_level_stride", c.grid_level_stride},
-  };
+  nlohmann::json j;
+  to_json(j, c);
+  return j;
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
   TrainConfig c;
   try {
-    auto get = [&](const char* key, auto& field) {
-      if (j.contains(key)) j.at(key).get_to(field);
-    };
-    get("model", c.model); get("attention", c.attention); get("objective", c.objective);
-    if (j.contains("flow")) {
-      const auto& f = j.at("flow");
-      auto getf = [&](const char* key, auto& field) {
-        if (f.contains(key)) f.at(key).get_to(field);
-      };
-      getf("path", c.flow.path); getf("prediction", c.flow.prediction);
-      getf("loss_weight", c.flow.loss_weight); getf("time_sampling", c.flow.time_sampling);
-      getf("t0", c.flow.t0); getf("t1", c.flow.t1); getf("logit_mean", c.flow.logit_mean);
-      getf("logit_std", c.flow.logit_std); getf("noise_scale", c.flow.noise_scale);
-      getf("x_pred_t_eps", c.flow.x_pred_t_eps); getf("label_dropout", c.flow.label_dropout);
-    }
-    if (j.contains("dale")) {
-      const auto& d = j.at("dale");
-      auto getd = [&](const char* key, auto& field) {
-        if (d.contains(key)) d.at(key).get_to(field);
-      };
-      getd("sigma", c.dale.sigma); getd("mu", c.dale.mu); getd("levels", c.dale.levels);
-      getd("horizon", c.dale.horizon); getd("offset", c.dale.offset);
-      getd("weighting", c.dale.weighting); getd("label_dropout", c.dale.label_dropout);
-    }
-    get("data", c.data); get("image_size", c.image_size); get("data_threads", c.data_threads);
-    get("steps", c.steps); get("batch", c.batch); get("grad_accum", c.grad_accum); get("lr", c.lr);
-    get("beta1", c.beta1); get("beta2", c.beta2); get("weight_decay", c.weight_decay);
-    get("adam_eps", c.adam_eps); get("warmup", c.warmup); get("lr_schedule", c.lr_schedule);
-    get("final_lr", c.final_lr); get("grad_clip", c.grad_clip); get("ema_decays", c.ema_decays);
-    get("on_nonfinite", c.on_nonfinite); get("seed", c.seed); get("device", c.device);
-    get("precision", c.precision); get("out", c.out); get("log_every", c.log_every);
-    get("ckpt_every", c.ckpt_every); get("sample_every", c.sample_every);
-    get("keep_checkpoints", c.keep_checkpoints); get("grid_images", c.grid_images);
-    get("grid_sampler", c.grid_sampler); get("grid_steps", c.grid_steps); get("grid_cfg", c.grid_cfg);
-    get("grid_level_stride", c.grid_level_stride);
+    from_json(j, c);
   } catch (const nlohmann::json::exception& e) {
     fail("training config: ", e.what());
+  }
+  // Dale checkpoints written before the log input and noise output existed used the authors'
+  // parameterization.
+  if (j.contains("dale") && j.at("dale").is_object()) {
+    const auto& d = j.at("dale");
+    if (!d.contains("input")) c.dale.input = "linear";
+    if (!d.contains("output")) c.dale.output = "score";
+    if (!d.contains("weighting")) c.dale.weighting = "sigma2t";
   }
   return c;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md, on a host prepared by tools/gpu_deps.sh (see README).
-#   tools/bench/gpu_session.sh build|tests|bench|train|fid   (results go to $OUT or ./gpu-results)
+#   tools/bench/gpu_session.sh build|tests|bench|baseline|train|fid   (results: $OUT or ./gpu-results)
 # `fid` times Inception feature extraction of 50,000 PNGs against pytorch-fid on the same files;
 # it needs pytorch-fid's sources in $PYTORCH_FID_SRC (a checkout's src/ folder) and uses weights
 # made by the golden fill rule (tools/bench/filled_inception.py), since nothing is downloaded.
@@ -35,23 +35,54 @@ case "$1" in
     } 2>&1 | tee "$out/bench.txt"
     ;;
   train)
+    # RUNS: flow, dale (fluxion's log input, noise output) and dale-authors (their linear input,
+    # score output and (sigma^2 t)^2 weighting); each trains STEPS steps, then 10,000 samples are
+    # evaluated against the Fashion-MNIST test set.
     steps=${STEPS:-6000}
-    for objective in flow dale; do
-      rm -rf "$work/$objective"
-      /usr/bin/time -f "%e s wall" "$fx" train --objective "$objective" --device cuda --steps "$steps" --batch 256 \
-        --ckpt-every 2000 --sample-every 2000 --log-every 100 --out "$work/$objective" > "$out/train_$objective.log" 2>&1
-      tail -3 "$out/train_$objective.log"
-      cp "$work/$objective/metrics.jsonl" "$out/metrics_$objective.jsonl"
-      cp "$work/$objective/samples/"step-*"$steps".png "$out/grid_$objective.png" 2>/dev/null
+    for run in ${RUNS:-flow dale dale-authors}; do
+      case "$run" in
+        flow) args=(--objective flow); sampler=(--sampler heun --steps 25) ;;
+        dale) args=(--objective dale); sampler=(--sampler dls) ;;
+        dale-authors) args=(--objective dale --dale-input linear --dale-output score --dale-weighting sigma2t)
+                      sampler=(--sampler dls) ;;
+        *) echo "unknown run $run"; exit 2 ;;
+      esac
+      rm -rf "$work/$run"
+      /usr/bin/time -f "%e s wall" "$fx" train "${args[@]}" --device cuda --steps "$steps" --batch 256 \
+        --ckpt-every 2000 --sample-every 2000 --log-every 100 --out "$work/$run" > "$out/train_$run.log" 2>&1
+      tail -3 "$out/train_$run.log"
+      cp "$work/$run/metrics.jsonl" "$out/metrics_$run.jsonl"
+      /usr/bin/time -f "%e s wall" "$fx" sample --ckpt "$work/$run/checkpoints/last.safetensors" --n 10000 --batch 2500 \
+        "${sampler[@]}" --device cuda --npz "$work/$run.npz" > "$out/sample_$run.log" 2>&1
+      tail -2 "$out/sample_$run.log"
+      "$fx" sample --ckpt "$work/$run/checkpoints/last.safetensors" --n 100 --batch 100 "${sampler[@]}" \
+        --device cuda --grid "$out/grid_$run.png" > /dev/null 2>&1
+      "$fx" eval --samples "$work/$run.npz" --ref fashion-mnist:test --features fmnist --metrics fd,kid,pr,spectral \
+        --device cuda --json "$out/eval_$run.json" 2>&1 | tail -8
     done
-    "$fx" sample --ckpt "$work/flow/checkpoints/last.safetensors" --n 10000 --batch 2500 --sampler heun --steps 25 \
-      --device cuda --npz "$work/flow.npz" 2>&1 | tail -1
-    "$fx" sample --ckpt "$work/dale/checkpoints/last.safetensors" --n 10000 --batch 2500 --sampler dls \
-      --device cuda --npz "$work/dale.npz" 2>&1 | tail -1
-    for m in flow dale; do
-      "$fx" eval --samples "$work/$m.npz" --ref fashion-mnist:test --features fmnist --metrics fd,kid,pr,spectral \
-        --device cuda --json "$out/eval_$m.json" 2>&1 | tail -8
+    ;;
+  default-sizes)
+    # The default run's length: the CPU default's recipe (fp32, SiT-T/4, lr 1e-3, EMA 0.995) at
+    # several (steps, batch) of about the same image count, on the GPU for speed; FD of 10,000
+    # samples (Heun 25) in the classifier space, as `tools/run_default.sh` reports it.
+    for sb in ${SIZES:-1000x64 1500x64 1800x32 1200x48 3000x32}; do
+      steps=${sb%x*}; batch=${sb#*x}; dir="$work/size-$sb"
+      rm -rf "$dir"
+      "$fx" train --device cuda --precision fp32 --steps "$steps" --batch "$batch" --out "$dir" > "$out/size_$sb.log" 2>&1
+      "$fx" sample --ckpt "$dir/checkpoints/last.safetensors" --n 10000 --batch 2500 --sampler heun --steps 25 \
+        --device cuda --npz "$dir/s.npz" --grid "$out/grid_size_$sb.png" > /dev/null 2>&1
+      echo "$sb: $("$fx" eval --samples "$dir/s.npz" --ref fashion-mnist:test --features fmnist --metrics fd,pr \
+        --device cuda --json "$out/eval_size_$sb.json" 2>&1 | tr '\n' ' ' | cut -c1-300)"
     done
+    ;;
+  baseline)
+    # The PyTorch rows beside `bench`: the official SiT model code (models.py) in $SIT_SRC.
+    b=(python3 tools/bench/sit_pytorch_baseline.py "$SIT_SRC")
+    { "${b[@]}" --what train --model SiT-XL/2 --batch 64 --iterations 10
+      "${b[@]}" --what train --model SiT-B/2 --batch 256 --iterations 10
+      "${b[@]}" --what sample --model SiT-XL/2 --batch 256 --sampler euler --steps 50 --iterations 2 --warmup 1
+      "${b[@]}" --what sample --model SiT-B/2 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
+    } 2>&1 | tee "$out/baseline.txt"
     ;;
   fid)
     n=${N:-50000}
