@@ -7,6 +7,7 @@
 #include "core/rng.h"
 #include "samplers/multiplicative.h"
 #include "train/dale_objective.h"
+#include "train/dale_prior.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -111,6 +112,36 @@ TEST_CASE("the log-normal prior fit has the closed form of GBM at T", "[unit][da
   CHECK(mean[0].item<double>() == Approx(std::log(1.5)));
   CHECK(mean[1].item<double>() == Approx(std::log(2.0)));
   CHECK(std[0].item<double>() == Approx(0.8));
+}
+
+TEST_CASE("the class prior holds each class's per-pixel log statistics at T", "[unit][dale]") {
+  train::DaleConfig config;
+  // class 0: pixels 0 and 1 (x0 1.5, 2); class 1: pixel -1 and 0 alternately (x0 1, 1.5); class 2 empty
+  auto x = torch::zeros({4, 1, 1, 2});
+  x[0][0][0][1] = 1.0;
+  x[1][0][0][1] = 1.0;
+  x[2].fill_(-1.0);
+  auto labels = torch::tensor({0, 0, 1, 1}, torch::kLong);
+  auto priors = train::fit_dale_priors(x, labels, 3, config);
+  const auto& mean = priors.at("prior_class_mean");
+  const auto& std = priors.at("prior_class_std");
+  REQUIRE(mean.sizes() == torch::IntArrayRef({4, 1, 1, 2}));
+  CHECK(mean[0][0][0][0].item<double>() == Approx(std::log(1.5)));
+  CHECK(mean[0][0][0][1].item<double>() == Approx(std::log(2.0)));
+  CHECK(std[0][0][0][0].item<double>() == Approx(0.8));
+  CHECK(mean[1][0][0][0].item<double>() == Approx(0.5 * std::log(1.5)));
+  CHECK(std[1][0][0][0].item<double>() == Approx(std::sqrt(0.25 * std::log(1.5) * std::log(1.5) + 0.64)));
+  CHECK(mean[2].equal(mean[3]));  // no images: the all-images row
+  // sampling with z = 0 gives exp(mean) of each label's row; labels past the table read the last row
+  auto z = torch::zeros({3, 1, 1, 2});
+  auto start = train::sample_dale_prior(priors, "class", torch::tensor({0, 1, 7}, torch::kLong), z);
+  CHECK(start[0][0][0][1].item<double>() == Approx(2.0));
+  CHECK(start[1][0][0][0].item<double>() == Approx(std::sqrt(1.5)));
+  CHECK(start[2].allclose(torch::exp(mean[3])));
+  CHECK(train::resolve_dale_prior("auto", priors) == "class");
+  priors.erase("prior_class_mean");
+  CHECK(train::resolve_dale_prior("auto", priors) == "channel");
+  CHECK_THROWS_WITH(train::resolve_dale_prior("class", priors), Catch::Contains("--prior channel"));
 }
 
 TEST_CASE("DLS and UMS recover the weights of a 1-D mixture from its exact score", "[unit][dale]") {

@@ -43,6 +43,8 @@ void add_sample(CLI::App& app) {
   sub->add_option("--repeats", m.repeats, "dls/ums updates per noise level")->capture_default_str();
   sub->add_option("--anneal", m.anneal, "dls/ums noise factor per update")->capture_default_str();
   sub->add_option("--final-steps", m.final_steps, "dls/ums noise-free steps at t = 0")->capture_default_str();
+  sub->add_option("--prior", c.prior, "dls/ums start: auto (class when stored) | class | channel (the authors')")
+      ->capture_default_str();
   sub->add_flag("--last-noise", m.last_noise, "dls/ums: the last update adds noise too (the authors' loop)");
   sub->add_option("--level-stride", m.level_stride, "dls/ums: visit every k-th level")->capture_default_str();
   sub->add_option("--steps", s.steps, "solver steps (NFE is printed)")->capture_default_str();

@@ -76,14 +76,4 @@ torch::Tensor DaleObjective::loss(const TrainModelFn& model, const torch::Tensor
   return residual.pow(2).flatten(1).mean(1).mean();
 }
 
-std::pair<torch::Tensor, torch::Tensor> fit_log_normal_prior(const torch::Tensor& x,
-                                                             const DaleConfig& c) {
-  auto log_x0 = torch::log((x.to(torch::kDouble) + 1.0) * 0.5 + c.offset);
-  // (B, C, H, W) -> (C, B*H*W)
-  auto per_channel = log_x0.transpose(0, 1).reshape({log_x0.size(1), -1});
-  auto mean = per_channel.mean(1) + (c.mu - 0.5 * c.sigma * c.sigma) * c.horizon;
-  auto std = (per_channel.var(1, /*unbiased=*/false) + c.sigma * c.sigma * c.horizon).sqrt();
-  return {mean, std};
-}
-
 }  // namespace fluxion::train

@@ -75,10 +75,4 @@ class DaleObjective {
   int64_t null_label_;
 };
 
-// Per-channel log-normal prior of X_T fitted on data x in [-1, 1] (B, C, H, W):
-// log X_T = log x0 + (mu - sigma^2/2) T + sigma sqrt(T) z, so m = E log x0 + (mu - sigma^2/2) T
-// and s = sqrt(Var log x0 + sigma^2 T). Returns float64 (C) tensors.
-std::pair<torch::Tensor, torch::Tensor> fit_log_normal_prior(const torch::Tensor& x,
-                                                             const DaleConfig& config);
-
 }  // namespace fluxion::train

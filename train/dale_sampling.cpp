@@ -1,5 +1,7 @@
 #include "train/dale_sampling.h"
 
+#include "train/dale_prior.h"
+
 namespace fluxion::train {
 
 samplers::MultiplicativeConfig multiplicative_for(const DaleConfig& dale,
@@ -13,13 +15,10 @@ samplers::MultiplicativeConfig multiplicative_for(const DaleConfig& dale,
 
 samplers::MultiplicativeResult sample_dale(const samplers::MultiplicativeConfig& sampler,
                                            const DaleConfig& dale, const TrainModelFn& model,
-                                           const torch::Tensor& labels, const torch::Tensor& prior_mean,
-                                           const torch::Tensor& prior_std, const torch::Tensor& z,
+                                           const torch::Tensor& labels, const core::TensorMap& objective_state,
+                                           const std::string& prior, const torch::Tensor& z,
                                            at::Generator& gen) {
-  // (C) -> (1, C, 1, 1)
-  auto m = prior_mean.to(z.device(), torch::kFloat).view({1, -1, 1, 1});
-  auto s = prior_std.to(z.device(), torch::kFloat).view({1, -1, 1, 1});
-  auto x_init = torch::exp(m + s * z.to(torch::kFloat));
+  auto x_init = sample_dale_prior(objective_state, prior, labels, z);
   auto result = samplers::sample_multiplicative(
       sampler,
       [&](const torch::Tensor& x, const torch::Tensor& t) {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "samplers/multiplicative.h"
+#include "core/safetensors.h"
 #include "train/dale_objective.h"
 
 namespace fluxion::train {
@@ -13,11 +14,12 @@ samplers::MultiplicativeConfig multiplicative_for(const DaleConfig& dale,
                                                   samplers::MultiplicativeConfig base = {});
 
 // model(input, time, y) -> raw output, as in DaleObjective. `z` (B, C, H, W) standard normal
-// draws give the prior sample exp(m + s z). Returns images in [-1, 1] and the sampler's NFE.
+// draws give the prior sample exp(m + s z) of `prior` (dale_prior.h) from the checkpoint's
+// objective state. Returns images in [-1, 1] and the sampler's NFE.
 samplers::MultiplicativeResult sample_dale(const samplers::MultiplicativeConfig& sampler,
                                            const DaleConfig& dale, const TrainModelFn& model,
-                                           const torch::Tensor& labels, const torch::Tensor& prior_mean,
-                                           const torch::Tensor& prior_std, const torch::Tensor& z,
+                                           const torch::Tensor& labels, const core::TensorMap& objective_state,
+                                           const std::string& prior, const torch::Tensor& z,
                                            at::Generator& gen);
 
 }  // namespace fluxion::train

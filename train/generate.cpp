@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "models/zoo.h"
 #include "train/checkpoint.h"
+#include "train/dale_prior.h"
 #include "train/dale_sampling.h"
 #include "train/flow_sampling.h"
 #include "train/train_config.h"
@@ -97,11 +98,13 @@ GenerateResult generate(const GenerateConfig& config) {
                 " holds a Dale (multiplicative score) model; sample it with --sampler dls or --sampler ums");
   samplers::MultiplicativeConfig multiplicative_config =
       multiplicative_for(trained.dale, config.multiplicative);
+  std::string prior;  // Dale's starting distribution
   if (dale) {
     multiplicative_config.name = sampler.name;
     samplers::validate(multiplicative_config);
     FLUXION_CHECK(weights.objective.count("prior_mean") && weights.objective.count("prior_std"),
                   config.checkpoint, ": Dale checkpoint lacks its log-normal prior (objective.prior_*)");
+    prior = resolve_dale_prior(config.prior, weights.objective);
   }
   if (!weights.train_config.empty() && !dale) {
     auto from_objective = sampler_for_objective(trained.flow, sampler);
@@ -126,7 +129,7 @@ GenerateResult generate(const GenerateConfig& config) {
 
   GenerateResult result;
   result.sampler_description =
-      dale ? samplers::describe(multiplicative_config) : samplers::describe(sampler);
+      dale ? samplers::describe(multiplicative_config) + ", " + prior + " prior" : samplers::describe(sampler);
   core::log_info("sampling " + std::to_string(n) + " images with " + result.sampler_description +
                  " on " + core::device_summary(device));
   const auto rule = config.quantization == "adm" ? core::Quantization::adm_floor : core::Quantization::sit_round;
@@ -172,9 +175,8 @@ GenerateResult generate(const GenerateConfig& config) {
     {
       compat::AutocastGuard autocast(device.type(), precision);
       if (dale) {
-        auto r = sample_dale(multiplicative_config, trained.dale, model_fn, batch_labels,
-                             weights.objective.at("prior_mean"), weights.objective.at("prior_std"),
-                             noise.to(device), gen);
+        auto r = sample_dale(multiplicative_config, trained.dale, model_fn, batch_labels, weights.objective,
+                             prior, noise.to(device), gen);
         result.nfe_per_batch = r.nfe;
         sampled = r.x;
       } else {

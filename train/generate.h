@@ -36,6 +36,7 @@ struct GenerateConfig {
   std::string quantization = "sit";  // sit: clamp(127.5 x + 128) | adm: floor((x + 1) 127.5)
   samplers::SamplerConfig sampler;              // flow checkpoints
   samplers::MultiplicativeConfig multiplicative;  // dale checkpoints (--sampler dls|ums)
+  std::string prior = "auto";                     // dale: auto | class | channel (dale_prior.h)
   // Which sampler fields the user set explicitly (others come from the checkpoint's objective).
   bool prediction_given = false;
   bool path_given = false;

@@ -42,8 +42,8 @@ void SampleGrid::write(const core::TensorMap& weights, const std::string& path) 
     samplers::MultiplicativeConfig dls;
     dls.level_stride = config_.grid_level_stride;
     compat::AutocastGuard autocast(device_.type(), precision);
-    images = sample_dale(multiplicative_for(config_.dale, dls), config_.dale, model_fn, labels_,
-                         objective_state_.at("prior_mean"), objective_state_.at("prior_std"), noise_, gen)
+    images = sample_dale(multiplicative_for(config_.dale, dls), config_.dale, model_fn, labels_, objective_state_,
+                         "auto", noise_, gen)
                  .x;
   } else {
     samplers::SamplerConfig base;

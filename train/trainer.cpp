@@ -20,6 +20,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/dale_objective.h"
+#include "train/dale_prior.h"
 #include "train/ema.h"
 #include "train/lr_schedule.h"
 #include "train/run_report.h"
@@ -72,16 +73,19 @@ void truncate_metrics(const std::string& path, int64_t step) {
   core::write_file_atomically(path, [&](std::ostream& out) { out << kept; });
 }
 
-// Dale's per-channel log-normal prior, fitted on up to 10,000 training images.
-core::TensorMap fit_dale_prior(const core::Dataset& dataset, const TrainConfig& config) {
-  const int64_t n = std::min<int64_t>(dataset.size(), 10000);
+// Dale's log-normal priors (per channel, per class and pixel), fitted on up to 20,000 training
+// images spread over the dataset.
+core::TensorMap fit_dale_prior(const core::Dataset& dataset, const TrainConfig& config, int64_t num_classes) {
+  const int64_t n = std::min<int64_t>(dataset.size(), 20000);
   std::vector<int64_t> indices(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = i * dataset.size() / n;
-  auto images = core::load_images(dataset, indices, static_cast<int>(config.data_threads));
-  auto [mean, std] = fit_log_normal_prior(images.to(torch::kFloat) / 127.5 - 1.0, config.dale);
-  core::log_info("dale prior: log-normal mean " + std::to_string(mean[0].item<double>()) + ", std " +
-                 std::to_string(std[0].item<double>()) + " (channel 0)");
-  return {{"prior_mean", mean}, {"prior_std", std}};
+  torch::Tensor labels;
+  auto images = core::load_images(dataset, indices, static_cast<int>(config.data_threads), &labels);
+  auto priors = fit_dale_priors(images.to(torch::kFloat) / 127.5 - 1.0, labels, num_classes, config.dale);
+  core::log_info("dale prior: log-normal mean " + std::to_string(priors.at("prior_mean")[0].item<double>()) +
+                 ", std " + std::to_string(priors.at("prior_std")[0].item<double>()) +
+                 " (channel 0), and per class and pixel");
+  return priors;
 }
 
 }  // namespace
@@ -157,7 +161,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     if (checkpoint) {
       objective_state = checkpoint->objective;
     } else {
-      objective_state = fit_dale_prior(*dataset, config);
+      objective_state = fit_dale_prior(*dataset, config, null_label);
     }
   } else {
     auto flow = std::make_shared<FlowObjective>(config.flow, null_label);

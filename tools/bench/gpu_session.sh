@@ -57,7 +57,7 @@ case "$1" in
       tail -2 "$out/sample_$run.log"
       "$fx" sample --ckpt "$work/$run/checkpoints/last.safetensors" --n 100 --batch 100 "${sampler[@]}" \
         --device cuda --grid "$out/grid_$run.png" > /dev/null 2>&1
-      "$fx" eval --samples "$work/$run.npz" --ref fashion-mnist:test --features fmnist --metrics fd,kid,pr,spectral \
+      "$fx" eval --samples "$work/$run.npz" --ref fashion-mnist:test --features fmnist --metrics fd,kid,pr \
         --device cuda --json "$out/eval_$run.json" 2>&1 | tail -8
     done
     ;;
