@@ -26,8 +26,10 @@ struct TrainConfig {
   int64_t image_size = 32;  // items are padded (28 -> 32) or resized to this
   int64_t data_threads = 0;
   // Optimisation
-  int64_t steps = 1500;
-  int64_t batch = 64;
+  // 3,600 steps of 16 images: about 10 minutes on 2 CPU cores. At equal cost, more and smaller
+  // steps train this model further (FD 96 against 150 for 1,500 x 64, docs/benchmarks.md).
+  int64_t steps = 3600;
+  int64_t batch = 16;
   int64_t grad_accum = 1;
   double lr = 1e-3;
   double beta1 = 0.9;
@@ -38,8 +40,8 @@ struct TrainConfig {
   std::string lr_schedule = "constant";  // constant | cosine | linear
   double final_lr = 0.0;
   double grad_clip = 1.0;               // 0 disables
-  // 0.995 (half-life 140 steps) for the 1,500-step default: with 0.999 the average would still
-  // hold 22% of the initial weights (a zero last layer) at the end and sample noise.
+  // 0.995 (half-life 140 steps) suits runs of a few thousand steps: with 0.999 the average of a
+  // 1,500-step run still holds 22% of the initial weights (a zero last layer) and samples noise.
   std::vector<double> ema_decays{0.995};
   std::string on_nonfinite = "stop";    // stop | skip
   // Runtime
