@@ -34,6 +34,10 @@ class Backbone : public torch::nn::Module {
 
   // All parameters, frozen ones included (the convention of the official parameter counts).
   int64_t parameter_count() const;
+
+ protected:
+  // Throws fluxion::Error unless x is (B, in_channels(), image_size(), image_size()).
+  void check_input_fits(const torch::Tensor& x) const;
 };
 
 using BackbonePtr = std::shared_ptr<Backbone>;

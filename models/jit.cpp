@@ -1,9 +1,8 @@
 #include "models/jit.h"
 
-#include <nlohmann/json.hpp>
-
 #include "core/error.h"
-#include "models/sit.h"
+#include "models/config_fields.h"
+#include "models/reference_init.h"
 
 namespace fluxion::models {
 
@@ -77,27 +76,11 @@ JiT::JiT(JiTConfig config) : config_(std::move(config)) {
   initialize_weights();
 }
 
-void JiT::initialize_weights() {
-  const auto& c = config_;
-  init_linears_xavier(*this);
-  for (auto& block : *blocks) block->as<JiTBlockImpl>()->attn->reset_variant_parameters();
-  const int64_t grid = c.input_size / c.patch_size;
-  torch::NoGradGuard no_grad;
-  pos_embed.copy_(sincos_2d_pos_embed(c.hidden_size, grid, grid).unsqueeze(0));
-  if (in_context_posemb.defined()) in_context_posemb.normal_(0.0, 0.02);
-  x_embedder->reset_parameters_like_reference();
-  y_embedder->embedding_table->weight.normal_(0.0, 0.02);
-  t_embedder->reset_parameters_like_reference();
-  for (auto& block : *blocks) zero_adaln(block->as<JiTBlockImpl>()->adaLN_modulation);
-  final_layer->zero_like_reference();
-}
+void JiT::initialize_weights() { initialize_like_reference<JiTBlockImpl>(*this, in_context_posemb); }
 
 torch::Tensor JiT::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
   const auto& c = config_;
-  FLUXION_CHECK(x.dim() == 4 && x.size(1) == c.in_channels && x.size(2) == c.input_size &&
-                    x.size(3) == c.input_size,
-                "JiT: input of shape ", x.sizes(), " does not fit the model (", c.in_channels, "x",
-                c.input_size, "x", c.input_size, ")");
+  check_input_fits(x);
   // Keep the RoPE tables on the input's device so blocks do not copy them on every call.
   if (rope_.cos.device() != x.device()) {
     for (auto* tables : {&rope_, &rope_in_context_}) {
@@ -127,21 +110,12 @@ torch::Tensor JiT::forward(const torch::Tensor& x, const torch::Tensor& t, const
 }
 
 std::string jit_config_json(const JiTConfig& c) {
-  nlohmann::json j = {{"model", "JiT"},
-                      {"input_size", c.input_size},
-                      {"patch_size", c.patch_size},
-                      {"in_channels", c.in_channels},
-                      {"hidden_size", c.hidden_size},
-                      {"depth", c.depth},
-                      {"num_heads", c.num_heads},
-                      {"mlp_ratio", c.mlp_ratio},
-                      {"attn_drop", c.attn_drop},
-                      {"proj_drop", c.proj_drop},
-                      {"num_classes", c.num_classes},
-                      {"bottleneck_dim", c.bottleneck_dim},
-                      {"in_context_len", c.in_context_len},
-                      {"in_context_start", c.in_context_start},
-                      {"attention", attention_name(c.attention)}};
+  auto j = shared_config_json("JiT", c);
+  j["attn_drop"] = c.attn_drop;
+  j["proj_drop"] = c.proj_drop;
+  j["bottleneck_dim"] = c.bottleneck_dim;
+  j["in_context_len"] = c.in_context_len;
+  j["in_context_start"] = c.in_context_start;
   return j.dump();
 }
 

@@ -72,6 +72,14 @@ void FinalLayerImpl::zero_like_reference() {
   linear->bias.zero_();
 }
 
+torch::Tensor unpatchify(const torch::Tensor& x, int64_t p, int64_t channels, int64_t grid_h, int64_t grid_w) {
+  const int64_t B = x.size(0);
+  // (B, h*w, p*p*c) -> (B, h, w, p, p, c) -> (B, c, h, p, w, p) -> (B, c, h*p, w*p)
+  return x.reshape({B, grid_h, grid_w, p, p, channels})
+      .permute({0, 5, 1, 3, 2, 4})
+      .reshape({B, channels, grid_h * p, grid_w * p});
+}
+
 void init_linears_xavier(nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& child : module.modules(/*include_self=*/false)) {

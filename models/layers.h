@@ -1,6 +1,6 @@
 #pragma once
-// Small layers of the transformer blocks: RMSNorm, the GELU MLP (SiT) and SwiGLU (JiT), and the
-// adaLN helpers.
+// Small layers of the transformer blocks: RMSNorm, the GELU MLP (SiT) and SwiGLU (JiT), the
+// adaLN helpers, and the final layer with unpatchify.
 #include <torch/torch.h>
 
 namespace fluxion::models {
@@ -62,6 +62,11 @@ class FinalLayerImpl : public torch::nn::Module {
   torch::nn::Sequential adaLN_modulation{nullptr};
 };
 TORCH_MODULE(FinalLayer);
+
+// The final layer's tokens back to an image: (B, N, p*p*c) -> (B, c, h*p, w*p) for a row-major
+// h x w token grid.
+torch::Tensor unpatchify(const torch::Tensor& x, int64_t patch_size, int64_t channels, int64_t grid_h,
+                         int64_t grid_w);
 
 // Xavier-uniform weights and zero biases for every Linear below `module` (reference _basic_init).
 void init_linears_xavier(torch::nn::Module& module);

@@ -1,9 +1,8 @@
 #include "models/sit.h"
 
-#include <nlohmann/json.hpp>
-
 #include "core/error.h"
-#include "models/pos_embed.h"
+#include "models/config_fields.h"
+#include "models/reference_init.h"
 
 namespace fluxion::models {
 
@@ -60,26 +59,11 @@ SiT::SiT(SiTConfig config) : config_(std::move(config)) {
   initialize_weights();
 }
 
-void SiT::initialize_weights() {
-  const auto& c = config_;
-  init_linears_xavier(*this);
-  for (auto& block : *blocks) block->as<SiTBlockImpl>()->attn->reset_variant_parameters();
-  const int64_t grid = c.input_size / c.patch_size;
-  torch::NoGradGuard no_grad;
-  pos_embed.copy_(sincos_2d_pos_embed(c.hidden_size, grid, grid).unsqueeze(0));
-  x_embedder->reset_parameters_like_reference();
-  y_embedder->embedding_table->weight.normal_(0.0, 0.02);
-  t_embedder->reset_parameters_like_reference();
-  for (auto& block : *blocks) zero_adaln(block->as<SiTBlockImpl>()->adaLN_modulation);
-  final_layer->zero_like_reference();
-}
+void SiT::initialize_weights() { initialize_like_reference<SiTBlockImpl>(*this); }
 
 torch::Tensor SiT::forward_all_channels(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
   const auto& c = config_;
-  FLUXION_CHECK(x.dim() == 4 && x.size(1) == c.in_channels && x.size(2) == c.input_size &&
-                    x.size(3) == c.input_size,
-                "SiT: input of shape ", x.sizes(), " does not fit the model (", c.in_channels, "x",
-                c.input_size, "x", c.input_size, ")");
+  check_input_fits(x);
   // (B, C, H, W) -> (B, N, D)
   auto h = x_embedder->forward(x) + pos_embed;
   auto cond = t_embedder->forward(t) + y_embedder->forward(y);
@@ -109,18 +93,9 @@ torch::Tensor SiT::forward_with_cfg(const torch::Tensor& x, const torch::Tensor&
 }
 
 std::string sit_config_json(const SiTConfig& c) {
-  nlohmann::json j = {{"model", "SiT"},
-                      {"input_size", c.input_size},
-                      {"patch_size", c.patch_size},
-                      {"in_channels", c.in_channels},
-                      {"hidden_size", c.hidden_size},
-                      {"depth", c.depth},
-                      {"num_heads", c.num_heads},
-                      {"mlp_ratio", c.mlp_ratio},
-                      {"class_dropout_prob", c.class_dropout_prob},
-                      {"num_classes", c.num_classes},
-                      {"learn_sigma", c.learn_sigma},
-                      {"attention", attention_name(c.attention)}};
+  auto j = shared_config_json("SiT", c);
+  j["class_dropout_prob"] = c.class_dropout_prob;
+  j["learn_sigma"] = c.learn_sigma;
   return j.dump();
 }
 
@@ -140,14 +115,6 @@ int64_t sit_parameter_count(const SiTConfig& c) {
   n += c.depth * block;
   n += 2 * D * D + 2 * D + D * p * p * out + p * p * out;             // final_layer
   return n;
-}
-
-torch::Tensor unpatchify(const torch::Tensor& x, int64_t p, int64_t channels, int64_t grid_h, int64_t grid_w) {
-  const int64_t B = x.size(0);
-  // (B, h*w, p*p*c) -> (B, h, w, p, p, c) -> (B, c, h, p, w, p) -> (B, c, h*p, w*p)
-  return x.reshape({B, grid_h, grid_w, p, p, channels})
-      .permute({0, 5, 1, 3, 2, 4})
-      .reshape({B, channels, grid_h * p, grid_w * p});
 }
 
 }  // namespace fluxion::models

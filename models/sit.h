@@ -79,8 +79,4 @@ int64_t sit_parameter_count(const SiTConfig& config);
 
 std::string sit_config_json(const SiTConfig& config);
 
-// (B, N, p*p*c) -> (B, c, h*p, w*p) for a row-major h x w token grid.
-torch::Tensor unpatchify(const torch::Tensor& x, int64_t patch_size, int64_t channels, int64_t grid_h,
-                         int64_t grid_w);
-
 }  // namespace fluxion::models

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "models/config_fields.h"
 
 namespace fluxion::models {
 
@@ -109,18 +110,6 @@ std::string config_to_json(const ModelConfig& config) {
   return j.dump();
 }
 
-namespace {
-template <typename T>
-void read_field(const nlohmann::json& j, const char* key, T& field) {
-  if (!j.contains(key)) return;
-  try {
-    field = j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail("model config: field '", key, "' has a bad value ", j.at(key).dump());
-  }
-}
-}  // namespace
-
 ModelConfig config_from_json(const std::string& text) {
   nlohmann::json j;
   try {
@@ -131,39 +120,21 @@ ModelConfig config_from_json(const std::string& text) {
   FLUXION_CHECK(j.is_object() && j.contains("model"), "model config: no 'model' field in ", text);
   const std::string family = j.at("model").get<std::string>();
   ModelConfig result;
-  read_field(j, "name", result.name);
-  std::string attention = "softmax";
-  read_field(j, "attention", attention);
+  read_config_field(j, "name", result.name);
   if (family == "SiT") {
     SiTConfig c;
-    read_field(j, "input_size", c.input_size);
-    read_field(j, "patch_size", c.patch_size);
-    read_field(j, "in_channels", c.in_channels);
-    read_field(j, "hidden_size", c.hidden_size);
-    read_field(j, "depth", c.depth);
-    read_field(j, "num_heads", c.num_heads);
-    read_field(j, "mlp_ratio", c.mlp_ratio);
-    read_field(j, "class_dropout_prob", c.class_dropout_prob);
-    read_field(j, "num_classes", c.num_classes);
-    read_field(j, "learn_sigma", c.learn_sigma);
-    c.attention = parse_attention(attention);
+    read_shared_config_fields(j, c);
+    read_config_field(j, "class_dropout_prob", c.class_dropout_prob);
+    read_config_field(j, "learn_sigma", c.learn_sigma);
     result.config = c;
   } else if (family == "JiT") {
     JiTConfig c;
-    read_field(j, "input_size", c.input_size);
-    read_field(j, "patch_size", c.patch_size);
-    read_field(j, "in_channels", c.in_channels);
-    read_field(j, "hidden_size", c.hidden_size);
-    read_field(j, "depth", c.depth);
-    read_field(j, "num_heads", c.num_heads);
-    read_field(j, "mlp_ratio", c.mlp_ratio);
-    read_field(j, "attn_drop", c.attn_drop);
-    read_field(j, "proj_drop", c.proj_drop);
-    read_field(j, "num_classes", c.num_classes);
-    read_field(j, "bottleneck_dim", c.bottleneck_dim);
-    read_field(j, "in_context_len", c.in_context_len);
-    read_field(j, "in_context_start", c.in_context_start);
-    c.attention = parse_attention(attention);
+    read_shared_config_fields(j, c);
+    read_config_field(j, "attn_drop", c.attn_drop);
+    read_config_field(j, "proj_drop", c.proj_drop);
+    read_config_field(j, "bottleneck_dim", c.bottleneck_dim);
+    read_config_field(j, "in_context_len", c.in_context_len);
+    read_config_field(j, "in_context_start", c.in_context_start);
     result.config = c;
   } else {
     fail("model config: unknown model family '", family, "' (expected SiT or JiT)");

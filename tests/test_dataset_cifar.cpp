@@ -4,7 +4,6 @@
 
 #include "core/dataset.h"
 #include "core/dataset_sources.h"
-#include "core/error.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -69,16 +68,7 @@ TEST_CASE("CIFAR-10 accepts the folder above cifar-10-batches-bin", "[unit][data
 TEST_CASE("broken CIFAR-10 batches fail with the file named", "[unit][dataset]") {
   const auto dir = test::scratch_dir("cifar_broken");
   write_split(dir);
-  auto expect_error = [](const std::function<void()>& action, const std::vector<std::string>& parts) {
-    try {
-      action();
-      FAIL("no error thrown");
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      INFO(what);
-      for (const auto& part : parts) CHECK(what.find(part) != std::string::npos);
-    }
-  };
+  using test::expect_error;
   test::write_bytes(dir + "/test_batch.bin", record(1, 1) + "short");
   expect_error([&] { core::open_cifar10(dir, "test"); }, {dir + "/test_batch.bin", "3073"});
   test::write_bytes(dir + "/test_batch.bin", record(42, 1));

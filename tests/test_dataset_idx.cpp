@@ -3,11 +3,9 @@
 #include <zlib.h>
 
 #include <filesystem>
-#include <functional>
 
 #include "core/dataset.h"
 #include "core/dataset_sources.h"
-#include "core/error.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -41,16 +39,7 @@ void write_gz(const std::string& path, const std::string& bytes) {
 
 const std::string kLabels = std::string("\x02\x00\x01", 3);
 
-void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
-  try {
-    action();
-    FAIL("no error thrown");
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    INFO(what);
-    for (const auto& fragment : fragments) CHECK(what.find(fragment) != std::string::npos);
-  }
-}
+using test::expect_error;
 }  // namespace
 
 TEST_CASE("real Fashion-MNIST train and test splits", "[unit][dataset]") {

@@ -6,6 +6,7 @@
 #include "core/safetensors.h"
 #include "metrics/feature_stats.h"
 #include "metrics/frechet.h"
+#include "reference_features.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -14,16 +15,6 @@ using Catch::Matchers::WithinRel;
 namespace {
 torch::Tensor dmat(std::initializer_list<double> values, int64_t rows, int64_t cols) {
   return torch::tensor(std::vector<double>(values), torch::kDouble).reshape({rows, cols});
-}
-
-// X[i,j] = sin(0.37 (i+1)(j+1)) + 0.05 j, Y[i,j] = 1.1 cos(0.23 (i+1)(j+2)) + 0.1 (metrics.md)
-std::pair<torch::Tensor, torch::Tensor> reference_features() {
-  auto X = torch::empty({64, 8}, torch::kDouble), Y = torch::empty({48, 8}, torch::kDouble);
-  for (int i = 0; i < 64; ++i)
-    for (int j = 0; j < 8; ++j) X[i][j] = std::sin(0.37 * (i + 1) * (j + 1)) + 0.05 * j;
-  for (int i = 0; i < 48; ++i)
-    for (int j = 0; j < 8; ++j) Y[i][j] = 1.1 * std::cos(0.23 * (i + 1) * (j + 2)) + 0.1;
-  return {X, Y};
 }
 }  // namespace
 
@@ -92,7 +83,7 @@ TEST_CASE("frechet distance closed forms", "[unit][frechet]") {
                WithinRel((a * b).sqrt().sum().item<double>(), 1e-9));
   }
   SECTION("reference features of metrics.md: 0.21289910450441774") {
-    auto [X, Y] = reference_features();
+    auto [X, Y] = test::reference_features();
     CHECK_THAT(metrics::frechet_distance(metrics::stats_of(X), metrics::stats_of(Y)),
                WithinRel(0.21289910450441774, 1e-9));
   }

@@ -1,10 +1,14 @@
 #include "test_helpers.h"
 
+#include <catch2/catch.hpp>
+
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <sys/wait.h>
+
+#include "core/error.h"
 
 namespace fluxion::test {
 
@@ -43,6 +47,34 @@ std::string read_bytes(const std::string& path) {
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+namespace {
+// The message of the fluxion::Error that `action` throws, after checking it holds every fragment.
+std::string error_message(const std::function<void()>& action, const std::vector<std::string>& fragments) {
+  try {
+    action();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    INFO(what);
+    for (const auto& fragment : fragments) CHECK(what.find(fragment) != std::string::npos);
+    return what;
+  }
+  std::string expected;
+  for (const auto& fragment : fragments) expected += " '" + fragment + "'";
+  FAIL("no error thrown; expected one containing" << expected);
+  return {};
+}
+}  // namespace
+
+void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
+  error_message(action, fragments);
+}
+
+void expect_one_line_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
+  const std::string what = error_message(action, fragments);
+  INFO(what);
+  CHECK(what.find('\n') == std::string::npos);
 }
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {

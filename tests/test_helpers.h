@@ -1,9 +1,12 @@
 #pragma once
-// Shared helpers for fluxion's tests: scratch folders, golden-file paths, running the CLI.
+// Shared helpers for fluxion's tests: scratch folders, golden-file paths, running the CLI,
+// malformed input and the errors it must raise.
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace fluxion::test {
 
@@ -24,6 +27,12 @@ CommandResult run_fluxion(const std::string& args);
 // Writes raw bytes to a file (for malformed-input tests).
 void write_bytes(const std::string& path, const std::string& bytes);
 std::string read_bytes(const std::string& path);
+
+// Checks that `action` throws a fluxion::Error whose message contains every fragment.
+void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments);
+
+// The same, and the message is one line (what `main` prints for a corrupt or truncated file).
+void expect_one_line_error(const std::function<void()>& action, const std::vector<std::string>& fragments);
 
 // Largest absolute difference, as a double.
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);

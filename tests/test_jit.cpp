@@ -1,10 +1,9 @@
 #include <catch2/catch.hpp>
 
-#include <nlohmann/json.hpp>
-
+#include "backbone_checks.h"
 #include "core/compat.h"
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "golden_models.h"
 #include "models/jit.h"
 #include "models/pos_embed.h"
 #include "models/zoo.h"
@@ -33,21 +32,10 @@ JiTConfig tiny_jit(const std::string& attention = "softmax") {
 }  // namespace
 
 TEST_CASE("JiT reproduces the official forward", "[golden][jit]") {
-  const auto path = test::golden_path("jit_tiny.safetensors");
-  if (path.empty()) {
-    WARN("golden file jit_tiny.safetensors absent; skipped");
-    return;
-  }
-  core::Metadata meta;
-  auto file = core::load_safetensors(path, &meta);
-  auto config_json = nlohmann::json::parse(meta.at("config"));
-  config_json["model"] = "JiT";
-  auto config = models::config_from_json(config_json.dump());
-  auto model = std::make_shared<JiT>(std::get<JiTConfig>(config.config));
-  model->eval();
-  auto weights = core::load_safetensors_prefixed(path, "model.");
-  REQUIRE(weights.size() == model->state_dict().size());
-  model->load_state(weights, path);
+  const auto golden = test::load_golden_model("jit_tiny.safetensors", "JiT");
+  if (!golden) return;
+  const auto& file = golden->tensors;
+  const auto& model = golden->model;
   CHECK(test::max_abs_diff(models::sincos_2d_pos_embed(64, 4, 4).unsqueeze(0), file.at("model.pos_embed")) < 1e-7);
 
   torch::NoGradGuard no_grad;
@@ -87,27 +75,11 @@ TEST_CASE("JiT gives every parameter a gradient with each attention kind", "[uni
     auto config = tiny_jit(kind);
     JiT model(config);
     CHECK(model.parameter_count() == models::jit_parameter_count(config));
-    torch::manual_seed(5);
-    {
-      torch::NoGradGuard no_grad;
-      for (auto& p : model.parameters()) {
-        if (p.requires_grad()) p.copy_(torch::randn_like(p) * 0.2);
-      }
-    }
+    test::randomize_parameters(model, 5);
     model.train();
-    model.zero_grad();
-    auto out = model.forward(torch::randn({2, 3, 32, 32}), torch::rand({2}), torch::tensor({1, 10}));
+    auto x = torch::randn({2, 3, 32, 32});
+    auto out = test::check_every_parameter_gets_gradient(model, x, torch::rand({2}), torch::tensor({1, 10}));
     CHECK(out.sizes() == torch::IntArrayRef({2, 3, 32, 32}));
-    out.square().mean().backward();
-    for (const auto& item : model.named_parameters()) {
-      INFO(item.key());
-      if (!item.value().requires_grad()) {
-        CHECK(item.key() == "pos_embed");
-        continue;
-      }
-      REQUIRE(item.value().grad().defined());
-      CHECK(item.value().grad().abs().sum().item<double>() > 0);
-    }
   }
 }
 
@@ -139,19 +111,11 @@ TEST_CASE("JiT golden forward on CUDA", "[cuda][jit]") {
     WARN("CUDA not available; skipped");
     return;
   }
-  const auto path = test::golden_path("jit_tiny.safetensors");
-  if (path.empty()) {
-    WARN("golden file jit_tiny.safetensors absent; skipped");
-    return;
-  }
-  core::Metadata meta;
-  auto file = core::load_safetensors(path, &meta);
-  auto config_json = nlohmann::json::parse(meta.at("config"));
-  config_json["model"] = "JiT";
-  auto model = models::build_model(models::config_from_json(config_json.dump()));
-  model->load_state(core::load_safetensors_prefixed(path, "model."), path);
+  const auto golden = test::load_golden_model("jit_tiny.safetensors", "JiT");
+  if (!golden) return;
+  const auto& file = golden->tensors;
+  const auto& model = golden->model;
   model->to(torch::kCUDA);
-  model->eval();
   torch::NoGradGuard no_grad;
   auto out = model->forward(file.at("input.x").cuda(), file.at("input.t").cuda(), file.at("input.y").cuda());
   const double error = test::max_abs_diff(out.cpu(), file.at("output.forward"));
@@ -170,13 +134,7 @@ TEST_CASE("backbones run under bf16 autocast with their float32 islands", "[unit
         jit->in_context_len = 2, jit->in_context_start = 1, jit->patch_size = 8;
       }
       auto model = models::build_model(config);
-      torch::manual_seed(9);
-      {
-        torch::NoGradGuard no_grad;
-        for (auto& p : model->parameters()) {
-          if (p.requires_grad()) p.copy_(torch::randn_like(p) * 0.1);
-        }
-      }
+      test::randomize_parameters(*model, 9, 0.1);
       model->eval();
       auto x = torch::randn({2, 3, 32, 32});
       auto t = torch::rand({2});

@@ -5,22 +5,11 @@
 #include "core/error.h"
 #include "metrics/numpy_random.h"
 #include "metrics/sample_metrics.h"
+#include "reference_features.h"
 
 using namespace fluxion;
 using Catch::Matchers::WithinAbs;
 using Catch::Matchers::WithinRel;
-
-namespace {
-// X[i,j] = sin(0.37 (i+1)(j+1)) + 0.05 j (64 x 8), Y[i,j] = 1.1 cos(0.23 (i+1)(j+2)) + 0.1 (48 x 8)
-std::pair<torch::Tensor, torch::Tensor> reference_features() {
-  auto X = torch::empty({64, 8}, torch::kDouble), Y = torch::empty({48, 8}, torch::kDouble);
-  for (int i = 0; i < 64; ++i)
-    for (int j = 0; j < 8; ++j) X[i][j] = std::sin(0.37 * (i + 1) * (j + 1)) + 0.05 * j;
-  for (int i = 0; i < 48; ++i)
-    for (int j = 0; j < 8; ++j) Y[i][j] = 1.1 * std::cos(0.23 * (i + 1) * (j + 2)) + 0.1;
-  return {X, Y};
-}
-}  // namespace
 
 TEST_CASE("numpy RandomState permutations are reproduced", "[unit][kid]") {
   // np.random.RandomState(0).permutation(10)
@@ -53,7 +42,7 @@ TEST_CASE("inception score on constructed logits", "[unit][inception_score]") {
 
 TEST_CASE("KID on constructed features", "[unit][kid]") {
   SECTION("metrics.md vector: one subset of the first 48 rows") {
-    auto [X, Y] = reference_features();
+    auto [X, Y] = test::reference_features();
     CHECK_THAT(metrics::kid_mmd2(X.narrow(0, 0, 48), Y), WithinRel(-0.03555299169207782, 1e-10));
   }
   SECTION("same distribution: ~0; mean-shifted Gaussians: close to the population MMD^2") {
@@ -92,7 +81,7 @@ TEST_CASE("precision and recall on constructed features", "[unit][precision_reca
   opts.dtype = torch::kDouble;
   opts.block = 7;  // exercises the blocking
   SECTION("metrics.md vector: X real, Y fake, k = 3 -> 1/3 and 3/4") {
-    auto [X, Y] = reference_features();
+    auto [X, Y] = test::reference_features();
     const auto pr = metrics::precision_recall(X, Y, opts);
     CHECK_THAT(pr.precision, WithinAbs(1.0 / 3.0, 1e-12));
     CHECK_THAT(pr.recall, WithinAbs(0.75, 1e-12));

@@ -3,42 +3,19 @@
 #include <catch2/catch.hpp>
 
 #include "core/rng.h"
-#include "core/safetensors.h"
-#include "models/sit.h"
+#include "golden_models.h"
 #include "samplers/sampler.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
 
-namespace {
-std::shared_ptr<models::SiT> golden_sit(const std::string& path) {
-  models::SiTConfig config;
-  config.input_size = 8;
-  config.patch_size = 2;
-  config.in_channels = 4;
-  config.hidden_size = 64;
-  config.depth = 2;
-  config.num_heads = 4;
-  config.num_classes = 10;
-  config.learn_sigma = true;
-  auto model = std::make_shared<models::SiT>(config);
-  model->load_state(core::load_safetensors_prefixed(path, "model."), path);
-  model->eval();
-  return model;
-}
-}  // namespace
-
 TEST_CASE("Euler and Heun on the golden SiT match a loop written from SiT's formulas", "[golden][sampler]") {
-  const auto path = test::golden_path("sit_tiny.safetensors");
-  if (path.empty()) {
-    WARN("golden files absent; skipping");
-    return;
-  }
+  const auto golden = test::load_golden_model("sit_tiny.safetensors", "SiT");
+  if (!golden) return;
   torch::NoGradGuard no_grad;
-  auto model = golden_sit(path);
-  auto inputs = core::load_safetensors_prefixed(path, "input.");
-  auto noise = inputs.at("x");
-  auto y = inputs.at("y");
+  const auto& model = golden->model;
+  auto noise = golden->tensors.at("input.x");
+  auto y = golden->tensors.at("input.y");
   auto velocity = [&](const torch::Tensor& x, const torch::Tensor& t) { return model->forward(x, t, y); };
   const int steps = 10;
   auto gen = core::make_generator(0);

@@ -1,9 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include <nlohmann/json.hpp>
-
+#include "backbone_checks.h"
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "golden_models.h"
 #include "models/pos_embed.h"
 #include "models/sit.h"
 #include "models/zoo.h"
@@ -26,48 +25,14 @@ SiTConfig tiny_sit(const std::string& attention = "softmax") {
   c.attention = models::parse_attention(attention);
   return c;
 }
-
-// Replaces every trainable tensor with small random values so that no branch is zeroed out.
-void randomize(torch::nn::Module& model, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::NoGradGuard no_grad;
-  for (auto& p : model.parameters()) {
-    if (p.requires_grad()) p.copy_(torch::randn_like(p) * 0.2);
-  }
-}
-
-void check_every_parameter_gets_gradient(models::Backbone& model, const torch::Tensor& x,
-                                         const torch::Tensor& t, const torch::Tensor& y) {
-  model.zero_grad();
-  model.forward(x, t, y).square().mean().backward();
-  for (const auto& item : model.named_parameters()) {
-    INFO(item.key());
-    if (!item.value().requires_grad()) {
-      CHECK(item.key() == "pos_embed");
-      continue;
-    }
-    REQUIRE(item.value().grad().defined());
-    CHECK(item.value().grad().abs().sum().item<double>() > 0);
-  }
-}
 }  // namespace
 
 TEST_CASE("SiT reproduces the official forward, all 8 channels and forward_with_cfg", "[golden][sit]") {
-  const auto path = test::golden_path("sit_tiny.safetensors");
-  if (path.empty()) {
-    WARN("golden file sit_tiny.safetensors absent; skipped");
-    return;
-  }
-  core::Metadata meta;
-  auto file = core::load_safetensors(path, &meta);
-  auto config_json = nlohmann::json::parse(meta.at("config"));
-  config_json["model"] = "SiT";
-  auto config = models::config_from_json(config_json.dump());
-  auto model = std::make_shared<SiT>(std::get<SiTConfig>(config.config));
-  model->eval();
-  core::TensorMap weights = core::load_safetensors_prefixed(path, "model.");
-  REQUIRE(weights.size() == model->state_dict().size());
-  model->load_state(weights, path);
+  const auto golden = test::load_golden_model("sit_tiny.safetensors", "SiT");
+  if (!golden) return;
+  const auto& file = golden->tensors;
+  auto model = std::dynamic_pointer_cast<SiT>(golden->model);
+  REQUIRE(model);
   // pos_embed is stored as built by the reference: ours must be the same table.
   CHECK(test::max_abs_diff(models::sincos_2d_pos_embed(64, 4, 4).unsqueeze(0), file.at("model.pos_embed")) < 1e-7);
 
@@ -153,10 +118,10 @@ TEST_CASE("SiT gives every parameter a gradient with each attention kind", "[uni
     auto config = tiny_sit(kind);
     config.learn_sigma = false;
     SiT model(config);
-    randomize(model, 3);
+    test::randomize_parameters(model, 3);
     model.train();
     auto x = torch::randn({2, 4, 8, 8});
-    check_every_parameter_gets_gradient(model, x, torch::rand({2}), torch::tensor({2, 5}));
+    test::check_every_parameter_gets_gradient(model, x, torch::rand({2}), torch::tensor({2, 5}));
     CHECK(model.parameter_count() == models::sit_parameter_count(config));
   }
 }
@@ -204,7 +169,7 @@ TEST_CASE("SiT refuses a state dict whose names or shapes do not fit", "[unit][s
   }
   SECTION("a round trip restores the weights") {
     SiT other(tiny_sit());
-    randomize(model, 11);
+    test::randomize_parameters(model, 11);
     other.load_state(model.state_dict());
     for (const auto& [name, tensor] : other.state_dict()) CHECK(test::max_abs_diff(tensor, model.state_dict().at(name)) == 0);
   }
@@ -215,19 +180,12 @@ TEST_CASE("SiT golden forward on CUDA", "[cuda][sit]") {
     WARN("CUDA not available; skipped");
     return;
   }
-  const auto path = test::golden_path("sit_tiny.safetensors");
-  if (path.empty()) {
-    WARN("golden file sit_tiny.safetensors absent; skipped");
-    return;
-  }
-  core::Metadata meta;
-  auto file = core::load_safetensors(path, &meta);
-  auto config_json = nlohmann::json::parse(meta.at("config"));
-  config_json["model"] = "SiT";
-  auto model = std::make_shared<SiT>(std::get<SiTConfig>(models::config_from_json(config_json.dump()).config));
-  model->load_state(core::load_safetensors_prefixed(path, "model."), path);
+  const auto golden = test::load_golden_model("sit_tiny.safetensors", "SiT");
+  if (!golden) return;
+  const auto& file = golden->tensors;
+  auto model = std::dynamic_pointer_cast<SiT>(golden->model);
+  REQUIRE(model);
   model->to(torch::kCUDA);
-  model->eval();
   torch::NoGradGuard no_grad;
   auto cuda = [](const torch::Tensor& t) { return t.to(torch::kCUDA); };
   const double forward_error = test::max_abs_diff(

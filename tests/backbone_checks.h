@@ -1,0 +1,22 @@
+#pragma once
+// Checks that every backbone test (SiT, JiT) makes: weights that exercise every branch, and a
+// gradient reaching every parameter.
+#include <torch/torch.h>
+
+#include <cstdint>
+
+#include "models/backbone.h"
+
+namespace fluxion::test {
+
+// Replaces every trainable tensor with N(0, scale^2) values drawn after seeding the global
+// generator with `seed`, so that no branch is zeroed out (the reference init zeroes adaLN and the
+// output layer, which would hide missing gradients).
+void randomize_parameters(torch::nn::Module& model, uint64_t seed, double scale = 0.2);
+
+// Backpropagates mean(forward(x, t, y)^2) and checks that every trainable parameter got a nonzero
+// gradient; the only frozen one may be pos_embed. Returns the forward output.
+torch::Tensor check_every_parameter_gets_gradient(models::Backbone& model, const torch::Tensor& x,
+                                                  const torch::Tensor& t, const torch::Tensor& y);
+
+}  // namespace fluxion::test
