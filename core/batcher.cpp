@@ -12,8 +12,16 @@
 namespace fluxion::core {
 
 namespace {
+// At least 32 items per worker when the count is automatic: starting threads for a handful of
+// small images costs more than decoding them, and wakes cores the intra-op pool is spinning on
+// (a 16-image Fashion-MNIST step ran 10% slower with two decoding threads than with one).
+constexpr int64_t kItemsPerAutoWorker = 32;
+
 int resolve_threads(int threads, int64_t items) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) {
+    threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    items = items / kItemsPerAutoWorker;
+  }
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, items)));
 }
 
