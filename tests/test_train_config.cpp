@@ -31,7 +31,7 @@ TEST_CASE("the training config survives its JSON round trip", "[unit][train]") {
   CHECK(back.ema_decays == std::vector<double>{0.99, 0.9999});
 }
 
-TEST_CASE("missing keys keep the defaults; old Dale configs keep the authors' parameterization",
+TEST_CASE("missing keys keep the defaults, and old Dale configs keep the authors' parameterization",
           "[unit][train]") {
   const train::TrainConfig defaults;
   auto partial = train::train_config_from_json(nlohmann::json{{"steps", 10}, {"flow", {{"path", "gvp"}}}});
