@@ -64,7 +64,7 @@ MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& c, const 
   FLUXION_CHECK((x > 0).all().item<bool>(), "multiplicative samplers start from positive values");
   double a = 1.0;
   auto update = [&](double t, bool noisy, bool exponentiated) {
-    auto h = x * score(x, torch::full({x.size(0)}, t, x.options())).to(torch::kFloat);
+    auto h = score(x, torch::full({x.size(0)}, t, x.options())).to(torch::kFloat);
     ++result.nfe;
     auto z = noisy ? at::randn(x.sizes(), gen, x.options()) * (noise_scale * a) : torch::zeros_like(x);
     if (exponentiated) {

@@ -5,7 +5,7 @@
 // The forward process is geometric Brownian motion dX = mu X dt + sigma X dW on strictly positive
 // data (images mapped to [1, 2]); its time runs from data (t = 0) to noise (t = T), the reverse of
 // fluxion's flow convention, so these samplers speak of "levels" k = N-1 ... 0 with t_k = k T / N.
-// The model gives the Stein score s(x, t_k); h = x * s is the Hyvarinen score. One update, with
+// The model gives the Hyvarinen score h = x * s(x, t_k), s the Stein score. One update, with
 // step delta and noise z ~ N(0, I) scaled by the annealed factor a:
 //   DLS (sign-preserving, Dale-Langevin): x <- x exp(delta sigma^2 h - delta (mu - 3 sigma^2 / 2)
 //                                                     + sqrt(delta) sigma a z)
@@ -37,7 +37,7 @@ struct MultiplicativeConfig {
   bool last_noise = false;   // true: the last update is noisy too (the authors' loop)
 };
 
-// (x (B, ...) > 0, t (B) in [0, T]) -> Stein score s shaped like x.
+// (x (B, ...) > 0, t (B) in [0, T]) -> Hyvarinen score h = x * s shaped like x.
 using ScoreFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
 
 struct MultiplicativeResult {

@@ -199,7 +199,7 @@ TEST_CASE("DLS and UMS recover the weights of a 1-D mixture from its exact score
                    torch::exp(sigma * z)).to(torch::kFloat);
     auto score = [&](const torch::Tensor& x, const torch::Tensor& t) {
       const double tv = std::max(t[0].item<double>(), 1e-3);  // level 0: the score of p_eps
-      return mixture_hyvarinen(x, tv, atoms, weights, sigma, mu) / x;
+      return mixture_hyvarinen(x, tv, atoms, weights, sigma, mu);
     };
     auto result = samplers::sample_multiplicative(config, score, x_init, gen);
     CHECK(result.nfe == samplers::expected_nfe(config));
@@ -217,12 +217,12 @@ TEST_CASE("DLS never leaves the positive orthant, even with huge steps", "[unit]
   auto gen = core::make_generator(2);
   auto x = torch::rand({1000}) + 0.01;
   auto result = samplers::sample_multiplicative(
-      config, [](const torch::Tensor& v, const torch::Tensor&) { return -5.0 / v; }, x.view({1000, 1}), gen);
+      config, [](const torch::Tensor& v, const torch::Tensor&) { return torch::full_like(v, -5.0); }, x.view({1000, 1}), gen);
   CHECK((result.raw > 0).all().item<bool>());
   CHECK(result.nonpositive == 0);
   config.name = "ums";
   auto ums = samplers::sample_multiplicative(
-      config, [](const torch::Tensor& v, const torch::Tensor&) { return -5.0 / v; }, x.view({1000, 1}), gen);
+      config, [](const torch::Tensor& v, const torch::Tensor&) { return torch::full_like(v, -5.0); }, x.view({1000, 1}), gen);
   CHECK(ums.nonpositive > 0);  // the ambient update can flip signs: the reason DLS exists
   CHECK_THROWS_WITH(samplers::validate(samplers::MultiplicativeConfig{"leapfrog"}), Catch::Contains("leapfrog"));
 }

@@ -22,9 +22,8 @@ samplers::MultiplicativeResult sample_dale(const samplers::MultiplicativeConfig&
   auto result = samplers::sample_multiplicative(
       sampler,
       [&](const torch::Tensor& x, const torch::Tensor& t) {
-        // The samplers take the Stein score s = h / x.
         return dale_hyvarinen_score(model(dale_model_input(x, dale), dale_model_time(t, dale), labels), x, t,
-                                    dale) / x;
+                                    dale);
       },
       x_init, gen);
   // [offset, offset + 1] -> [-1, 1]
