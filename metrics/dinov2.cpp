@@ -4,6 +4,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "models/layers.h"
 
 namespace fluxion::metrics {
 
@@ -48,18 +49,18 @@ class Dinov2LayerImpl : public torch::nn::Module {
     // (B, N, C) -> (B, H, N, d)
     auto split = [&](const torch::Tensor& t) { return t.view({B, N, heads_, d}).transpose(1, 2); };
     auto attended = compat::scaled_dot_product_attention(
-        split(query->forward(h)), split(key->forward(h)), split(value->forward(h)));
+        split(models::linear(query, h)), split(models::linear(key, h)), split(models::linear(value, h)));
     // (B, H, N, d) -> (B, N, C)
     attended = attended.transpose(1, 2).reshape({B, N, C});
-    auto out = x + dense->forward(attended) * lambda1;
-    h = fc1->forward(norm2->forward(out));
+    auto out = x + models::linear(dense, attended) * lambda1;
+    h = models::linear(fc1, norm2->forward(out));
     if (swiglu_) {
       auto halves = h.chunk(2, -1);
       h = torch::silu(halves[0]) * halves[1];
     } else {
       h = torch::gelu(h);
     }
-    return out + fc2->forward(h) * lambda2;
+    return out + models::linear(fc2, h) * lambda2;
   }
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};

@@ -4,6 +4,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "models/layers.h"
 #include "models/linear_attention.h"
 
 namespace fluxion::models {
@@ -100,7 +101,7 @@ torch::Tensor AttentionImpl::local_conv(const torch::Tensor& x) {
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* rope) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
   // (B, N, 3C) -> (3, B, H, N, d)
-  auto parts = qkv->forward(x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4});
+  auto parts = linear(qkv, x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4});
   auto q = parts[0], k = parts[1], v = parts[2];
   if (options.qk_norm) {
     q = q_norm->forward(q);
@@ -119,7 +120,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* r
     out = softmax_core(q, k, v);
   }
   if (options.spec.kind == AttentionKind::Gated) {
-    auto gate = torch::sigmoid(gate_proj->forward(x));
+    auto gate = torch::sigmoid(linear(gate_proj, x));
     // elementwise (B, N, C) -> (B, H, N, d); headwise (B, N, H) -> (B, H, N, 1)
     gate = options.spec.gate == GateMode::Headwise
                ? gate.transpose(1, 2).unsqueeze(-1)
@@ -129,7 +130,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* r
   // (B, H, N, d) -> (B, N, C)
   out = out.transpose(1, 2).reshape({B, N, C});
   if (options.spec.kind == AttentionKind::Linear) out = out + local_conv(x);
-  return proj_dropout->forward(proj->forward(out));
+  return proj_dropout->forward(linear(proj, out));
 }
 
 int64_t attention_parameter_count(int64_t dim, int64_t num_heads, const AttentionOptions& options) {

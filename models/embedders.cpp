@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "models/layers.h"
+
 namespace fluxion::models {
 
 namespace nn = torch::nn;
@@ -27,7 +29,8 @@ TimestepEmbedderImpl::TimestepEmbedderImpl(int64_t hidden_size, int64_t frequenc
 torch::Tensor TimestepEmbedderImpl::forward(const torch::Tensor& t) {
   // The sinusoid is float32; follow the weights' dtype (float64 in gradient checks).
   const auto dtype = mlp[0]->as<nn::Linear>()->weight.scalar_type();
-  return mlp->forward(timestep_embedding(t, frequency_size).to(dtype));
+  auto h = linear(*mlp[0]->as<nn::Linear>(), timestep_embedding(t, frequency_size).to(dtype));
+  return linear(*mlp[2]->as<nn::Linear>(), torch::silu(h));
 }
 
 void TimestepEmbedderImpl::reset_parameters_like_reference() {

@@ -30,7 +30,7 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return fc2->forward(torch::gelu(fc1->forward(x), "tanh"));
+  return linear(fc2, torch::gelu(linear(fc1, x), "tanh"));
 }
 
 SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, double dropout) {
@@ -42,13 +42,21 @@ SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, double dropout) {
 
 torch::Tensor SwiGLUImpl::forward(const torch::Tensor& x) {
   // (B, N, D) -> (B, N, 2h) -> two (B, N, h)
-  auto halves = w12->forward(x).chunk(2, -1);
+  auto halves = linear(w12, x).chunk(2, -1);
   auto hidden = torch::silu(halves[0]) * halves[1];
-  return w3->forward(ffn_dropout->forward(hidden));
+  return linear(w3, ffn_dropout->forward(hidden));
+}
+
+torch::Tensor linear(const nn::LinearImpl& layer, const torch::Tensor& x) {
+  return torch::linear(x, layer.weight, layer.bias);
 }
 
 nn::Sequential make_adaln_modulation(int64_t hidden_size, int64_t chunks) {
   return nn::Sequential(nn::SiLU(), nn::Linear(hidden_size, chunks * hidden_size));
+}
+
+torch::Tensor adaln_forward(nn::Sequential& adaln, const torch::Tensor& c) {
+  return linear(*adaln[1]->as<nn::Linear>(), torch::silu(c));
 }
 
 FinalLayerImpl::FinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t out_channels,
@@ -60,9 +68,9 @@ FinalLayerImpl::FinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t 
 
 torch::Tensor FinalLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   // (B, D) -> (B, 2D) -> shift, scale
-  auto mods = adaLN_modulation->forward(c).chunk(2, 1);
+  auto mods = adaln_forward(adaLN_modulation, c).chunk(2, 1);
   auto normed = norm_final ? norm_final->forward(x) : plain_layer_norm(x);
-  return linear->forward(modulate(normed, mods[0], mods[1]));
+  return models::linear(linear, modulate(normed, mods[0], mods[1]));
 }
 
 void FinalLayerImpl::zero_like_reference() {

@@ -45,8 +45,16 @@ class SwiGLUImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SwiGLU);
 
+// x W^T + b through at::linear, which folds the bias into the GEMM for inputs of any rank, as
+// Python's nn.Linear does. LibTorch's nn::Linear::forward runs matmul and then a separate `+= bias`
+// over the whole output for 3-D input: one extra memory-bound kernel per layer (issue 13).
+torch::Tensor linear(const torch::nn::LinearImpl& layer, const torch::Tensor& x);
+inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) { return linear(*layer, x); }
+
 // SiLU -> Linear(D, chunks * D); registered as `adaLN_modulation` so the Linear is `.1`.
 torch::nn::Sequential make_adaln_modulation(int64_t hidden_size, int64_t chunks);
+// The adaLN_modulation Sequential applied to the conditioning: (B, D) -> (B, chunks * D).
+torch::Tensor adaln_forward(torch::nn::Sequential& adaln, const torch::Tensor& c);
 
 // adaLN final layer: norm -> modulate(shift, scale) -> Linear(D, p*p*C). The norm is a plain
 // LayerNorm (SiT) or an RMSNorm `norm_final` with a weight (JiT). Names `linear`, `adaLN_modulation`.

@@ -3,18 +3,20 @@
 
 #include "core/error.h"
 #include "tools/commands.h"
+#include "tools/config_file.h"
 #include "train/generate.h"
 
 namespace fluxion::cli {
 
 void add_sample(CLI::App& app) {
   auto* sub = app.add_subcommand("sample", "sample images from a checkpoint to PNGs, a grid and an .npz");
-  sub->set_config("--config", "", "read options from a TOML file");
   auto config = std::make_shared<train::GenerateConfig>();
+  auto config_path = std::make_shared<std::string>();
+  add_config_option(*sub, *config_path, "read options from a TOML file (CLI options override it)");
   auto interval = std::make_shared<std::string>();
   auto& c = *config;
   auto& s = c.sampler;
-  sub->add_option("--ckpt", c.checkpoint, "checkpoint or converted official .safetensors")->required();
+  sub->add_option("--ckpt", c.checkpoint, "checkpoint or converted official .safetensors (required)");
   sub->add_option("--weights", c.weights, "ema | ema1 | ... | model")->capture_default_str();
   sub->add_option("--model", c.model, "zoo name, for files without a stored config (official weights)");
   sub->add_option("--image-size", c.image_size, "with --model: input size");
@@ -68,7 +70,9 @@ void add_sample(CLI::App& app) {
   sub->add_option("--cfg-channels", s.cfg_channels, "-1: all channels, 3: SiT's first-3 rule")->capture_default_str();
   sub->add_option("--cfg-space", s.cfg_space, "output (SiT) | velocity (JiT)")->capture_default_str();
 
-  sub->callback([config, interval, path, prediction] {
+  sub->callback([sub, config, config_path, interval, path, prediction] {
+    apply_config_file(*sub, *config_path);
+    FLUXION_CHECK(!config->checkpoint.empty(), "fluxion sample: --ckpt is required");
     config->path_given = path->count() > 0;
     config->prediction_given = prediction->count() > 0;
     if (!interval->empty()) {

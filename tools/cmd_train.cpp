@@ -3,6 +3,7 @@
 
 #include "core/log.h"
 #include "tools/commands.h"
+#include "tools/config_file.h"
 #include "train/trainer.h"
 
 namespace fluxion::cli {
@@ -10,8 +11,9 @@ namespace fluxion::cli {
 void add_train(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "train", "train a generator (defaults: the class-conditional Fashion-MNIST run)");
-  sub->set_config("--config", "", "read options from a TOML file (CLI options override it)");
   auto config = std::make_shared<train::TrainConfig>();
+  auto config_path = std::make_shared<std::string>();
+  add_config_option(*sub, *config_path, "read options from a TOML file (CLI options override it)");
   auto resume = std::make_shared<bool>(false);
   auto& c = *config;
   auto& f = c.flow;
@@ -80,10 +82,11 @@ void add_train(CLI::App& app) {
   sub->add_option("--grid-cfg", c.grid_cfg, "guidance scale of the grids")->capture_default_str();
   sub->add_flag("--resume", *resume, "continue the run in --out from checkpoints/last.safetensors");
 
-  sub->callback([sub, config, resume, steps] {
+  sub->callback([sub, config, config_path, resume, steps] {
+    apply_config_file(*sub, *config_path);
     if (*resume && steps->count() == 0) config->steps = 0;  // keep the checkpoint's length
     config->dale.label_dropout = config->flow.label_dropout;
-    const std::string toml = sub->config_to_str(/*default_also=*/true, /*write_description=*/false);
+    const std::string toml = resolved_config_toml(*sub);
     const auto result = train::run_training(*config, *resume, toml);
     std::cout << "trained to step " << result.steps_done << ", loss " << result.final_loss << ", "
               << result.images_per_second << " images/s; checkpoint " << result.last_checkpoint << "\n";

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/compat.h"
 #include "core/error.h"
 
 namespace fluxion::train {
@@ -20,6 +21,8 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWCon
 void AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
+  if (fused_step(lr)) return;
+  device_steps_.clear();  // rebuilt from steps_ when the fused path is taken again
   const double bias1 = 1.0 - std::pow(config_.beta1, static_cast<double>(steps_));
   const double bias2 = 1.0 - std::pow(config_.beta2, static_cast<double>(steps_));
   const double step_size = lr / bias1;
@@ -33,6 +36,40 @@ void AdamW::step(double lr) {
     auto denom = (slot.exp_avg_sq.sqrt() / bias2_sqrt).add_(config_.eps);
     slot.param.addcdiv_(slot.exp_avg, denom, -step_size);
   }
+}
+
+bool AdamW::fused_step(double lr) {
+#if FLUXION_TORCH2
+  if (slots_.empty() || !slots_.front().param.is_cuda()) return false;
+  const auto device = slots_.front().param.device();
+  std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+  for (auto& slot : slots_) {
+    const auto& grad = slot.param.grad();
+    if (!grad.defined() || slot.param.device() != device || slot.param.scalar_type() != torch::kFloat ||
+        grad.scalar_type() != torch::kFloat || grad.is_sparse())
+      return false;
+    params.push_back(slot.param);
+    grads.push_back(grad);
+    exp_avgs.push_back(slot.exp_avg);
+    exp_avg_sqs.push_back(slot.exp_avg_sq);
+  }
+  if (device_steps_.size() != slots_.size()) {
+    device_steps_.clear();
+    const auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
+    for (size_t i = 0; i < slots_.size(); ++i)
+      device_steps_.push_back(torch::full({}, static_cast<double>(steps_), options));
+  } else {
+    at::_foreach_add_(device_steps_, 1.0);
+  }
+  const std::vector<torch::Tensor> max_exp_avg_sqs;  // amsgrad off
+  at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, device_steps_, lr,
+                    config_.beta1, config_.beta2, config_.weight_decay, config_.eps, /*amsgrad=*/false,
+                    /*maximize=*/false);
+  return true;
+#else
+  (void)lr;
+  return false;
+#endif
 }
 
 void AdamW::zero_grad() {
@@ -68,19 +105,29 @@ void AdamW::load_state(const core::TensorMap& state, const std::string& source) 
   auto it = state.find("step");
   FLUXION_CHECK(it != state.end(), source, ": optimizer state lacks 'step'");
   steps_ = it->second.item<int64_t>();
+  device_steps_.clear();
 }
 
 double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> norms;
+  std::vector<torch::Tensor> grads;
   for (const auto& p : params)
-    if (p.grad().defined()) norms.push_back(p.grad().detach().to(torch::kFloat).norm());
-  if (norms.empty()) return 0.0;
-  const double total = torch::stack(norms).norm().item<double>();
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return 0.0;
+#if FLUXION_TORCH2
+  auto norms = at::_foreach_norm(grads);  // a few multi-tensor kernels
+#else
+  std::vector<torch::Tensor> norms;
+  for (const auto& g : grads) norms.push_back(g.detach().norm());
+#endif
+  const double total = torch::stack(norms).to(torch::kFloat).norm().item<double>();
   if (max_norm > 0.0 && std::isfinite(total) && total > max_norm) {
     const double scale = max_norm / (total + 1e-6);
-    for (const auto& p : params)
-      if (p.grad().defined()) p.grad().mul_(scale);
+#if FLUXION_TORCH2
+    at::_foreach_mul_(grads, scale);
+#else
+    for (auto& g : grads) g.mul_(scale);
+#endif
   }
   return total;
 }

@@ -3,7 +3,10 @@
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr wd p  (decoupled decay)
 //   p -= lr * (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps)
 // fluxion owns the implementation so that its moments live under parameter names and go into
-// safetensors checkpoints unchanged on LibTorch 1.13 and 2.x (exact resume).
+// safetensors checkpoints unchanged on LibTorch 1.13 and 2.x (exact resume). On LibTorch 2.x with
+// float32 CUDA parameters the update is PyTorch's fused multi-tensor kernel (AdamW(fused=True)):
+// a handful of kernels per step instead of about seven per parameter; the same formula, equal to
+// the per-parameter loop within float32 round-off.
 #include <torch/torch.h>
 
 #include <map>
@@ -42,9 +45,12 @@ class AdamW {
     std::string name;
     torch::Tensor param, exp_avg, exp_avg_sq;
   };
+  bool fused_step(double lr);  // false where the fused kernel does not apply
+
   std::vector<Slot> slots_;
   AdamWConfig config_;
   int64_t steps_ = 0;
+  std::vector<torch::Tensor> device_steps_;  // the fused kernel's per-parameter step counts
 };
 
 // Clips the global L2 norm of the gradients to max_norm (when > 0); returns the norm before.

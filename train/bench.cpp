@@ -7,9 +7,8 @@
 #include "core/rng.h"
 #include "models/zoo.h"
 #include "samplers/sampler.h"
-#include "train/adamw.h"
-#include "train/ema.h"
 #include "train/flow_objective.h"
+#include "train/train_step.h"
 
 namespace fluxion::train {
 
@@ -48,13 +47,13 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   const auto precision = core::resolve_precision(o.precision, device);
   auto model = bench_model(o, device, result);
   model->train();
-  std::vector<std::pair<std::string, torch::Tensor>> params, weights;
-  for (const auto& p : model->named_parameters(true)) {
-    weights.emplace_back(p.key(), p.value());
-    if (p.value().requires_grad()) params.emplace_back(p.key(), p.value());
-  }
-  AdamW optimizer(params, {});
-  EmaSet ema(weights, {0.9999});
+  // SiT's recipe (train/configs/sit.toml): AdamW 1e-4, no clipping, one EMA of 0.9999; the step
+  // itself is the trainer's (TrainStep), so bench measures what `fluxion train` runs.
+  TrainConfig recipe;
+  recipe.lr = 1e-4;
+  recipe.grad_clip = 0.0;
+  recipe.ema_decays = {0.9999};
+  TrainStep train_step(*model, recipe);
   FlowObjective objective(FlowConfig{}, model->num_classes());
   auto gen = core::make_generator(0, device);
   const int64_t C = model->in_channels(), S = model->image_size();
@@ -62,17 +61,15 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   auto y = at::randint(0, std::max<int64_t>(model->num_classes(), 1), {o.batch}, gen,
                        torch::TensorOptions().device(device).dtype(torch::kLong));
   const double seconds = time_iterations(o, device, [&] {
-    torch::Tensor loss;
-    {
-      compat::AutocastGuard autocast(device.type(), precision);
-      loss = objective.loss([&](const torch::Tensor& xt, const torch::Tensor& t,
-                                const torch::Tensor& labels) { return model->forward(xt, t, labels); },
-                            x, y, gen);
-    }
-    loss.backward();
-    optimizer.step(1e-4);
-    optimizer.zero_grad();
-    ema.update(weights);
+    const double loss = train_step.backward(
+        [&](int64_t) {
+          compat::AutocastGuard autocast(device.type(), precision);
+          return objective.loss([&](const torch::Tensor& xt, const torch::Tensor& t,
+                                    const torch::Tensor& labels) { return model->forward(xt, t, labels); },
+                                x, y, gen);
+        },
+        1);
+    train_step.apply(loss, recipe.lr);
   });
   result.seconds_per_iteration = seconds;
   result.images_per_second = static_cast<double>(o.batch) / seconds;

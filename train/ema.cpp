@@ -1,5 +1,6 @@
 #include "train/ema.h"
 
+#include "core/compat.h"
 #include "core/error.h"
 
 namespace fluxion::train {
@@ -20,7 +21,21 @@ EmaSet::EmaSet(const std::vector<std::pair<std::string, torch::Tensor>>& weights
 
 void EmaSet::update(const std::vector<std::pair<std::string, torch::Tensor>>& weights) {
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < decays_.size(); ++i)
+  for (size_t i = 0; i < decays_.size(); ++i) {
+#if FLUXION_TORCH2
+    // One multi-tensor lerp (the same formula as lerp_) instead of a kernel per tensor.
+    std::vector<torch::Tensor> averages, targets;
+    for (size_t j = 0; j < weights.size(); ++j) {
+      auto& avg = averages_[i][j];
+      if (avg.is_floating_point()) {
+        averages.push_back(avg);
+        targets.push_back(weights[j].second.detach());
+      } else {
+        avg.copy_(weights[j].second);
+      }
+    }
+    if (!averages.empty()) at::_foreach_lerp_(averages, targets, 1.0 - decays_[i]);
+#else
     for (size_t j = 0; j < weights.size(); ++j) {
       auto& avg = averages_[i][j];
       if (avg.is_floating_point()) {
@@ -29,6 +44,8 @@ void EmaSet::update(const std::vector<std::pair<std::string, torch::Tensor>>& we
         avg.copy_(weights[j].second);
       }
     }
+#endif
+  }
 }
 
 core::TensorMap EmaSet::weights(size_t index) const {

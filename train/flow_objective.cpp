@@ -72,16 +72,29 @@ torch::Tensor FlowObjective::drop_labels(const torch::Tensor& y, at::Generator& 
   return torch::where(drop, torch::full_like(y, null_label_), y);
 }
 
+FlowDraws FlowObjective::draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) const {
+  FlowDraws d;
+  const auto options = x.options().dtype(torch::kFloat);
+  d.t = sample_t(x.size(0), x.device(), gen);
+  d.noise = at::randn(x.sizes(), gen, options) * config_.noise_scale;
+  d.labels = drop_labels(y, gen);
+  return d;
+}
+
 torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
                                   const torch::Tensor& y, at::Generator& gen) const {
+  return loss(model, x, draw(x, y, gen));
+}
+
+torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
+                                  const FlowDraws& draws) const {
   const samplers::Path path(samplers::parse_path_type(config_.path));
   const auto prediction = samplers::parse_prediction_type(config_.prediction);
   const auto data = x.to(torch::kFloat);
-  auto t = sample_t(data.size(0), data.device(), gen);
-  auto noise = at::randn(data.sizes(), gen, data.options()) * config_.noise_scale;
-  auto labels = drop_labels(y, gen);
+  const auto& t = draws.t;
+  const auto& noise = draws.noise;
   auto x_t = path.interpolate(t, noise, data);
-  auto output = model(x_t, t, labels);
+  auto output = model(x_t, t, draws.labels);
   // Losses in fp32 whatever autocast did inside the model.
   compat::AutocastOffGuard fp32;
   output = output.to(torch::kFloat);

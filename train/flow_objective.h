@@ -36,6 +36,12 @@ struct FlowConfig {
 using TrainModelFn =
     std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
 
+// The random draws of one loss evaluation: t (B), the noise shaped like the data (already scaled
+// by noise_scale) and the labels after dropout (dropped ones are the null class).
+struct FlowDraws {
+  torch::Tensor t, noise, labels;
+};
+
 class FlowObjective {
  public:
   FlowObjective(FlowConfig config, int64_t null_label);
@@ -44,6 +50,11 @@ class FlowObjective {
   // (t, noise, label dropout) from `gen`. Returns a float32 scalar.
   torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
                      at::Generator& gen) const;
+  // The same loss for given draws (loss() is loss(model, x, draw(x, y, gen))); the golden
+  // training test feeds the official code's draws through this.
+  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const FlowDraws& draws) const;
+  // t, then the noise, then the label dropout, in that order from `gen`.
+  FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) const;
 
   // The time interval t is drawn from for uniform sampling.
   std::pair<double, double> time_interval() const;

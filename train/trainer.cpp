@@ -25,6 +25,7 @@
 #include "train/lr_schedule.h"
 #include "train/run_report.h"
 #include "train/sample_grid.h"
+#include "train/train_step.h"
 
 namespace fluxion::train {
 
@@ -36,13 +37,6 @@ namespace {
 constexpr uint64_t kStepStream = 1ull << 40;   // + step: noise, t and label dropout of that step
 constexpr uint64_t kGridStream = 7;            // fixed grid noise
 constexpr uint64_t kInitStream = 8;            // weight initialisation
-
-std::vector<std::pair<std::string, torch::Tensor>> weight_list(models::Backbone& model) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : model.named_parameters(true)) out.emplace_back(p.key(), p.value());
-  for (const auto& b : model.named_buffers(true)) out.emplace_back(b.key(), b.value());
-  return out;
-}
 
 std::shared_ptr<core::Dataset> open_training_data(const TrainConfig& config) {
   auto raw = core::open_dataset(config.data);
@@ -138,16 +132,9 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
                  " parameters, on " + core::device_summary(device) +
                  (precision == torch::kBFloat16 ? ", bf16 autocast" : ", fp32"));
 
-  auto weights = weight_list(*model);
-  std::vector<std::pair<std::string, torch::Tensor>> trainable;
-  std::vector<torch::Tensor> trainable_tensors;
-  for (const auto& p : model->named_parameters(true))
-    if (p.value().requires_grad()) {
-      trainable.emplace_back(p.key(), p.value());
-      trainable_tensors.push_back(p.value());
-    }
-  AdamW optimizer(trainable, {config.lr, config.beta1, config.beta2, config.adam_eps, config.weight_decay});
-  EmaSet ema(weights, config.ema_decays);
+  TrainStep train_step(*model, config);
+  auto& optimizer = train_step.optimizer();
+  auto& ema = train_step.ema();
   LrSchedule schedule{config.lr, config.warmup, config.lr_schedule, config.steps, config.final_lr};
   schedule.validate();
   // The objective: flow matching, or Dale's multiplicative score matching with its fitted prior.
@@ -225,26 +212,23 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   while (step < config.steps) {
     auto gen = core::make_generator(core::derive_seed(config.seed, kStepStream + step), device);
     torch::manual_seed(core::derive_seed(config.seed, 2 * kStepStream + step));  // dropout inside models
-    double step_loss = 0.0;
-    for (int64_t micro = 0; micro < config.grad_accum; ++micro) {
-      auto batch = batcher.next();
-      auto x = batch.images.to(device, /*non_blocking=*/true);
-      auto y = batch.labels.to(device).clamp_min(0);
-      torch::Tensor loss;
-      {
-        compat::AutocastGuard autocast(device.type(), precision);
-        loss = objective_loss(
-            [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
-              return model->forward(xt, t, labels);
-            },
-            x, y, gen);
-      }
-      (loss / static_cast<double>(config.grad_accum)).backward();
-      step_loss += loss.item<double>() / static_cast<double>(config.grad_accum);
-    }
-    const double grad_norm = clip_grad_norm(trainable_tensors, config.grad_clip);
-    if (!std::isfinite(step_loss) || !std::isfinite(grad_norm)) {
-      optimizer.zero_grad();
+    const double step_loss = train_step.backward(
+        [&](int64_t) {
+          auto batch = batcher.next();
+          auto x = batch.images.to(device, /*non_blocking=*/true);
+          auto y = batch.labels.to(device).clamp_min(0);
+          compat::AutocastGuard autocast(device.type(), precision);
+          return objective_loss(
+              [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
+                return model->forward(xt, t, labels);
+              },
+              x, y, gen);
+        },
+        config.grad_accum);
+    const double lr = schedule.at(step);
+    const auto stats = train_step.apply(step_loss, lr);
+    const double grad_norm = stats.grad_norm;
+    if (!stats.applied) {
       FLUXION_CHECK(config.on_nonfinite == "skip", "non-finite loss (", step_loss, ") at step ", step + 1,
                     "; stopped, the last good checkpoint is ", last_path,
                     " (use --on-nonfinite skip to skip such steps)");
@@ -253,10 +237,6 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
       ++step;
       continue;
     }
-    const double lr = schedule.at(step);
-    optimizer.step(lr);
-    optimizer.zero_grad();
-    ema.update(weights);
     ++step;
     window_loss += step_loss;
     window_norm += grad_norm;

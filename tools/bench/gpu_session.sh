@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md, on a host prepared by tools/gpu_deps.sh (see README).
-#   tools/bench/gpu_session.sh build|tests|bench|baseline|train|fid   (results: $OUT or ./gpu-results)
+#   tools/bench/gpu_session.sh build|tests|bench|baseline|trajectory|train|fid   (results: $OUT or ./gpu-results)
 # `fid` times Inception feature extraction of 50,000 PNGs against pytorch-fid on the same files;
 # it needs pytorch-fid's sources in $PYTORCH_FID_SRC (a checkout's src/ folder) and uses weights
 # made by the golden fill rule (tools/bench/filled_inception.py), since nothing is downloaded.
@@ -29,6 +29,7 @@ case "$1" in
     { "$fx" bench --what block --device cuda --precision bf16 --attention softmax,linear --tokens 256,1024,4096 --batch 4
       "$fx" bench --what block --device cuda --precision fp32 --attention softmax,linear --tokens 256,1024,4096 --batch 4
       "$fx" bench --what train --model SiT-XL/2 --device cuda --precision bf16 --batch 64 --iterations 10
+      "$fx" bench --what train --model SiT-S/2 --device cuda --precision bf16 --batch 256 --iterations 20
       "$fx" bench --what train --model SiT-B/2 --device cuda --precision bf16 --batch 256 --iterations 10
       "$fx" bench --what sample --model SiT-XL/2 --device cuda --precision bf16 --batch 256 --sampler euler --steps 50 --iterations 2 --warmup 1
       "$fx" bench --what sample --model SiT-B/2 --device cuda --precision bf16 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
@@ -77,12 +78,22 @@ case "$1" in
     ;;
   baseline)
     # The PyTorch rows beside `bench`: the official SiT model code (models.py) in $SIT_SRC.
-    b=(python3 tools/bench/sit_pytorch_baseline.py "$SIT_SRC")
-    { "${b[@]}" --what train --model SiT-XL/2 --batch 64 --iterations 10
-      "${b[@]}" --what train --model SiT-B/2 --batch 256 --iterations 10
-      "${b[@]}" --what sample --model SiT-XL/2 --batch 256 --sampler euler --steps 50 --iterations 2 --warmup 1
-      "${b[@]}" --what sample --model SiT-B/2 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
-    } 2>&1 | tee "$out/baseline.txt"
+    # MODES: eager (the official code as it is) and/or compile (torch.compile of the same model).
+    for mode in ${MODES:-eager compile}; do
+      b=(python3 tools/bench/sit_pytorch_baseline.py "$SIT_SRC")
+      [ "$mode" = compile ] && b+=(--compile)
+      { echo "== $mode"
+        "${b[@]}" --what train --model SiT-XL/2 --batch 64 --iterations 10
+        "${b[@]}" --what train --model SiT-S/2 --batch 256 --iterations 20
+        "${b[@]}" --what train --model SiT-B/2 --batch 256 --iterations 10
+        "${b[@]}" --what sample --model SiT-XL/2 --batch 256 --sampler euler --steps 50 --iterations 2 --warmup 1
+        "${b[@]}" --what sample --model SiT-B/2 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
+      } 2>&1 | tee -a "$out/baseline.txt"
+    done
+    ;;
+  trajectory)
+    # The golden training trajectory of the official SiT code (tests/golden/, see its script).
+    python3 tests/python/train_trajectory.py "$SIT_SRC" "$out/train_trajectory.safetensors" 2>&1 | tee "$out/trajectory.txt"
     ;;
   fid)
     n=${N:-50000}

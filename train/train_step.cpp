@@ -1,0 +1,58 @@
+#include "train/train_step.h"
+
+#include <cmath>
+
+namespace fluxion::train {
+
+namespace {
+NamedTensors parameters_and_buffers(models::Backbone& model) {
+  NamedTensors out;
+  for (const auto& p : model.named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+NamedTensors requiring_grad(models::Backbone& model) {
+  NamedTensors out;
+  for (const auto& p : model.named_parameters(true))
+    if (p.value().requires_grad()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+std::vector<torch::Tensor> tensors_of(const NamedTensors& named) {
+  std::vector<torch::Tensor> out;
+  for (const auto& [name, t] : named) out.push_back(t);
+  return out;
+}
+}  // namespace
+
+TrainStep::TrainStep(models::Backbone& model, const TrainConfig& config)
+    : weights_(parameters_and_buffers(model)),
+      trainable_(requiring_grad(model)),
+      trainable_tensors_(tensors_of(trainable_)),
+      grad_clip_(config.grad_clip),
+      optimizer_(trainable_, {config.lr, config.beta1, config.beta2, config.adam_eps, config.weight_decay}),
+      ema_(weights_, config.ema_decays) {}
+
+double TrainStep::backward(const std::function<torch::Tensor(int64_t)>& micro_loss, int64_t micro_batches) {
+  double loss = 0.0;
+  for (int64_t micro = 0; micro < micro_batches; ++micro) {
+    auto l = micro_loss(micro);
+    (l / static_cast<double>(micro_batches)).backward();
+    loss += l.item<double>() / static_cast<double>(micro_batches);
+  }
+  return loss;
+}
+
+StepStats TrainStep::apply(double loss, double lr) {
+  StepStats stats;
+  stats.loss = loss;
+  stats.grad_norm = clip_grad_norm(trainable_tensors_, grad_clip_);
+  stats.applied = std::isfinite(loss) && std::isfinite(stats.grad_norm);
+  if (stats.applied) optimizer_.step(lr);
+  optimizer_.zero_grad();
+  if (stats.applied) ema_.update(weights_);
+  return stats;
+}
+
+}  // namespace fluxion::train

@@ -1,0 +1,55 @@
+#pragma once
+// One optimisation step exactly as `fluxion train` runs it; the trainer, `bench --what train`
+// and the golden training test (tests/test_train_golden.cpp) all go through this class, so the
+// step the golden test compares with the official SiT code is the step that trains models:
+//   backward():  for each micro-batch, (loss / micro_batches).backward()
+//   apply():     global gradient norm (clipped when grad_clip > 0); if loss and norm are finite,
+//                AdamW at lr, gradients released, EMA update; otherwise gradients released only.
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/backbone.h"
+#include "train/adamw.h"
+#include "train/ema.h"
+#include "train/train_config.h"
+
+namespace fluxion::train {
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+struct StepStats {
+  double loss = 0.0;       // mean over micro-batches
+  double grad_norm = 0.0;  // before clipping
+  bool applied = false;    // false: non-finite loss or norm, nothing was updated
+};
+
+class TrainStep {
+ public:
+  // AdamW over the model's trainable parameters (lr, betas, eps, weight decay from `config`),
+  // and one EMA per config.ema_decays over every parameter and buffer, initialised by copy.
+  TrainStep(models::Backbone& model, const TrainConfig& config);
+
+  // Accumulates the gradients of micro_loss(0), ..., micro_loss(micro_batches - 1), each scaled
+  // by 1 / micro_batches; returns the mean loss.
+  double backward(const std::function<torch::Tensor(int64_t micro)>& micro_loss, int64_t micro_batches);
+  // Clips, then updates when finite (see above).
+  StepStats apply(double loss, double lr);
+
+  AdamW& optimizer() { return optimizer_; }
+  EmaSet& ema() { return ema_; }
+  const NamedTensors& trainable() const { return trainable_; }
+
+ private:
+  NamedTensors weights_;    // parameters and buffers: what the EMAs average
+  NamedTensors trainable_;  // parameters that require grad
+  std::vector<torch::Tensor> trainable_tensors_;
+  double grad_clip_;
+  AdamW optimizer_;
+  EmaSet ema_;
+};
+
+}  // namespace fluxion::train
