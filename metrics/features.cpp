@@ -100,6 +100,10 @@ FeatureSpec parse_feature_spec(const std::string& text) {
          "' (inception, inception-adm, dinov2, fmnist, each optionally :WEIGHTS)");
   }
   if (spec.weights.empty()) spec.weights = cached(default_file);
+  // A classifier trained earlier on this machine wins; otherwise the shipped one, not a new one.
+  if (spec.kind == FeatureKind::fmnist && !std::filesystem::exists(spec.weights) &&
+      !shipped_fmnist_classifier().empty())
+    spec.weights = shipped_fmnist_classifier();
   return spec;
 }
 

@@ -109,6 +109,11 @@ FmnistClassifier train_fmnist_classifier(const torch::Device& device, const Fmni
   return model;
 }
 
+std::string shipped_fmnist_classifier() {
+  const auto path = std::filesystem::path(FLUXION_SOURCE_DIR) / "metrics" / "weights" / "fmnist_classifier.safetensors";
+  return std::filesystem::exists(path) ? path.string() : std::string();
+}
+
 FmnistClassifier load_or_train_fmnist_classifier(const std::string& path, const torch::Device& device) {
   if (std::filesystem::exists(path)) {
     FmnistClassifier model;

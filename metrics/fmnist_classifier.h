@@ -49,4 +49,9 @@ double fmnist_test_accuracy(FmnistClassifier& model, const torch::Device& device
 // (test accuracy in the metadata) and logs the accuracy.
 FmnistClassifier load_or_train_fmnist_classifier(const std::string& path, const torch::Device& device);
 
+// The classifier shipped with the sources (metrics/weights/, trained by
+// tools/make_fmnist_classifier.sh on the CPU), so that a fresh machine does not train its own and
+// every machine measures in the same feature space. "" when the file is absent.
+std::string shipped_fmnist_classifier();
+
 }  // namespace fluxion::metrics

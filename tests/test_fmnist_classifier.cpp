@@ -1,9 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/safetensors.h"
+#include "metrics/features.h"
 #include "metrics/fmnist_classifier.h"
+#include "metrics/module_weights.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -35,4 +38,28 @@ TEST_CASE("the Fashion-MNIST classifier trains to >= 90% test accuracy and cache
   // the cached file loads back to the same accuracy
   auto cached = metrics::load_or_train_fmnist_classifier(path, torch::kCPU);
   CHECK(metrics::fmnist_test_accuracy(cached, torch::kCPU) == Approx(accuracy).margin(1e-12));
+}
+
+TEST_CASE("the shipped Fashion-MNIST classifier has its recorded test accuracy, at least 90%", "[unit][fmnist]") {
+  // metrics/weights/fmnist_classifier.safetensors is what `--features fmnist` uses on a machine
+  // that has not trained its own (tools/make_fmnist_classifier.sh reproduces it).
+  const auto path = metrics::shipped_fmnist_classifier();
+  REQUIRE(!path.empty());
+  core::Metadata metadata;
+  metrics::FmnistClassifier model;
+  metrics::load_module_weights(*model, core::load_safetensors(path, &metadata), path);
+  const double recorded = std::stod(metadata.at("test_accuracy"));
+  const double measured = metrics::fmnist_test_accuracy(model, torch::kCPU);
+  CHECK(measured == Approx(recorded).margin(1e-12));
+  CHECK(measured >= 0.90);
+  // `--features fmnist` resolves to it where no cached classifier exists.
+  const char* previous = std::getenv("FLUXION_CACHE");
+  const std::string saved = previous ? previous : "";
+  ::setenv("FLUXION_CACHE", (test::scratch_dir("fmnist_no_cache") + "/none").c_str(), 1);
+  CHECK(metrics::parse_feature_spec("fmnist").weights == path);
+  if (previous) {
+    ::setenv("FLUXION_CACHE", saved.c_str(), 1);
+  } else {
+    ::unsetenv("FLUXION_CACHE");
+  }
 }
