@@ -101,9 +101,10 @@ FeatureSpec parse_feature_spec(const std::string& text) {
   }
   if (spec.weights.empty()) spec.weights = cached(default_file);
   // A classifier trained earlier on this machine wins; otherwise the shipped one, not a new one.
-  if (spec.kind == FeatureKind::fmnist && !std::filesystem::exists(spec.weights) &&
-      !shipped_fmnist_classifier().empty())
-    spec.weights = shipped_fmnist_classifier();
+  if (spec.kind == FeatureKind::fmnist && !std::filesystem::exists(spec.weights)) {
+    const auto shipped = shipped_fmnist_classifier();
+    if (!shipped.empty()) spec.weights = shipped;
+  }
   return spec;
 }
 

@@ -1,7 +1,6 @@
 #include "train/trainer.h"
 
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -17,11 +16,9 @@
 #include "core/rng.h"
 #include "models/sit.h"
 #include "models/zoo.h"
-#include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/dale_objective.h"
 #include "train/dale_prior.h"
-#include "train/ema.h"
 #include "train/lr_schedule.h"
 #include "train/run_report.h"
 #include "train/sample_grid.h"

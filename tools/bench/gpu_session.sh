@@ -6,14 +6,7 @@
 # made by the golden fill rule (tools/bench/filled_inception.py), since nothing is downloaded.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-out=${OUT:-gpu-results}
-mkdir -p "$out"
-build=${BUILD:-/tmp/fluxion-cuda}
-fx=$build/fluxion
-work=${WORK:-/tmp/fluxion-gpu}
-mkdir -p "$work"
-eval "$(tools/gpu_deps.sh env)"
-export FLUXION_CACHE=${FLUXION_CACHE:-$work/cache}
+source tools/bench/gpu_env.sh
 
 case "$1" in
   build)

@@ -18,15 +18,9 @@
 # Fashion-MNIST classifier, cached in $FLUXION_CACHE), e.g. RUNS=fx SEEDS=0, then RUNS=off SEEDS=0.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-out=${OUT:-gpu-results}
-mkdir -p "$out"
-build=${BUILD:-/tmp/fluxion-cuda}
-fx=$build/fluxion
-work=${WORK:-/tmp/fluxion-gpu}
+source tools/bench/gpu_env.sh
 q=$work/quality
 mkdir -p "$q/logs" "$q/grids"
-eval "$(tools/gpu_deps.sh env)"
-export FLUXION_CACHE=${FLUXION_CACHE:-$work/cache}
 budget=${SECONDS_BUDGET:-300}
 fx_steps=${FX_STEPS:-7000}
 n=${N_SAMPLES:-10000}
