@@ -44,8 +44,7 @@ using test::expect_error;
 
 TEST_CASE("real Fashion-MNIST train and test splits", "[unit][dataset]") {
   if (!std::filesystem::exists(core::fashion_mnist_default_dir() + "/t10k-images-idx3-ubyte.gz")) {
-    WARN("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); skipping");
-    return;
+    test::skip_test("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
   }
   auto train = core::open_dataset("fashion-mnist:train");
   CHECK(train->size() == 60000);

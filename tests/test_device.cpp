@@ -2,6 +2,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "test_helpers.h"
 
 using namespace fluxion;
 
@@ -27,8 +28,7 @@ TEST_CASE("precision policy: bf16 on CUDA, fp32 on CPU by default", "[unit][devi
 
 TEST_CASE("CUDA devices resolve and are described by name", "[cuda][device]") {
   if (!torch::cuda::is_available()) {
-    WARN("CUDA not available; skipping");
-    return;
+    test::skip_test("CUDA not available");
   }
   CHECK(core::resolve_device("cuda") == torch::Device(torch::kCUDA, 0));
   CHECK(core::resolve_device("cuda:0") == torch::Device(torch::kCUDA, 0));

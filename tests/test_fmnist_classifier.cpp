@@ -25,8 +25,7 @@ TEST_CASE("fmnist preprocessing: gray, 32 -> 28 crop, [-1, 1]", "[unit][fmnist]"
 TEST_CASE("the Fashion-MNIST classifier trains to >= 90% test accuracy and caches itself",
           "[slow][fmnist]") {
   if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
-    WARN("Fashion-MNIST files absent; skipped");
-    return;
+    test::skip_test("Fashion-MNIST files absent");
   }
   const auto path = test::scratch_dir("fmnist_classifier") + "/fmnist_classifier.safetensors";
   auto model = metrics::load_or_train_fmnist_classifier(path, torch::kCPU);

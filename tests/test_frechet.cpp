@@ -21,8 +21,7 @@ torch::Tensor dmat(std::initializer_list<double> values, int64_t rows, int64_t c
 TEST_CASE("frechet distance matches pytorch-fid's golden values", "[golden][frechet]") {
   const auto path = test::golden_path("frechet_distance.safetensors");
   if (path.empty()) {
-    WARN("golden frechet_distance.safetensors absent; skipped");
-    return;
+    test::skip_test("../shared/golden/frechet_distance.safetensors absent");
   }
   const auto g = core::load_safetensors(path);
   for (const std::string c : {"d64_n500", "d256_n1000", "d64_n40_singular"}) {

@@ -5,12 +5,28 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <sstream>
 #include <sys/wait.h>
 
 #include "core/error.h"
 
 namespace fluxion::test {
+
+namespace {
+int skipped_tests = 0;
+}  // namespace
+
+void skip_test(const std::string& reason) {
+  ++skipped_tests;
+  std::cout << "SKIPPED: " << reason << std::endl;
+  // Catch2 v2 ends a test case on TestFailureException and records nothing (a failed REQUIRE
+  // throws it once the failure is reported); skipped_tests tells catch_main.cpp it did not pass.
+  throw Catch::TestFailureException();
+}
+
+int skipped_test_count() { return skipped_tests; }
 
 std::string scratch_dir(const std::string& name) {
   const auto dir = std::filesystem::path(FLUXION_TEST_TMP) / name;
@@ -81,9 +97,19 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
 }
 
-bool python_has(const std::string& modules) {
-  const std::string command = "python3 -c 'import " + modules + "' >/dev/null 2>&1";
-  return std::system(command.c_str()) == 0;
+const std::string& python_with(const std::string& modules) {
+  static std::map<std::string, std::string> found;  // probing costs a Python start-up or two
+  const auto known = found.find(modules);
+  if (known != found.end()) return known->second;
+  std::string interpreter;
+  for (const char* candidate : {"python3", "/usr/bin/python3"}) {
+    const std::string probe = std::string(candidate) + " -c 'import " + modules + "' >/dev/null 2>&1";
+    if (std::system(probe.c_str()) == 0) {
+      interpreter = candidate;
+      break;
+    }
+  }
+  return found.emplace(modules, interpreter).first->second;
 }
 
 }  // namespace fluxion::test

@@ -1,6 +1,6 @@
 #pragma once
-// Shared helpers for fluxion's tests: scratch folders, golden-file paths, running the CLI,
-// malformed input and the errors it must raise.
+// Shared helpers for fluxion's tests: skipping, scratch folders, golden-file paths, running the
+// CLI, malformed input and the errors it must raise, finding a Python.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -9,6 +9,14 @@
 #include <vector>
 
 namespace fluxion::test {
+
+// Ends the running test case as skipped, for what the machine lacks (a GPU, ../shared, a Python
+// module): prints "SKIPPED: <reason>", which tools/run_tests.sh collects, and makes the process
+// exit with the status CTest reports as skipped (catch_main.cpp). Catch2 v2 has no SKIP macro.
+[[noreturn]] void skip_test(const std::string& reason);
+
+// How many test cases skip_test ended in this process (read by catch_main.cpp).
+int skipped_test_count();
 
 // A fresh, empty scratch folder under the build tree, unique per name.
 std::string scratch_dir(const std::string& name);
@@ -37,7 +45,9 @@ void expect_one_line_error(const std::function<void()>& action, const std::vecto
 // Largest absolute difference, as a double.
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 
-// True when python3 can import all the given modules (comma-separated).
-bool python_has(const std::string& modules);
+// A Python that can import all the given modules (comma-separated, e.g. "torch,numpy"): python3
+// on PATH, else Debian's /usr/bin/python3, since a pyenv shim on PATH lacks Debian's python3-*
+// packages. "" when neither can; the callers then skip.
+const std::string& python_with(const std::string& modules);
 
 }  // namespace fluxion::test

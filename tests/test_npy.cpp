@@ -177,8 +177,7 @@ TEST_CASE("npy rejects malformed files with one line naming the file", "[unit][n
 
 TEST_CASE("npy files interoperate with numpy both ways", "[unit][npy]") {
   if (test::numpy_python().empty()) {
-    WARN("python3 with numpy not available; skipping npy interop");
-    return;
+    test::skip_test("python3 with numpy not available");
   }
   const auto dir = test::scratch_dir("npy_numpy");
   REQUIRE(test::run_python(dir, "write.py", R"(

@@ -120,8 +120,7 @@ assert z['b'].shape == (7, 3)
 
 TEST_CASE("npz archives interoperate with numpy both ways", "[unit][npz]") {
   if (test::numpy_python().empty()) {
-    WARN("python3 with numpy not available; skipping npz interop");
-    return;
+    test::skip_test("python3 with numpy not available");
   }
   const auto dir = test::scratch_dir("npz_numpy");
   REQUIRE(test::run_python(dir, "write.py", "d = '" + dir + "'\n" + R"(

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "test_helpers.h"
 
 using namespace fluxion;
 
@@ -89,8 +90,7 @@ TEST_CASE("derive_seed is SplitMix64 and gives distinct streams", "[unit][rng]")
 
 TEST_CASE("CUDA generators are seeded and resumable", "[cuda][rng]") {
   if (!torch::cuda::is_available()) {
-    WARN("CUDA not available; skipping");
-    return;
+    test::skip_test("CUDA not available");
   }
   const torch::Device cuda(torch::kCUDA, 0);
   auto a = core::make_generator(11, cuda);

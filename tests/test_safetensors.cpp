@@ -114,8 +114,7 @@ TEST_CASE("safetensors files interoperate with an independent Python reader and 
   // tests/python/safetensors_np.py implements the format from its spec with struct + json + numpy
   // (Debian has no `safetensors` module); it shares no code with fluxion's reader.
   if (test::numpy_python().empty()) {
-    WARN("python3 with numpy not available; skipping safetensors interop");
-    return;
+    test::skip_test("python3 with numpy not available");
   }
   const auto dir = test::scratch_dir("safetensors_python");
   REQUIRE(test::run_python(dir, "write.py", "from safetensors_np import save_file\nd = '" + dir + "'\n" + R"(

@@ -1,5 +1,6 @@
 // The samplers on the golden SiT (official weights of a tiny SiT): Euler and Heun through
-// fluxion's sampler module equal a plain loop written from SiT's formulas.
+// fluxion's sampler module equal a plain loop written from SiT's formulas. Labelled [unit], not
+// [golden]: the reference is that loop, not an output of the official code.
 #include <catch2/catch.hpp>
 
 #include "core/rng.h"
@@ -9,7 +10,7 @@
 
 using namespace fluxion;
 
-TEST_CASE("Euler and Heun on the golden SiT match a loop written from SiT's formulas", "[golden][sampler]") {
+TEST_CASE("Euler and Heun on the golden SiT match a loop written from SiT's formulas", "[unit][sampler]") {
   const auto golden = test::load_golden_model("sit_tiny.safetensors", "SiT");
   if (!golden) return;
   torch::NoGradGuard no_grad;

@@ -177,8 +177,7 @@ TEST_CASE("SiT refuses a state dict whose names or shapes do not fit", "[unit][s
 
 TEST_CASE("SiT golden forward on CUDA", "[cuda][sit]") {
   if (!torch::cuda::is_available()) {
-    WARN("CUDA not available; skipped");
-    return;
+    test::skip_test("CUDA not available");
   }
   const auto golden = test::load_golden_model("sit_tiny.safetensors", "SiT");
   if (!golden) return;

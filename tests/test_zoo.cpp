@@ -88,14 +88,11 @@ TEST_CASE("fluxion inspect --model prints the config and parameter count", "[e2e
   CHECK(unknown.output.find("JiT-B/16") != std::string::npos);
 }
 
-TEST_CASE("convert_checkpoint.py turns a wrapped .pt state dict into loadable safetensors", "[e2e][zoo]") {
-  if (!test::python_has("torch")) {
-    WARN("python3 has no torch; convert_checkpoint.py not exercised");
-    return;
-  }
+TEST_CASE("convert_checkpoint.py turns official .pt checkpoints into loadable safetensors", "[e2e][zoo]") {
+  const auto& python = test::python_with("torch");
+  if (python.empty()) test::skip_test("no python3 with torch (Debian: python3-torch)");
   const auto dir = test::scratch_dir("convert_checkpoint");
-  auto config = models::zoo_config("SiT-T/4");
-  auto model = models::build_model(config);
+  auto model = models::build_model(models::zoo_config("SiT-T/4"));
   // Names and shapes go to Python, which builds tensors by a formula both sides know.
   std::string spec;
   for (const auto& [name, tensor] : model->state_dict()) {
@@ -105,29 +102,46 @@ TEST_CASE("convert_checkpoint.py turns a wrapped .pt state dict into loadable sa
   }
   test::write_bytes(dir + "/spec.txt", spec);
   const std::string script =
-      "import torch\n"
+      "import argparse, torch\n"
       "sd = {}\n"
       "for i, line in enumerate(open('" + dir + "/spec.txt')):\n"
       "    name, n, *shape = line.split()\n"
       "    sd[name] = (torch.arange(int(n), dtype=torch.float32) * 1e-3 + i).reshape([int(s) for s in shape])\n"
-      "torch.save({'ema': sd, 'args': {'lr': 1e-4}}, '" + dir + "/ckpt.pt')\n";
+      "torch.save(sd, '" + dir + "/released.pt')\n"
+      "# as SiT's train.py saves one: raw and EMA weights, and the argparse arguments\n"
+      "torch.save({'model': {k: -v for k, v in sd.items()}, 'ema': sd, 'args': argparse.Namespace(lr=1e-4)},\n"
+      "           '" + dir + "/training.pt')\n";
   test::write_bytes(dir + "/make.py", script);
-  REQUIRE(std::system(("python3 " + dir + "/make.py").c_str()) == 0);
-  const std::string convert = std::string("python3 ") + FLUXION_SOURCE_DIR + "/tools/convert_checkpoint.py " + dir +
-                              "/ckpt.pt " + dir + "/ckpt.safetensors --model SiT-T/4";
-  REQUIRE(std::system(convert.c_str()) == 0);
+  REQUIRE(std::system((python + " " + dir + "/make.py").c_str()) == 0);
+  const std::string convert = python + " " + FLUXION_SOURCE_DIR + "/tools/convert_checkpoint.py ";
+  auto expect_formula_weights = [&](const core::TensorMap& tensors) {
+    model->load_state(tensors, "converted");
+    int64_t index = 0;
+    for (const auto& [name, tensor] : model->state_dict()) {
+      INFO(name);
+      auto expected = (torch::arange(tensor.numel(), torch::kFloat) * 1e-3 + index++).reshape(tensor.sizes());
+      CHECK(test::max_abs_diff(tensor, expected) == 0);
+    }
+  };
+
+  // A released checkpoint is the bare state dict, which the safe weights-only load reads.
+  REQUIRE(std::system((convert + dir + "/released.pt " + dir + "/released.safetensors").c_str()) == 0);
+  core::Metadata released_meta;
+  expect_formula_weights(core::load_safetensors(dir + "/released.safetensors", &released_meta));
+  CHECK(released_meta.count("source_key") == 0);
+
+  // A training checkpoint pickles an argparse.Namespace too: refused unless the file is trusted.
+  const std::string training = convert + dir + "/training.pt " + dir + "/training.safetensors --model SiT-T/4";
+  CHECK(std::system((training + " >" + dir + "/refused.txt 2>&1").c_str()) != 0);
+  CHECK(test::read_bytes(dir + "/refused.txt").find("--trusted") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir + "/training.safetensors"));
+  REQUIRE(std::system((training + " --trusted").c_str()) == 0);
   core::Metadata meta;
-  auto tensors = core::load_safetensors(dir + "/ckpt.safetensors", &meta);
+  auto tensors = core::load_safetensors(dir + "/training.safetensors", &meta);
   CHECK(meta.at("source_key") == "ema");
   CHECK(meta.at("model") == "SiT-T/4");
-  model->load_state(tensors, "ckpt.safetensors");
-  int64_t index = 0;
-  for (const auto& [name, tensor] : model->state_dict()) {
-    INFO(name);
-    auto expected = (torch::arange(tensor.numel(), torch::kFloat) * 1e-3 + index++).reshape(tensor.sizes());
-    CHECK(test::max_abs_diff(tensor, expected) == 0);
-  }
+  expect_formula_weights(tensors);
   // A checkpoint of another model is refused with the names that do not fit.
   auto other = models::build_model(models::zoo_config("SiT-T/2"));
-  CHECK_THROWS_AS(other->load_state(tensors, "ckpt.safetensors"), Error);
+  CHECK_THROWS_AS(other->load_state(tensors, "training.safetensors"), Error);
 }

@@ -76,7 +76,7 @@ void add_train(CLI::App& app) {
   sub->add_option("--ckpt-every", c.ckpt_every, "steps between checkpoints")->capture_default_str();
   sub->add_option("--sample-every", c.sample_every, "steps between sample grids")->capture_default_str();
   sub->add_option("--keep-checkpoints", c.keep_checkpoints, "step checkpoints kept (0: all)")->capture_default_str();
-  sub->add_option("--grid-images", c.grid_images, "images in each sample grid")->capture_default_str();
+  sub->add_option("--grid-images", c.grid_images, "images in each sample grid (0: no grids)")->capture_default_str();
   sub->add_option("--grid-sampler", c.grid_sampler, "sampler of the grids")->capture_default_str();
   sub->add_option("--grid-steps", c.grid_steps, "sampler steps of the grids")->capture_default_str();
   sub->add_option("--grid-cfg", c.grid_cfg, "guidance scale of the grids")->capture_default_str();

@@ -2,7 +2,7 @@
 """Convert an official PyTorch checkpoint (.pt / .pth) to safetensors for fluxion.
 
     python3 tools/convert_checkpoint.py SiT-XL-2-256x256.pt SiT-XL-2-256x256.safetensors \
-        [--key ema] [--model SiT-XL/2]
+        [--key ema] [--model SiT-XL/2] [--trusted]
 
 Tensor names are kept exactly as in the state dict (fluxion registers its parameters under the
 official names). Checkpoints that wrap the state dict are unwrapped: with --key the named entry is
@@ -10,10 +10,15 @@ used; otherwise the first of "ema", "model", "state_dict", "model_ema" that hold
 tensors. DDP / torch.compile prefixes ("module.", "_orig_mod.") are not touched unless
 --strip-prefix is given. The safetensors file is written with only json + struct (no safetensors
 package); --model records the zoo name in the metadata.
+
+The file is loaded weights-only, which unpickles nothing but tensors and plain containers. A
+training checkpoint also pickles objects (SiT's train.py saves its argparse.Namespace; torch < 2
+refuses even a float); --trusted unpickles it in full, which runs whatever code the file holds.
 """
 import argparse
 import json
 import os
+import pickle
 import struct
 import sys
 
@@ -49,6 +54,20 @@ def unwrap(checkpoint, key):
                 return checkpoint[candidate], candidate
     keys = list(checkpoint)[:10] if isinstance(checkpoint, dict) else type(checkpoint).__name__
     sys.exit(f"convert_checkpoint: no state dict found (top-level: {keys}); pass --key")
+
+
+def load_checkpoint(path, trusted):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except TypeError:  # torch < 1.13 has no weights_only and always unpickles in full
+        return torch.load(path, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        if trusted:
+            raise
+        reason = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        sys.exit(f"convert_checkpoint: {path} holds more than tensors and plain containers, which a "
+                 f"weights-only load refuses ({reason}); if you trust the file, pass --trusted "
+                 f"to unpickle it in full")
 
 
 def tensor_bytes(tensor):
@@ -96,12 +115,12 @@ def main():
     parser.add_argument("--model", help="zoo name to record in the metadata, e.g. SiT-XL/2")
     parser.add_argument("--strip-prefix", action="append", default=[],
                         help="remove this name prefix (e.g. module.); repeatable")
+    parser.add_argument("--trusted", action="store_true",
+                        help="unpickle the file in full (runs any code it holds); needed for "
+                             "training checkpoints that pickle more than tensors")
     args = parser.parse_args()
 
-    try:
-        checkpoint = torch.load(args.input, map_location="cpu", weights_only=True)
-    except TypeError:  # torch < 1.13 has no weights_only
-        checkpoint = torch.load(args.input, map_location="cpu")
+    checkpoint = load_checkpoint(args.input, args.trusted)
     state, used_key = unwrap(checkpoint, args.key)
     tensors = {}
     for name, tensor in state.items():

@@ -35,7 +35,8 @@ case "${1:-}" in
       -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" \
       -DCMAKE_BUILD_RPATH="$prefix/usr/lib/x86_64-linux-gnu" \
       -DTORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"
-    cmake --build "$build_dir" -j "${FLUXION_JOBS:-$(nproc)}"
+    # FLUXION_TARGETS (e.g. fluxion): build only these, not the tests
+    cmake --build "$build_dir" -j "${FLUXION_JOBS:-$(nproc)}" ${FLUXION_TARGETS:+--target $FLUXION_TARGETS}
     ;;
   env)
     echo "export LD_LIBRARY_PATH=$deps/prefix/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"

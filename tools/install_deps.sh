@@ -9,6 +9,7 @@ packages=(
   libstb-dev libfftw3-dev libcli11-dev catch2 nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist               # the default run's data
   python3 python3-numpy               # interop tests (np.save / np.savez round trips)
+  python3-torch                       # tools/convert_checkpoint.py and its test
 )
 
 missing=()

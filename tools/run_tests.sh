@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds fluxion and runs the test suite (all labels except the opt-in
-# `slow`; `cuda` tests skip themselves without a GPU). Extra arguments go to ctest, e.g. -L unit.
+# `slow`), then lists the skipped tests with their reasons (`cuda` tests skip without a GPU).
+# Extra arguments go to ctest, e.g. -L unit. With CI set (a CPU machine with ../shared), a skip
+# of anything but a `cuda` test fails the run: it means the machine lacks what the suite needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # CTest registers each Catch2 case by name and splits names at ';' into broken half-tests.
@@ -11,4 +13,22 @@ fi
 tools/install_deps.sh
 tools/build.sh
 cd "${FLUXION_BUILD_DIR:-build}"
-ctest --output-on-failure -j "$(nproc)" -LE slow "$@"
+status=0
+ctest --output-on-failure -j "$(nproc)" -LE slow "$@" || status=$?
+
+# CTest names the skipped tests but not why; the why is the "SKIPPED: <reason>" line that
+# test::skip_test printed, which CTest keeps in its log under the test's name.
+skips=$(awk '/^[0-9]+\/[0-9]+ Test: / { sub(/^[0-9]+\/[0-9]+ Test: /, ""); name = $0 }
+             /^SKIPPED: / { sub(/^SKIPPED: /, ""); print name "  (" $0 ")" }' \
+          Testing/Temporary/LastTest.log 2>/dev/null | sort) || true
+if [ -z "$skips" ]; then
+  echo "run_tests.sh: no test skipped"
+else
+  echo "run_tests.sh: skipped tests: $(wc -l <<<"$skips")"
+  sed 's/^/  /' <<<"$skips"
+  if [ -n "${CI:-}" ] && grep -qv '^cuda:' <<<"$skips"; then
+    echo "run_tests.sh: in CI only cuda tests may skip" >&2
+    status=1
+  fi
+fi
+exit "$status"

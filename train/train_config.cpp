@@ -17,6 +17,7 @@ void TrainConfig::validate() const {
   FLUXION_CHECK(!ema_decays.empty(), "at least one EMA decay is needed (--ema)");
   FLUXION_CHECK(log_every > 0 && ckpt_every > 0 && sample_every > 0,
                 "--log-every, --ckpt-every and --sample-every must be positive");
+  FLUXION_CHECK(grid_images >= 0, "--grid-images must be 0 (no grids) or positive, got ", grid_images);
   flow.validate();
   dale.validate();
 }

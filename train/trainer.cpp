@@ -258,7 +258,8 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
       window_start = std::chrono::steady_clock::now();
     }
     if (step % config.sample_every == 0 || step == config.steps) {
-      grid.write(ema.weights(0), out + "/samples/" + checkpoint_name(step).substr(0, 12) + ".png");
+      if (config.grid_images > 0)
+        grid.write(ema.weights(0), out + "/samples/" + checkpoint_name(step).substr(0, 12) + ".png");
       write_run_report(out);
     }
     if (step % config.ckpt_every == 0 || step == config.steps) result.last_checkpoint = save(step);
