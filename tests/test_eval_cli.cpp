@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 
 #include "core/npz.h"
@@ -72,6 +73,30 @@ TEST_CASE("fluxion stats, fid and eval agree on a small set", "[e2e][eval]") {
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(r.output.find("FD") != std::string::npos);
+
+  // Against itself: FD and the spectral distance vanish, and every sample lies inside the
+  // reference's k-NN balls and vice versa, so precision = recall = 1.
+  r = test::run_fluxion("eval --samples " + dir + "/ref.npz --ref " + dir + "/ref.npz" + features +
+                        " --metrics fd,pr,spectral --json " + dir + "/self.json");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  nlohmann::json self;
+  std::ifstream(dir + "/self.json") >> self;
+  CHECK(std::abs(self["fd"].get<double>()) < 1e-6 * result["fd"].get<double>());
+  CHECK(self["precision"].get<double>() == 1.0);
+  CHECK(self["recall"].get<double>() == 1.0);
+  CHECK(self["spectral_distance"].get<double>() == Approx(0.0).margin(1e-12));
+
+  // One image repeated: every p(y | x) is the marginal p(y), so IS = exp(E KL(p(y|x) || p(y))) = 1.
+  const auto one = core::load_npz(dir + "/samples.npz").at("arr_0").narrow(0, 0, 1).expand({20, 28, 28, 1});
+  core::save_npz(dir + "/same.npz", {{"arr_0", one.contiguous()}});
+  r = test::run_fluxion("eval --samples " + dir + "/same.npz --ref " + dir + "/ref.npz" + features +
+                        " --metrics is --json " + dir + "/same.json");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  nlohmann::json same;
+  std::ifstream(dir + "/same.json") >> same;
+  CHECK(same["is_mean"].get<double>() == Approx(1.0).epsilon(1e-6));
 
   // a stats-only reference cannot give KID
   r = test::run_fluxion("eval --samples " + dir + "/samples.npz --ref " + dir + "/ref_stats.npz" + features +

@@ -43,6 +43,18 @@ TEST_CASE("same seed gives a byte-identical npz, equal to the PNGs, and re-runs 
     CHECK(torch::equal(png[0], arrays.at("arr_0")[i].select(2, 0)));
   }
   CHECK(std::filesystem::exists(dir + "/a.png"));
+  // The images vary: none flat, no two alike (a broken sampler or seed handling gives copies).
+  auto grey = arrays.at("arr_0").select(3, 0).to(torch::kDouble).reshape({12, -1});
+  CHECK(grey.std(1).min().item<double>() > 10);
+  for (int64_t i = 0; i < 12; ++i)
+    for (int64_t j = 0; j < i; ++j) CHECK((grey[i] != grey[j]).to(torch::kDouble).mean().item<double>() > 0.1);
+  // Another seed, other images.
+  const std::string seed5 = "--seed 5 ";
+  auto other = test::run_fluxion(std::string(base).replace(base.find(seed5), seed5.size(), "--seed 6 ") + "--npz " +
+                                 dir + "/d.npz");
+  REQUIRE(other.exit_code == 0);
+  auto other_images = core::load_npz(dir + "/d.npz").at("arr_0");
+  CHECK((other_images != arrays.at("arr_0")).to(torch::kDouble).mean().item<double>() > 0.5);
 
   auto again = test::run_fluxion(base + "--batch 5 --out " + dir + "/a --npz " + dir + "/c.npz");
   REQUIRE(again.exit_code == 0);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/image_io.h"
 #include "core/safetensors.h"
 #include "test_helpers.h"
 
@@ -33,6 +34,13 @@ void require_same_tensors(const std::string& a, const std::string& b) {
     CHECK(torch::equal(t, tb.at(name)));
   }
 }
+
+int64_t checkpoint_step(const std::string& path) { return core::load_safetensors(path).at("trainer.step").item<int64_t>(); }
+
+// Each logged step once, in order (a resumed run drops the lines past its checkpoint).
+void check_steps_increase(const std::vector<nlohmann::json>& metrics) {
+  for (size_t i = 1; i < metrics.size(); ++i) CHECK(metrics[i]["step"].get<int64_t>() > metrics[i - 1]["step"].get<int64_t>());
+}
 }  // namespace
 
 TEST_CASE("fluxion train trains a tiny model on Fashion-MNIST and the loss falls", "[e2e][train]") {
@@ -48,7 +56,13 @@ TEST_CASE("fluxion train trains a tiny model on Fashion-MNIST and the loss falls
   for (const char* f : {"/config.toml", "/config.json", "/report.html", "/samples/step-0000060.png",
                         "/checkpoints/step-0000030.safetensors", "/checkpoints/step-0000060.safetensors",
                         "/checkpoints/last.safetensors"})
-    CHECK(std::filesystem::exists(run + f));
+    REQUIRE(std::filesystem::exists(run + f));
+  CHECK(checkpoint_step(run + "/checkpoints/step-0000030.safetensors") == 30);
+  require_same_tensors(run + "/checkpoints/last.safetensors", run + "/checkpoints/step-0000060.safetensors");
+  // the sample grid holds images, not a flat fill
+  const auto grid = core::read_image(run + "/samples/step-0000060.png").to(torch::kFloat);
+  CHECK(grid.size(1) * grid.size(2) >= 4 * 32 * 32);  // --grid-images 4
+  CHECK(grid.std().item<double>() > 10);
   // The resolved config fed back in resolves to the same config (all but the length and place).
   std::filesystem::remove_all(run + "_again");
   auto again = test::run_fluxion("train --config " + run + "/config.toml --steps 1 --out " + run + "_again");
@@ -80,6 +94,7 @@ TEST_CASE("an interrupted and resumed run ends with the same weights as an unint
   require_same_tensors(straight + "/checkpoints/last.safetensors", split + "/checkpoints/last.safetensors");
   // The log holds each step once.
   CHECK(read_metrics(split).size() == read_metrics(straight).size());
+  check_steps_increase(read_metrics(split));
 }
 
 TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", "[e2e][train]") {
@@ -96,7 +111,9 @@ TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", 
   auto resumed = test::run_fluxion("train --resume --device cpu --steps " + std::to_string(step + 2) +
                                    " --out " + run);
   INFO(resumed.output);
-  CHECK(resumed.exit_code == 0);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(checkpoint_step(last) == step + 2);
+  check_steps_increase(read_metrics(run));
 }
 
 TEST_CASE("fluxion train refuses bad options with one clear line", "[e2e][train]") {
@@ -132,6 +149,23 @@ TEST_CASE("train --config applies the file, the command line overrides it, bad f
   CHECK(config["ema_decays"] == nlohmann::json::array({0.9999, 0.99}));
   CHECK(config["flow"]["time_sampling"] == "logit-normal");
   CHECK(config["batch"].get<int64_t>() == 8);  // the command line wins
+  // ... and the run used them, not just wrote them down: the logged rate is the file's (no
+  // warmup), 8 examples were consumed, and the second EMA exists. After one update from a copy
+  // of w0, ema_d = d w0 + (1 - d) w1, so ema - ema1 = -(0.9999 - 0.99) / 0.99 (w1 - ema1).
+  const auto metrics = read_metrics(dir + "/run");
+  REQUIRE(metrics.size() == 1);
+  CHECK(metrics[0]["lr"].get<double>() == Approx(1e-4).epsilon(1e-9));
+  const auto ckpt = core::load_safetensors(dir + "/run/checkpoints/last.safetensors");
+  CHECK(ckpt.at("trainer.data_position").item<int64_t>() == 8);
+  double cross = 0, norm = 0;
+  for (const auto& [name, w] : ckpt) {
+    if (!ckpt.count("ema1." + name)) continue;
+    auto to_ema1 = (w - ckpt.at("ema1." + name)).to(torch::kDouble);
+    cross += ((ckpt.at("ema." + name) - ckpt.at("ema1." + name)).to(torch::kDouble) * to_ema1).sum().item<double>();
+    norm += to_ema1.pow(2).sum().item<double>();
+  }
+  REQUIRE(norm > 0);
+  CHECK(cross / norm == Approx(-(0.9999 - 0.99) / 0.99).epsilon(0.02));
   for (const auto& [text, fragment] : std::vector<std::pair<std::string, std::string>>{
            {"lrr = 0.5\n", "unknown option 'lrr'"}, {"lr = \"fast\"\n", "option 'lr'"}}) {
     test::write_bytes(dir + "/bad.toml", text);

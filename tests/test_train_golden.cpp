@@ -111,11 +111,11 @@ std::map<std::string, double> replay(const std::string& run, const RunOverrides&
   };
   for (int64_t s = 0; s < x.size(0); ++s) {
     const train::FlowDraws draws{t[s], noise[s], torch::where(drop[s], torch::full_like(y[s], null_label), y[s])};
-    const double loss = step.backward([&](int64_t) { return objective.loss(model_fn, x[s], draws); }, 1);
-    note("loss", std::abs(loss - losses[s].item<double>()) / std::abs(losses[s].item<double>()));
+    const auto loss = step.backward([&](int64_t) { return objective.loss(model_fn, x[s], draws); }, 1);
+    note("loss", std::abs(loss.item<double>() - losses[s].item<double>()) / std::abs(losses[s].item<double>()));
     if (s == 0)
       for (const auto& [name, p] : step.trainable()) note("grad", relative_error(p.grad(), g.at(run + ".step1.grad." + name)));
-    REQUIRE(step.apply(loss, config.lr).applied);
+    REQUIRE(step.apply(loss, config.lr).finite.item<bool>());
     const int64_t done = s + 1;
     if (done != 1 && done != 10 && done != 50) continue;
     const std::string prefix = run + ".step" + std::to_string(done) + ".";

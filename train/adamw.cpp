@@ -1,6 +1,7 @@
 #include "train/adamw.h"
 
 #include <cmath>
+#include <optional>
 
 #include "core/compat.h"
 #include "core/error.h"
@@ -18,11 +19,19 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWCon
   }
 }
 
-void AdamW::step(double lr) {
+int64_t AdamW::steps() const {
+  return device_steps_.empty() ? steps_ : static_cast<int64_t>(device_steps_.front().item<double>());
+}
+
+void AdamW::step(double lr, const torch::Tensor& found_inf) {
   torch::NoGradGuard no_grad;
+  if (fused_step(lr, found_inf)) return;
+  if (!device_steps_.empty()) {  // back from the fused path: its count becomes the host's
+    steps_ = steps();
+    device_steps_.clear();
+  }
+  if (found_inf.defined() && found_inf.item<double>() != 0.0) return;
   ++steps_;
-  if (fused_step(lr)) return;
-  device_steps_.clear();  // rebuilt from steps_ when the fused path is taken again
   const double bias1 = 1.0 - std::pow(config_.beta1, static_cast<double>(steps_));
   const double bias2 = 1.0 - std::pow(config_.beta2, static_cast<double>(steps_));
   const double step_size = lr / bias1;
@@ -38,7 +47,7 @@ void AdamW::step(double lr) {
   }
 }
 
-bool AdamW::fused_step(double lr) {
+bool AdamW::fused_step(double lr, const torch::Tensor& found_inf) {
 #if FLUXION_TORCH2
   if (slots_.empty() || !slots_.front().param.is_cuda()) return false;
   const auto device = slots_.front().param.device();
@@ -57,17 +66,23 @@ bool AdamW::fused_step(double lr) {
     device_steps_.clear();
     const auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
     for (size_t i = 0; i < slots_.size(); ++i)
-      device_steps_.push_back(torch::full({}, static_cast<double>(steps_), options));
+      device_steps_.push_back(torch::full({}, static_cast<double>(steps_ + 1), options));
   } else {
     at::_foreach_add_(device_steps_, 1.0);
   }
+  // The kernel skips the whole update when found_inf is non-zero; the step counts are taken
+  // back the same way (torch.optim's _fused_adamw does both).
+  const auto skip = found_inf.defined() ? std::optional<torch::Tensor>(found_inf.to(device, torch::kFloat))
+                                        : std::nullopt;
   const std::vector<torch::Tensor> max_exp_avg_sqs;  // amsgrad off
   at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, device_steps_, lr,
                     config_.beta1, config_.beta2, config_.weight_decay, config_.eps, /*amsgrad=*/false,
-                    /*maximize=*/false);
+                    /*maximize=*/false, /*grad_scale=*/std::nullopt, skip);
+  if (skip) at::_foreach_sub_(device_steps_, std::vector<torch::Tensor>(device_steps_.size(), *skip));
   return true;
 #else
   (void)lr;
+  (void)found_inf;
   return false;
 #endif
 }
@@ -85,7 +100,7 @@ core::TensorMap AdamW::state() const {
     out["exp_avg." + slot.name] = slot.exp_avg;
     out["exp_avg_sq." + slot.name] = slot.exp_avg_sq;
   }
-  out["step"] = torch::tensor(steps_, torch::kLong);
+  out["step"] = torch::tensor(steps(), torch::kLong);
   return out;
 }
 
@@ -108,21 +123,21 @@ void AdamW::load_state(const core::TensorMap& state, const std::string& source) 
   device_steps_.clear();
 }
 
-double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
-  if (grads.empty()) return 0.0;
+  if (grads.empty()) return torch::zeros({});
 #if FLUXION_TORCH2
   auto norms = at::_foreach_norm(grads);  // a few multi-tensor kernels
 #else
   std::vector<torch::Tensor> norms;
   for (const auto& g : grads) norms.push_back(g.detach().norm());
 #endif
-  const double total = torch::stack(norms).to(torch::kFloat).norm().item<double>();
-  if (max_norm > 0.0 && std::isfinite(total) && total > max_norm) {
-    const double scale = max_norm / (total + 1e-6);
+  auto total = torch::stack(norms).to(torch::kFloat).norm();
+  if (max_norm > 0.0) {
+    const auto scale = (max_norm / (total + 1e-6)).clamp_max(1.0);  // 1: the norm is within the limit
 #if FLUXION_TORCH2
     at::_foreach_mul_(grads, scale);
 #else

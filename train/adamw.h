@@ -30,9 +30,14 @@ class AdamW {
   // `params`: name -> parameter (only those requiring grad are updated).
   AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWConfig config);
 
-  void step(double lr);  // applies one update with the given learning rate
+  // One update at `lr`. `found_inf` (optional, a 0-dim tensor on the parameters' device, non-zero
+  // when the gradients are not finite) skips the update without the host reading it where the
+  // fused kernel runs (it takes the flag, as PyTorch's GradScaler uses it); elsewhere the flag is
+  // read on the host.
+  void step(double lr, const torch::Tensor& found_inf = {});
   void zero_grad();
-  int64_t steps() const { return steps_; }
+  // Updates applied so far (on the fused path the count lives on the device: reading it syncs).
+  int64_t steps() const;
   const AdamWConfig& config() const { return config_; }
 
   // Moments as "exp_avg.<name>" / "exp_avg_sq.<name>", plus "step".
@@ -45,15 +50,18 @@ class AdamW {
     std::string name;
     torch::Tensor param, exp_avg, exp_avg_sq;
   };
-  bool fused_step(double lr);  // false where the fused kernel does not apply
+  bool fused_step(double lr, const torch::Tensor& found_inf);  // false where the fused kernel does not apply
 
   std::vector<Slot> slots_;
   AdamWConfig config_;
-  int64_t steps_ = 0;
+  int64_t steps_ = 0;                        // valid while device_steps_ is empty
   std::vector<torch::Tensor> device_steps_;  // the fused kernel's per-parameter step counts
 };
 
-// Clips the global L2 norm of the gradients to max_norm (when > 0); returns the norm before.
-double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+// Clips the global L2 norm of the gradients to max_norm (when > 0) and returns the norm before
+// clipping as a 0-dim float32 tensor on the gradients' device (0 without gradients). Nothing is
+// read on the host: the scale min(1, max_norm / (norm + 1e-6)) is applied on the device, so a
+// non-finite norm leaves non-finite gradients, which the caller's found_inf then skips.
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
 
 }  // namespace fluxion::train

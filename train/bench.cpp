@@ -61,7 +61,7 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   auto y = at::randint(0, std::max<int64_t>(model->num_classes(), 1), {o.batch}, gen,
                        torch::TensorOptions().device(device).dtype(torch::kLong));
   const double seconds = time_iterations(o, device, [&] {
-    const double loss = train_step.backward(
+    const auto loss = train_step.backward(
         [&](int64_t) {
           compat::AutocastGuard autocast(device.type(), precision);
           return objective.loss([&](const torch::Tensor& xt, const torch::Tensor& t,

@@ -1,7 +1,5 @@
 #include "train/train_step.h"
 
-#include <cmath>
-
 namespace fluxion::train {
 
 namespace {
@@ -34,24 +32,28 @@ TrainStep::TrainStep(models::Backbone& model, const TrainConfig& config)
       optimizer_(trainable_, {config.lr, config.beta1, config.beta2, config.adam_eps, config.weight_decay}),
       ema_(weights_, config.ema_decays) {}
 
-double TrainStep::backward(const std::function<torch::Tensor(int64_t)>& micro_loss, int64_t micro_batches) {
-  double loss = 0.0;
+torch::Tensor TrainStep::backward(const std::function<torch::Tensor(int64_t)>& micro_loss,
+                                 int64_t micro_batches) {
+  torch::Tensor loss;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
     auto l = micro_loss(micro);
     (l / static_cast<double>(micro_batches)).backward();
-    loss += l.item<double>() / static_cast<double>(micro_batches);
+    auto share = l.detach().to(torch::kFloat) / static_cast<double>(micro_batches);
+    loss = loss.defined() ? loss + share : share;
   }
   return loss;
 }
 
-StepStats TrainStep::apply(double loss, double lr) {
+StepStats TrainStep::apply(const torch::Tensor& loss, double lr) {
+  torch::NoGradGuard no_grad;
   StepStats stats;
   stats.loss = loss;
-  stats.grad_norm = clip_grad_norm(trainable_tensors_, grad_clip_);
-  stats.applied = std::isfinite(loss) && std::isfinite(stats.grad_norm);
-  if (stats.applied) optimizer_.step(lr);
+  stats.grad_norm = clip_grad_norm(trainable_tensors_, grad_clip_).to(loss.device());
+  stats.finite = torch::isfinite(loss).logical_and(torch::isfinite(stats.grad_norm));
+  const bool update_ema = !exact_skips_ || stats.finite.item<bool>();
+  optimizer_.step(lr, stats.finite.logical_not());
   optimizer_.zero_grad();
-  if (stats.applied) ema_.update(weights_);
+  if (update_ema) ema_.update(weights_);
   return stats;
 }
 

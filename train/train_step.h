@@ -5,6 +5,10 @@
 //   backward():  for each micro-batch, (loss / micro_batches).backward()
 //   apply():     global gradient norm (clipped when grad_clip > 0); if loss and norm are finite,
 //                AdamW at lr, gradients released, EMA update; otherwise gradients released only.
+// Nothing is read on the host: the loss, the norm and the finiteness flag stay on the training
+// device (so a CUDA step does not wait for the GPU), and the fused AdamW kernel skips a
+// non-finite step by itself. The EMA then averages towards the unchanged weights, unless
+// `exact_skips` is set: then the flag is read every step and a non-finite step changes nothing.
 #include <torch/torch.h>
 
 #include <functional>
@@ -21,10 +25,11 @@ namespace fluxion::train {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
+// 0-dim tensors on the training device.
 struct StepStats {
-  double loss = 0.0;       // mean over micro-batches
-  double grad_norm = 0.0;  // before clipping
-  bool applied = false;    // false: non-finite loss or norm, nothing was updated
+  torch::Tensor loss;       // float32, mean over micro-batches
+  torch::Tensor grad_norm;  // float32, before clipping
+  torch::Tensor finite;     // bool: loss and norm finite, the update was applied
 };
 
 class TrainStep {
@@ -34,10 +39,13 @@ class TrainStep {
   TrainStep(models::Backbone& model, const TrainConfig& config);
 
   // Accumulates the gradients of micro_loss(0), ..., micro_loss(micro_batches - 1), each scaled
-  // by 1 / micro_batches; returns the mean loss.
-  double backward(const std::function<torch::Tensor(int64_t micro)>& micro_loss, int64_t micro_batches);
+  // by 1 / micro_batches; returns the mean loss (detached, float32, on the loss's device).
+  torch::Tensor backward(const std::function<torch::Tensor(int64_t micro)>& micro_loss, int64_t micro_batches);
   // Clips, then updates when finite (see above).
-  StepStats apply(double loss, double lr);
+  StepStats apply(const torch::Tensor& loss, double lr);
+  // Read the finiteness flag every step, so that a skipped step leaves the EMA alone too
+  // (--on-nonfinite skip); off by default, where a non-finite step stops the run anyway.
+  void set_exact_skips(bool exact) { exact_skips_ = exact; }
 
   AdamW& optimizer() { return optimizer_; }
   EmaSet& ema() { return ema_; }
@@ -48,6 +56,7 @@ class TrainStep {
   NamedTensors trainable_;  // parameters that require grad
   std::vector<torch::Tensor> trainable_tensors_;
   double grad_clip_;
+  bool exact_skips_ = false;
   AdamW optimizer_;
   EmaSet ema_;
 };

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include "train/lr_schedule.h"
 #include "train/run_report.h"
 #include "train/sample_grid.h"
+#include "train/step_monitor.h"
 #include "train/train_step.h"
 
 namespace fluxion::train {
@@ -200,20 +202,43 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   TrainResult result;
   core::Progress progress("train", config.steps, "step");
   progress.update(step);
-  double window_loss = 0.0, window_norm = 0.0;
+  // Per-step figures stay on the device (StepMonitor); the host reads them at log, grid and
+  // checkpoint steps, so a CUDA step never waits for the GPU. --on-nonfinite skip reads each
+  // step's flag instead, to leave the EMA alone on a skipped step and to say which step it was.
+  const bool skip_nonfinite = config.on_nonfinite == "skip";
+  train_step.set_exact_skips(skip_nonfinite);
+  StepMonitor monitor(device);
   int64_t window_steps = 0, skipped = 0;
+  std::string shown_loss;
   auto window_start = std::chrono::steady_clock::now();
   const auto run_start = window_start;
   const int64_t first_step = step;
+  // A non-finite step stops the run before anything after it is logged or written.
+  auto stop_if_nonfinite = [&] {
+    if (skip_nonfinite) return;
+    const auto bad = monitor.first_nonfinite();
+    if (!bad) return;
+    const std::string what = std::isfinite(bad->loss)
+                                 ? "gradient norm (" + std::to_string(bad->grad_norm) + ", loss " +
+                                       std::to_string(bad->loss) + ")"
+                                 : "loss (" + std::to_string(bad->loss) + ")";
+    const std::string kept = fs::exists(last_path) ? "the last good checkpoint is " + last_path
+                                                   : "no checkpoint was written before it";
+    FLUXION_CHECK(false, "non-finite ", what, " at step ", bad->step, "; stopped, ", kept,
+                  " (use --on-nonfinite skip to skip such steps)");
+  };
+  const bool pin = device.is_cuda();  // page-locked batches copy without waiting for the GPU
 
   while (step < config.steps) {
     auto gen = core::make_generator(core::derive_seed(config.seed, kStepStream + step), device);
     torch::manual_seed(core::derive_seed(config.seed, 2 * kStepStream + step));  // dropout inside models
-    const double step_loss = train_step.backward(
+    const auto step_loss = train_step.backward(
         [&](int64_t) {
           auto batch = batcher.next();
-          auto x = batch.images.to(device, /*non_blocking=*/true);
-          auto y = batch.labels.to(device).clamp_min(0);
+          auto images = pin ? batch.images.pin_memory() : batch.images;
+          auto labels = pin ? batch.labels.pin_memory() : batch.labels;
+          auto x = images.to(device, /*non_blocking=*/true);
+          auto y = labels.to(device, /*non_blocking=*/true).clamp_min(0);
           compat::AutocastGuard autocast(device.type(), precision);
           return objective_loss(
               [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
@@ -224,44 +249,43 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
         config.grad_accum);
     const double lr = schedule.at(step);
     const auto stats = train_step.apply(step_loss, lr);
-    const double grad_norm = stats.grad_norm;
-    if (!stats.applied) {
-      FLUXION_CHECK(config.on_nonfinite == "skip", "non-finite loss (", step_loss, ") at step ", step + 1,
-                    "; stopped, the last good checkpoint is ", last_path,
-                    " (use --on-nonfinite skip to skip such steps)");
-      ++skipped;
-      core::log_warn("skipped step " + std::to_string(step + 1) + ": non-finite loss");
-      ++step;
-      continue;
-    }
     ++step;
-    window_loss += step_loss;
-    window_norm += grad_norm;
     ++window_steps;
-    progress.update(1, "loss " + std::to_string(step_loss).substr(0, 7));
+    monitor.add(step, stats);
+    if (skip_nonfinite && !stats.finite.item<bool>()) {
+      ++skipped;
+      core::log_warn("skipped step " + std::to_string(step) + ": non-finite loss (" +
+                     std::to_string(stats.loss.item<double>()) + ") or gradient norm (" +
+                     std::to_string(stats.grad_norm.item<double>()) + ")");
+    }
+    progress.update(1, shown_loss);
 
     if (step % config.log_every == 0 || step == config.steps) {
+      stop_if_nonfinite();
+      const auto window = monitor.take();
       const auto now = std::chrono::steady_clock::now();
       const double seconds = std::chrono::duration<double>(now - window_start).count();
       const double ips = static_cast<double>(window_steps * config.batch) / std::max(seconds, 1e-9);
-      result.final_loss = window_loss / std::max<int64_t>(window_steps, 1);
+      result.final_loss = window.mean_loss;
       result.images_per_second = ips;
+      shown_loss = "loss " + std::to_string(window.mean_loss).substr(0, 7);
       core::append_jsonl(metrics_path, {{"step", step},
-                                        {"loss", result.final_loss},
+                                        {"loss", window.mean_loss},
                                         {"lr", lr},
-                                        {"grad_norm", window_norm / std::max<int64_t>(window_steps, 1)},
+                                        {"grad_norm", window.mean_grad_norm},
                                         {"images_per_s", ips},
                                         {"skipped", skipped},
                                         {"elapsed_s", std::chrono::duration<double>(now - run_start).count()}});
-      window_loss = window_norm = 0.0;
       window_steps = 0;
       window_start = std::chrono::steady_clock::now();
     }
     if (step % config.sample_every == 0 || step == config.steps) {
+      stop_if_nonfinite();
       if (config.grid_images > 0)
         grid.write(ema.weights(0), out + "/samples/" + checkpoint_name(step).substr(0, 12) + ".png");
       write_run_report(out);
     }
+    if (step % config.ckpt_every == 0 || step == config.steps) stop_if_nonfinite();
     if (step % config.ckpt_every == 0 || step == config.steps) result.last_checkpoint = save(step);
   }
   progress.finish();
