@@ -16,12 +16,13 @@ namespace fluxion::metrics {
 namespace {
 class InceptionExtractor : public FeatureExtractor {
  public:
-  InceptionExtractor(const std::string& weights, InceptionPreprocess mode, const torch::Device& device)
-      : net_(load_inception_fid(weights, device)), mode_(mode), device_(device) {}
+  InceptionExtractor(const std::string& weights, InceptionPreprocess mode, int64_t dims, const torch::Device& device)
+      : net_(load_inception_fid(weights, device)), mode_(mode), dims_(dims), device_(device) {}
   FeatureBatch extract(const torch::Tensor& images_u8) override {
     torch::NoGradGuard no_grad;
     const auto out = net_->extract(images_u8.to(device_), mode_);
-    return {out.pool3, out.logits_nobias, out.spatial};
+    const auto& features = dims_ == 64 ? out.block0 : dims_ == 192 ? out.block1 : dims_ == 768 ? out.block2 : out.pool3;
+    return {features, out.logits_nobias, out.spatial};
   }
   std::string name() const override {
     return mode_ == InceptionPreprocess::pytorch_fid ? "inception (pytorch-fid)" : "inception (ADM/TF)";
@@ -30,6 +31,7 @@ class InceptionExtractor : public FeatureExtractor {
  private:
   InceptionFid net_;
   InceptionPreprocess mode_;
+  int64_t dims_;
   torch::Device device_;
 };
 
@@ -110,6 +112,10 @@ FeatureSpec parse_feature_spec(const std::string& text) {
 
 std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec,
                                                          const torch::Device& device) {
+  const bool inception = spec.kind == FeatureKind::inception || spec.kind == FeatureKind::inception_adm;
+  FLUXION_CHECK(spec.dims == 2048 || (inception && (spec.dims == 64 || spec.dims == 192 || spec.dims == 768)),
+                "--dims ", spec.dims, ": Inception features have 64, 192, 768 or 2048 dimensions",
+                inception ? "" : std::string(", and only Inception has more than one: ") + spec.text);
   if (spec.kind != FeatureKind::fmnist) {
     FLUXION_CHECK(std::filesystem::exists(spec.weights), "--features ", spec.text, ": weights file ",
                   spec.weights, " does not exist",
@@ -119,9 +125,9 @@ std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec
   }
   switch (spec.kind) {
     case FeatureKind::inception:
-      return std::make_unique<InceptionExtractor>(spec.weights, InceptionPreprocess::pytorch_fid, device);
+      return std::make_unique<InceptionExtractor>(spec.weights, InceptionPreprocess::pytorch_fid, spec.dims, device);
     case FeatureKind::inception_adm:
-      return std::make_unique<InceptionExtractor>(spec.weights, InceptionPreprocess::tf_adm, device);
+      return std::make_unique<InceptionExtractor>(spec.weights, InceptionPreprocess::tf_adm, spec.dims, device);
     case FeatureKind::dinov2:
       return std::make_unique<Dinov2Extractor>(spec.weights, device);
     case FeatureKind::fmnist:

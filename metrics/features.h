@@ -29,6 +29,9 @@ struct FeatureSpec {
   FeatureKind kind = FeatureKind::inception;
   std::string weights;  // resolved path
   std::string text;     // as given, for reports
+  // Inception only: which block's spatial mean is the feature, as pytorch-fid's --dims: 64, 192,
+  // 768 or 2048 (pool3, the default).
+  int64_t dims = 2048;
 };
 
 FeatureSpec parse_feature_spec(const std::string& text);

@@ -1,11 +1,11 @@
-// fluxion fid A.npz B.npz: the Fréchet distance between two statistics files, as pytorch-fid
-// computes it for the same files.
+// fluxion fid PATH PATH: pytorch-fid's command line. Each path is a folder of images, an image
+// .npz (arr_0), a dataset spec or a statistics .npz; --save-stats writes the statistics of the
+// first path to the second. The value is printed as pytorch-fid prints it.
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
-#include "metrics/frechet.h"
-#include "metrics/stats_file.h"
+#include "metrics/fid_paths.h"
 #include "tools/commands.h"
 
 namespace fluxion::cli {
@@ -23,16 +23,33 @@ std::string shortest(double value) {
 }  // namespace
 
 void add_fid(CLI::App& app) {
-  auto files = std::make_shared<std::vector<std::string>>();
-  auto* sub = app.add_subcommand("fid", "Frechet distance between two statistics files (mu, sigma)");
-  sub->add_option("files", *files, "two .npz statistics files (pytorch-fid layout)")->required()->expected(2);
-  sub->callback([files] {
-    const auto a = metrics::load_stats_npz(files->at(0));
-    const auto b = metrics::load_stats_npz(files->at(1));
-    const auto r = metrics::frechet_distance_detailed(a.mu, a.sigma, b.mu, b.sigma);
+  auto config = std::make_shared<metrics::FidPathsConfig>();
+  auto paths = std::make_shared<std::vector<std::string>>();
+  auto save_stats = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand("fid", "FID between two image sets or statistics files, as pytorch-fid");
+  sub->add_option("paths", *paths,
+                  "two paths: image folders, image .npz (arr_0), dataset specs or statistics .npz (mu, sigma)")
+      ->required()
+      ->expected(2);
+  sub->add_flag("--save-stats", *save_stats, "write the statistics of the first path to the second (.npz)");
+  sub->add_option("--dims", config->dims, "Inception features: 64, 192, 768 or 2048")->capture_default_str();
+  sub->add_option("--batch-size", config->batch_size, "images per batch")->capture_default_str();
+  sub->add_option("--device", config->device, "auto, cpu, cuda, cuda:N")->capture_default_str();
+  sub->add_option("--num-workers", config->threads, "decoding threads (0: all cores)")->capture_default_str();
+  sub->add_option("--features", config->features,
+                  "inception[:W] (pytorch-fid's network), inception-adm[:W], dinov2[:W], fmnist[:W]")
+      ->capture_default_str();
+  sub->callback([config, paths, save_stats] {
+    config->paths = {paths->at(0), paths->at(1)};
+    if (*save_stats) {
+      const auto count = metrics::save_fid_stats(*config);
+      std::cerr << "wrote " << config->paths[1] << " (" << count << " images)\n";
+      return;
+    }
+    const auto r = metrics::fid_of_paths(*config);
     if (r.regularized)
-      std::cerr << "fid calculation produces singular product; added 1e-06 to diagonal of cov estimates\n";
-    std::cout << "FID: " << shortest(r.distance) << "\n";
+      std::cerr << "fid calculation produces singular product; adding 1e-06 to diagonal of cov estimates\n";
+    std::cout << "FID:  " << shortest(r.distance) << "\n";  // print('FID: ', value)
   });
 }
 
