@@ -108,7 +108,7 @@ void save_npz(const std::string& path, const ArrayMap& arrays, bool compress) {
                         {t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size()}},
                        compress});
   }
-  write_file_atomically(path, [&](std::ostream& out) { write_zip(out, members, false, path); });
+  write_file_atomically(path, [&](std::ostream& out) { write_zip(out, members, path); });
 }
 
 }  // namespace fluxion::core

@@ -1,26 +1,31 @@
 #pragma once
-// A small zip reader and writer, enough for NumPy's .npz files: stored (method 0) and deflated
-// (method 8) members, ZIP64 extra fields and the ZIP64 end-of-central-directory record, CRC-32
-// checked on every full read. The central directory is authoritative (as in Python's zipfile):
-// local headers are only used to find where a member's data starts.
+// Zip archives for NumPy's .npz files, through libzip: stored (method 0) and deflated (method 8)
+// members, ZIP64 where sizes, offsets or the member count need it, CRC-32 checked on every full
+// read. libzip treats the central directory as authoritative (as Python's zipfile does).
 //
-// Errors are one line naming the archive and, where it applies, the member.
+// This layer adds what libzip leaves to its caller: members are read straight into the caller's
+// memory, the uncompressed size is held to the directory's claim (libzip does not check it for
+// deflated members), compression methods other than stored/deflate and encryption are refused,
+// and every error is one line naming the archive and, where it applies, the member.
 #include <cstdint>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
+struct zip;       // libzip's zip_t
+struct zip_file;  // libzip's zip_file_t
+
 namespace fluxion::core {
 
 struct ZipEntry {
+  uint64_t index = 0;  // position in the central directory
   std::string name;
   uint16_t method = 0;  // 0 stored, 8 deflated
-  uint16_t flags = 0;
+  bool encrypted = false;
   uint32_t crc32 = 0;
   uint64_t compressed_size = 0;
   uint64_t uncompressed_size = 0;
-  uint64_t local_header_offset = 0;
 };
 
 class ZipReader {
@@ -32,7 +37,6 @@ class ZipReader {
   ZipReader& operator=(const ZipReader&) = delete;
 
   const std::string& path() const { return path_; }
-  uint64_t file_size() const { return file_size_; }
   const std::vector<ZipEntry>& entries() const { return entries_; }
   // nullptr when the archive has no member of that name.
   const ZipEntry* find(const std::string& name) const;
@@ -40,25 +44,16 @@ class ZipReader {
   // The whole uncompressed member, CRC checked.
   std::string read_all(const ZipEntry& entry) const;
 
-  // Reads n bytes at an absolute offset; throws (naming `what`) if the file ends first.
-  void read_at(uint64_t offset, void* dest, size_t n, const std::string& what) const;
-  // Absolute offset of the member's data (after its local header), validated against the file.
-  uint64_t data_offset(const ZipEntry& entry) const;
-  // Where member data may end: the start of the central directory.
-  uint64_t data_limit() const { return central_directory_offset_; }
-
  private:
-  void read_directory();
-
+  friend class ZipEntryStream;
   std::string path_;
-  int fd_ = -1;
-  uint64_t file_size_ = 0;
-  uint64_t central_directory_offset_ = 0;
+  zip* archive_ = nullptr;
   std::vector<ZipEntry> entries_;
 };
 
-// Sequential reader of one member's uncompressed bytes: read() may deliver straight into a
-// tensor's storage; finish() checks that the member was read completely and its CRC-32.
+// Sequential reader of one member's uncompressed bytes: read() delivers straight into the
+// destination (a tensor's storage); finish() checks that the member was read completely and its
+// CRC-32. Several streams of one reader may be open at once (single-threaded).
 class ZipEntryStream {
  public:
   ZipEntryStream(const ZipReader& archive, const ZipEntry& entry);
@@ -68,12 +63,16 @@ class ZipEntryStream {
 
   // Exactly n bytes into dest; throws if the member holds fewer.
   void read(void* dest, size_t n);
-  uint64_t remaining() const;
+  uint64_t remaining() const { return entry_.uncompressed_size - produced_; }
   void finish();
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  [[noreturn]] void fail_with_libzip_error(const char* doing) const;
+
+  const ZipEntry& entry_;
+  std::string where_;  // "<archive>: member '<name>'"
+  zip_file* file_ = nullptr;
+  uint64_t produced_ = 0;
 };
 
 // One member to write: its bytes are the concatenation of `pieces` (nothing is copied).
@@ -84,13 +83,12 @@ struct ZipPiece {
 struct ZipMemberSpec {
   std::string name;
   std::vector<ZipPiece> pieces;
-  bool deflate = false;
+  bool deflate = false;  // at zlib's default level, as np.savez_compressed
 };
 
-// Writes a complete archive to `out`, which must be seekable (local headers are patched with
-// the CRC and compressed size once a member is written). force_zip64 writes ZIP64 fields and
-// records even for small archives (for testing readers).
+// Writes a complete archive to `out`, which must be seekable (libzip patches each local header
+// once its member is written). Timestamps are fixed (1980-01-01) so archives are reproducible.
 void write_zip(std::ostream& out, const std::vector<ZipMemberSpec>& members,
-               bool force_zip64 = false, const std::string& path_for_errors = "zip archive");
+               const std::string& path_for_errors = "zip archive");
 
 }  // namespace fluxion::core

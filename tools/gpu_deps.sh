@@ -12,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps=$root/.deps
 debs=(libfftw3-dev libfftw3-double3 libfftw3-single3 libfftw3-long3 libfftw3-quad3 libfftw3-bin
-      libcli11-dev libstb-dev libstb0 catch2 nlohmann-json3-dev zlib1g-dev)
+      libcli11-dev libstb-dev libstb0 catch2 nlohmann-json3-dev zlib1g-dev libzip-dev libzip4)
 
 case "${1:-}" in
   download)
