@@ -38,6 +38,10 @@ void add_bench(CLI::App& app) {
   sub->add_option("--batch", opts->block.batch, "batch size");
   sub->add_option("--iterations", opts->block.iterations, "timed iterations");
   sub->add_option("--warmup", opts->block.warmup, "untimed iterations first");
+  sub->add_option("--profile", opts->throughput.profile,
+                  "train/sample: write a Chrome trace (Kineto) of extra iterations after the timed ones");
+  sub->add_option("--profile-iterations", opts->throughput.profile_iterations, "iterations in the --profile trace")
+      ->capture_default_str();
   sub->add_option("--precision", opts->precision, "fp32 or bf16 (autocast)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   sub->callback([opts] {
@@ -55,6 +59,7 @@ void add_bench(CLI::App& app) {
                 << " ms per " << (opts->what == "train" ? "step" : "batch");
       if (r.nfe > 0) std::cout << ", " << r.nfe << " NFE";
       std::cout << "\n";
+      if (!t.profile.empty()) std::cout << "  profile of " << t.profile_iterations << " more iterations: " << t.profile << "\n";
       return;
     }
     opts->block.bf16 = opts->precision == "bf16";

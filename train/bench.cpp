@@ -4,6 +4,7 @@
 
 #include "core/compat.h"
 #include "core/device.h"
+#include "core/profile_trace.h"
 #include "core/rng.h"
 #include "models/zoo.h"
 #include "samplers/sampler.h"
@@ -36,8 +37,15 @@ double time_iterations(const ThroughputOptions& o, const torch::Device& device, 
   const auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < o.iterations; ++i) step();
   synchronize(device);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
-         static_cast<double>(o.iterations);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                         static_cast<double>(o.iterations);
+  if (!o.profile.empty()) {
+    core::ProfileTrace trace(o.profile, device);
+    for (int64_t i = 0; i < o.profile_iterations; ++i) step();
+    synchronize(device);
+    trace.finish();
+  }
+  return seconds;
 }
 }  // namespace
 

@@ -17,6 +17,10 @@ struct ThroughputOptions {
   std::string precision = "auto";
   int64_t warmup = 2;
   int64_t iterations = 5;
+  // A Chrome trace of `profile_iterations` more iterations after the timed ones, so that the
+  // profiler's overhead stays out of the throughput figure ("": none).
+  std::string profile;
+  int64_t profile_iterations = 3;
   // sample only
   std::string sampler = "euler";
   int64_t steps = 50;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md, on a host prepared by tools/gpu_deps.sh (see README).
-#   tools/bench/gpu_session.sh build|tests|bench|baseline|trajectory|train|fid   (results: $OUT or ./gpu-results)
+#   tools/bench/gpu_session.sh build|tests|bench|baseline|profile|trajectory|train|fid   (results: $OUT or ./gpu-results)
 # `fid` times Inception feature extraction of 50,000 PNGs against pytorch-fid on the same files;
 # it needs pytorch-fid's sources in $PYTORCH_FID_SRC (a checkout's src/ folder) and uses weights
 # made by the golden fill rule (tools/bench/filled_inception.py), since nothing is downloaded.
@@ -83,6 +83,24 @@ case "$1" in
         "${b[@]}" --what sample --model SiT-B/2 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
       } 2>&1 | tee -a "$out/baseline.txt"
     done
+    ;;
+  profile)
+    # Kernel tables of one workload in fluxion and in the official code (eager and compiled):
+    # Chrome traces of 3 iterations after the timed ones, then tools/bench/trace_table.py.
+    # WHAT="train SiT-S/2 256" by default; e.g. WHAT="sample SiT-XL/2 64".
+    read -r what model batch <<< "${WHAT:-train SiT-S/2 256}"
+    tag=${what}_${model//\//}
+    "$fx" bench --what "$what" --model "$model" --device cuda --precision bf16 --batch "$batch" --iterations 10 \
+      --profile "$out/trace_fluxion_$tag.json" | tee "$out/profile_$tag.txt"
+    for mode in eager compile; do
+      b=(python3 tools/bench/sit_pytorch_baseline.py "$SIT_SRC" --what "$what" --model "$model" --batch "$batch"
+         --iterations 10 --profile "$out/trace_${mode}_$tag.json")
+      [ "$mode" = compile ] && b+=(--compile)
+      "${b[@]}" | tee -a "$out/profile_$tag.txt"
+    done
+    python3 tools/bench/trace_table.py "$out"/trace_{fluxion,eager,compile}_"$tag".json --per 3 --top 30 \
+      | tee -a "$out/profile_$tag.txt"
+    gzip -f "$out"/trace_*_"$tag".json
     ;;
   trajectory)
     # The golden training trajectory of the official SiT code (tests/golden/, see its script).

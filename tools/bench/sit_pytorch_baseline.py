@@ -4,6 +4,7 @@
 
   sit_pytorch_baseline.py SIT_SRC --what train|sample [--model SiT-XL/2] [--batch 64]
                           [--iterations 10] [--warmup 2] [--sampler euler|heun] [--steps 50]
+                          [--profile TRACE.json [--profile-iterations 3]]
                           [--compile]
 
 train: linear-path velocity loss (SiT's default transport), backward, AdamW (lr 1e-4, no weight
@@ -33,6 +34,8 @@ def main():
     ap.add_argument("--sampler", choices=["euler", "heun"], default="euler")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--compile", action="store_true", help="torch.compile(model) before timing")
+    ap.add_argument("--profile", default="", help="Chrome trace of --profile-iterations more iterations")
+    ap.add_argument("--profile-iterations", type=int, default=3)
     a = ap.parse_args()
     sys.path.insert(0, a.sit_src)
     from models import SiT_models  # the official model code
@@ -95,6 +98,13 @@ def main():
         step()
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / a.iterations
+    if a.profile:  # after the timed loop, as `fluxion bench --profile`
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
+            for _ in range(a.profile_iterations):
+                step()
+            torch.cuda.synchronize()
+        prof.export_chrome_trace(a.profile)
     nfe = a.steps * (2 if a.sampler == "heun" else 1)
     what = "AdamW + EMA step" if a.what == "train" else f"{a.sampler} {a.steps} steps ({nfe} NFE)"
     mode = "torch.compile" if a.compile else "eager"

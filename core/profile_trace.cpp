@@ -1,0 +1,53 @@
+#include "core/profile_trace.h"
+
+#include <torch/csrc/autograd/profiler_kineto.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+
+namespace fluxion::core {
+
+namespace profiler = torch::profiler::impl;
+
+ProfileTrace::ProfileTrace(std::string path, const torch::Device& device) : path_(std::move(path)) {
+  FLUXION_CHECK(!profiler::profilerEnabled(), "--profile: a profiler is already running");
+  std::set<profiler::ActivityType> activities{profiler::ActivityType::CPU};
+  if (device.is_cuda()) activities.insert(profiler::ActivityType::CUDA);
+  const profiler::ProfilerConfig config(profiler::ProfilerState::KINETO, /*report_input_shapes=*/true);
+  torch::autograd::profiler::prepareProfiler(config, activities);
+  // Writing a trace needs a LibTorch built with Kineto (the PyTorch wheels; not Debian's): an
+  // empty profile finds out before the work to be profiled.
+  torch::autograd::profiler::enableProfiler(config, activities);
+  try {
+    torch::autograd::profiler::disableProfiler()->save(path_ + ".probe");
+  } catch (const std::exception&) {
+    fail("--profile: this LibTorch cannot write traces (it was built without Kineto, USE_KINETO=0); "
+         "use a PyTorch wheel's LibTorch, as on the GPU host");
+  }
+  std::filesystem::remove(path_ + ".probe");
+  torch::autograd::profiler::enableProfiler(config, activities);
+  running_ = true;
+}
+
+void ProfileTrace::finish() {
+  if (!running_) return;
+  running_ = false;
+  auto result = torch::autograd::profiler::disableProfiler();
+  // ProfilerResult::save writes in place; a temporary name keeps a half-written trace away from path_.
+  const std::string temporary = path_ + ".tmp";
+  result->save(temporary);
+  std::error_code error;
+  std::filesystem::rename(temporary, path_, error);
+  FLUXION_CHECK(!error, "--profile: cannot write ", path_, ": ", error.message());
+}
+
+ProfileTrace::~ProfileTrace() {
+  try {
+    finish();
+  } catch (...) {
+  }
+}
+
+}  // namespace fluxion::core
