@@ -167,13 +167,21 @@ torch::Tensor dinov2_preprocess(const torch::Tensor& images_u8, int64_t size) {
   auto x = images_u8.to(torch::kFloat);
   if (x.size(1) == 1) x = x.expand({-1, 3, -1, -1});
   if (x.size(2) != size || x.size(3) != size) {
-    x = F::interpolate(x, F::InterpolateFuncOptions()
-                              .size(std::vector<int64_t>{size, size})
-                              .mode(torch::kBicubic)
-                              .align_corners(false)
-                              .antialias(true));
-    // PIL resizes uint8 images and rounds back to uint8
-    x = x.round().clamp(0, 255);
+    // PIL's Image.resize(BICUBIC) of a uint8 image: a horizontal pass, rounded and clamped to
+    // uint8, then a vertical pass, rounded and clamped again. torch's antialiased bicubic has
+    // PIL's kernel (a = -0.5, support widened when shrinking); the uint8 step between the passes
+    // matters where the kernel overshoots (hard edges near 0 or 255).
+    auto pass = [](const torch::Tensor& in, int64_t h, int64_t w) {
+      return F::interpolate(in, F::InterpolateFuncOptions()
+                                    .size(std::vector<int64_t>{h, w})
+                                    .mode(torch::kBicubic)
+                                    .align_corners(false)
+                                    .antialias(true))
+          .round()
+          .clamp(0, 255);
+    };
+    if (x.size(3) != size) x = pass(x, x.size(2), size);
+    if (x.size(2) != size) x = pass(x, size, size);
   }
   x = x / 255.0f;
   const auto opts = x.options();

@@ -98,3 +98,25 @@ TEST_CASE("DINOv2 official names load into the same network", "[unit][dinov2]") 
   // transformers names pass through the renaming unchanged
   CHECK(metrics::dinov2_to_hf_names(weights).size() == weights.size());
 }
+
+// dgm-eval resizes PIL images with Image.BICUBIC; tests/golden/pil_bicubic.safetensors holds
+// PIL's output for fixed images (tests/python/pil_bicubic_reference.py). PIL's fixed-point
+// weights may move a level by one. One 2-D antialiased bicubic without PIL's uint8 step between
+// its passes was up to 17 levels off (mean 0.28); torch's plain bicubic (a = -0.75, no
+// antialiasing) 119 levels (mean 25).
+TEST_CASE("DINOv2 preprocessing resizes as PIL's bicubic does", "[golden][dinov2]") {
+  const auto golden = core::load_safetensors(std::string(FLUXION_SOURCE_DIR) + "/tests/golden/pil_bicubic.safetensors");
+  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
+  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+  for (const char* name : {"up20", "up37x23", "down150", "down211x97"}) {
+    INFO(name);
+    const auto input = golden.at(std::string("input.") + name).permute({2, 0, 1}).unsqueeze(0);  // (1, 3, H, W)
+    const auto expected = golden.at(std::string("pil.") + name).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat);
+    // (1, 3, 64, 64) normalised -> back to the resized uint8 levels
+    const auto levels = ((metrics::dinov2_preprocess(input, 64) * std + mean) * 255.0f).round();
+    const auto diff = (levels - expected).abs();
+    INFO("max " << diff.max().item<float>() << ", mean " << diff.mean().item<float>());
+    CHECK(diff.max().item<float>() <= 1.0f);
+    CHECK(diff.mean().item<float>() < 0.01f);
+  }
+}

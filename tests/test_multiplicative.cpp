@@ -115,7 +115,7 @@ TEST_CASE("the log-normal prior fit has the closed form of GBM at T", "[unit][da
   CHECK(std[0].item<double>() == Approx(0.8));
 }
 
-TEST_CASE("M-DSM trains both backbone families with every attention kind", "[unit][dale]") {
+TEST_CASE("M-DSM gives finite gradients to both backbone families with every attention kind", "[unit][dale]") {
   for (const std::string attention : {"softmax", "gated", "linear"}) {
     models::ModelOverrides overrides;
     overrides.attention = attention;
