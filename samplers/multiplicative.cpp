@@ -80,7 +80,10 @@ MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& c, const 
     for (int64_t r = 0; r < c.repeats; ++r) update(t, c.last_noise || !last_level || r + 1 < c.repeats, c.name == "dls");
   }
   for (int64_t i = 0; i < c.final_steps; ++i) update(0.0, false, true);
-  result.nonpositive = (x <= 0).sum().item<int64_t>();
+  // Once a value leaves (0, inf) the log-space model turns the whole image into NaN.
+  const auto lost = (x <= 0).logical_or(torch::isfinite(x).logical_not());
+  result.nonpositive = lost.sum().item<int64_t>();
+  result.lost_images = lost.flatten(1).any(1).sum().item<int64_t>();
   result.raw = x;
   result.x = torch::nan_to_num(x, 1.0, 2.0, 1.0).clamp(1.0, 2.0);
   return result;

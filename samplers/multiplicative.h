@@ -44,7 +44,8 @@ struct MultiplicativeResult {
   torch::Tensor x;       // clamped to [1, 2]
   torch::Tensor raw;     // before the clamp (for diagnostics and tests)
   int64_t nfe = 0;
-  int64_t nonpositive = 0;  // UMS values that went <= 0 (DLS never does)
+  int64_t nonpositive = 0;  // UMS values that went <= 0 or stopped being finite (DLS never does)
+  int64_t lost_images = 0;  // images holding such values: their output is filler, not a sample
 };
 
 void validate(const MultiplicativeConfig& config);

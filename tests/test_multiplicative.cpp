@@ -224,5 +224,17 @@ TEST_CASE("DLS never leaves the positive orthant, even with huge steps", "[unit]
   auto ums = samplers::sample_multiplicative(
       config, [](const torch::Tensor& v, const torch::Tensor&) { return torch::full_like(v, -5.0); }, x.view({1000, 1}), gen);
   CHECK(ums.nonpositive > 0);  // the ambient update can flip signs: the reason DLS exists
+  CHECK(result.lost_images == 0);
+  // (1000, 1): each value is an image; every one that left (0, inf) is counted as lost
+  CHECK(ums.lost_images == ((ums.raw <= 0).logical_or(torch::isfinite(ums.raw).logical_not())).sum().item<int64_t>());
+  CHECK(ums.lost_images > 0);
+  // a NaN (the log-space model's answer to a value <= 0) counts too
+  auto nan_score = [](const torch::Tensor& v, const torch::Tensor&) {
+    return torch::where(v.index({torch::indexing::Slice(), 0}).unsqueeze(1) > 0.5, torch::full_like(v, NAN),
+                        torch::zeros_like(v));
+  };
+  auto with_nan = samplers::sample_multiplicative(config, nan_score, x.view({1000, 1}), gen);
+  CHECK(with_nan.lost_images > 0);
+  CHECK(with_nan.lost_images == with_nan.nonpositive);
   CHECK_THROWS_WITH(samplers::validate(samplers::MultiplicativeConfig{"leapfrog"}), Catch::Contains("leapfrog"));
 }

@@ -178,6 +178,7 @@ GenerateResult generate(const GenerateConfig& config) {
         auto r = sample_dale(multiplicative_config, trained.dale, model_fn, batch_labels, weights.objective,
                              prior, noise.to(device), gen);
         result.nfe_per_batch = r.nfe;
+        result.lost_images += r.lost_images;
         sampled = r.x;
       } else {
         auto r = samplers::sample(sampler, model_fn, batch_labels, noise.to(device), gen);
@@ -194,6 +195,10 @@ GenerateResult generate(const GenerateConfig& config) {
     progress.update(count, "NFE " + std::to_string(result.nfe_per_batch));
   }
   progress.finish();
+  if (result.lost_images > 0)
+    core::log_warn(std::to_string(result.lost_images) + " of " + std::to_string(result.generated) +
+                   " images left the positive range during sampling (values <= 0 or not finite) and are "
+                   "flat filler, not samples: use smaller steps (--level-stride, --delta) or --sampler dls");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.images_per_second = static_cast<double>(result.generated) / std::max(seconds, 1e-9);
 

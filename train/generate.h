@@ -46,6 +46,7 @@ struct GenerateResult {
   int64_t generated = 0;  // images sampled in this run
   int64_t skipped = 0;    // images already in `out`
   int64_t nfe_per_batch = 0;
+  int64_t lost_images = 0;  // ums: images whose values left the positive range (written as filler)
   double images_per_second = 0.0;
   std::string sampler_description;
 };
