@@ -21,3 +21,35 @@ target_link_libraries(fluxion_deps INTERFACE
 # Torch's CMake config adds flags (e.g. -D_GLIBCXX_USE_CXX11_ABI) through TORCH_CXX_FLAGS.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
 message(STATUS "fluxion: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
+
+# c10d backends for data-parallel training (train/distributed.cpp). LibTorch's c10d lives in
+# libtorch_cpu (Debian) / libtorch_cpu + libtorch_cuda (PyTorch wheels); the Gloo backend's header
+# needs gloo's own headers (Debian: libgloo-dev), NCCL's needs nccl.h. Each is used when a tiny
+# program with it compiles and links; otherwise multi-process training says what is missing.
+include(CheckCXXSourceCompiles)
+find_library(FLUXION_GLOO_LIBRARY NAMES gloo)
+set(_fluxion_c10d_libs torch)
+if(FLUXION_GLOO_LIBRARY)
+  list(APPEND _fluxion_c10d_libs ${FLUXION_GLOO_LIBRARY})
+endif()
+set(CMAKE_REQUIRED_LIBRARIES ${_fluxion_c10d_libs})
+set(CMAKE_REQUIRED_FLAGS "-std=c++17 ${TORCH_CXX_FLAGS}")
+set(CMAKE_REQUIRED_QUIET ON)
+check_cxx_source_compiles("
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+int main() { auto o = c10d::ProcessGroupGloo::Options::create(); return o ? 0 : 1; }"
+  FLUXION_HAVE_GLOO)
+check_cxx_source_compiles("
+#define USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+int main() { auto o = c10d::ProcessGroupNCCL::Options::create(); return o ? 0 : 1; }"
+  FLUXION_HAVE_NCCL)
+unset(CMAKE_REQUIRED_LIBRARIES)
+unset(CMAKE_REQUIRED_FLAGS)
+unset(CMAKE_REQUIRED_QUIET)
+add_library(fluxion_c10d INTERFACE)
+if(FLUXION_HAVE_GLOO AND FLUXION_GLOO_LIBRARY)
+  target_link_libraries(fluxion_c10d INTERFACE ${FLUXION_GLOO_LIBRARY})
+endif()
+message(STATUS "fluxion: c10d backends: Gloo ${FLUXION_HAVE_GLOO}, NCCL ${FLUXION_HAVE_NCCL}")

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
+#include "train/distributed.h"
 #include "train/trainer.h"
 
 namespace fluxion::cli {
@@ -88,6 +89,7 @@ void add_train(CLI::App& app) {
     config->dale.label_dropout = config->flow.label_dropout;
     const std::string toml = resolved_config_toml(*sub);
     const auto result = train::run_training(*config, *resume, toml);
+    if (train::dist_env_from_environment().rank != 0) return;  // rank 0 reports for the job
     std::cout << "trained to step " << result.steps_done << ", loss " << result.final_loss << ", "
               << result.images_per_second << " images/s; checkpoint " << result.last_checkpoint << "\n";
   });

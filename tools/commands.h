@@ -15,6 +15,7 @@ void add_fid(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_inspect(CLI::App& app);
+void add_launch(CLI::App& app);
 void add_convert(CLI::App& app);
 
 // Thrown by subcommands that a later issue implements; main prints the message and exits 2.

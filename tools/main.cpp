@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   fluxion::cli::add_eval(app);
   fluxion::cli::add_bench(app);
   fluxion::cli::add_inspect(app);
+  fluxion::cli::add_launch(app);
   fluxion::cli::add_convert(app);
   try {
     app.parse(argc, argv);

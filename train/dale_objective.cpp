@@ -46,19 +46,29 @@ DaleObjective::DaleObjective(DaleConfig config, int64_t null_label)
 
 torch::Tensor DaleObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
                                   const torch::Tensor& y, at::Generator& gen) const {
+  return loss(model, x, y, gen, x.size(0), 0);
+}
+
+torch::Tensor DaleObjective::loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+                                  at::Generator& gen, int64_t global_batch, int64_t begin) const {
   const auto& c = config_;
   auto x0 = (x.to(torch::kFloat) + 1.0) * 0.5 + c.offset;
   const int64_t batch = x0.size(0);
+  TORCH_CHECK(begin >= 0 && begin + batch <= global_batch, "batch slice [", begin, ", ", begin + batch,
+              ") outside the global batch of ", global_batch);
   auto options = x0.options();
+  auto global_shape = x0.sizes().vec();
+  global_shape[0] = global_batch;
+  // The global batch's draws, this slice's rows: (global, ...) -> (batch, ...)
   // idx ~ U{1, ..., N-1}, t = idx T / N
-  auto idx = at::randint(1, c.levels, {batch}, gen, options.dtype(torch::kLong));
+  auto idx = at::randint(1, c.levels, {global_batch}, gen, options.dtype(torch::kLong)).narrow(0, begin, batch);
   auto t = idx.to(torch::kFloat) * (c.horizon / static_cast<double>(c.levels));
   auto t4 = t.view({batch, 1, 1, 1});
-  auto z = at::randn(x0.sizes(), gen, options);
+  auto z = at::randn(global_shape, gen, options).narrow(0, begin, batch);
   auto x_t = x0 * torch::exp((c.mu - 0.5 * c.sigma * c.sigma) * t4 + c.sigma * t4.sqrt() * z);
   auto labels = y;
   if (c.label_dropout > 0) {
-    auto drop = at::rand({batch}, gen, options) < c.label_dropout;
+    auto drop = (at::rand({global_batch}, gen, options) < c.label_dropout).narrow(0, begin, batch);
     labels = torch::where(drop, torch::full_like(y, null_label_), y);
   }
   auto raw = model(dale_model_input(x_t, c), dale_model_time(t, c), labels);

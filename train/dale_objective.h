@@ -68,6 +68,10 @@ class DaleObjective {
   // x in [-1, 1] (B, C, H, W); model(input, time, y) -> raw output (see `output`). Float32 scalar.
   torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
                      at::Generator& gen) const;
+  // Data parallel: x, y are rows [begin, begin + B) of a global batch of `global_batch` rows; the
+  // global batch's draws are made and this slice's kept (N ranks draw what one process draws).
+  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+                     at::Generator& gen, int64_t global_batch, int64_t begin) const;
   const DaleConfig& config() const { return config_; }
 
  private:

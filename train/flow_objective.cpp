@@ -81,6 +81,33 @@ FlowDraws FlowObjective::draw(const torch::Tensor& x, const torch::Tensor& y, at
   return d;
 }
 
+FlowDraws FlowObjective::draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
+                              int64_t global_batch, int64_t begin) const {
+  const int64_t rows = x.size(0);
+  if (global_batch == rows && begin == 0) return draw(x, y, gen);
+  TORCH_CHECK(begin >= 0 && begin + rows <= global_batch, "batch slice [", begin, ", ", begin + rows,
+              ") outside the global batch of ", global_batch);
+  FlowDraws d;
+  const auto options = x.options().dtype(torch::kFloat);
+  auto global_shape = x.sizes().vec();
+  global_shape[0] = global_batch;
+  // (global, ...) -> this slice's rows
+  d.t = sample_t(global_batch, x.device(), gen).narrow(0, begin, rows);
+  d.noise = (at::randn(global_shape, gen, options) * config_.noise_scale).narrow(0, begin, rows);
+  d.labels = y;
+  if (config_.label_dropout > 0) {
+    auto drop = (at::rand({global_batch}, gen, torch::TensorOptions().device(y.device())) < config_.label_dropout)
+                    .narrow(0, begin, rows);
+    d.labels = torch::where(drop, torch::full_like(y, null_label_), y);
+  }
+  return d;
+}
+
+torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+                                  at::Generator& gen, int64_t global_batch, int64_t begin) const {
+  return loss(model, x, draw(x, y, gen, global_batch, begin));
+}
+
 torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
                                   const torch::Tensor& y, at::Generator& gen) const {
   return loss(model, x, draw(x, y, gen));

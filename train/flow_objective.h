@@ -55,6 +55,13 @@ class FlowObjective {
   torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const FlowDraws& draws) const;
   // t, then the noise, then the label dropout, in that order from `gen`.
   FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) const;
+  // Data parallel: x and y are rows [begin, begin + B) of a global batch of `global_batch` rows.
+  // The draws of the whole global batch are made (in the order above) and this slice's rows
+  // kept, so that N ranks draw exactly what one process with the global batch draws.
+  FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
+                 int64_t begin) const;
+  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+                     at::Generator& gen, int64_t global_batch, int64_t begin) const;
 
   // The time interval t is drawn from for uniform sampling.
   std::pair<double, double> time_interval() const;

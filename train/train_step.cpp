@@ -1,5 +1,7 @@
 #include "train/train_step.h"
 
+#include "train/distributed.h"
+
 namespace fluxion::train {
 
 namespace {
@@ -37,7 +39,10 @@ torch::Tensor TrainStep::backward(const std::function<torch::Tensor(int64_t)>& m
   torch::Tensor loss;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
     auto l = micro_loss(micro);
+    const bool sync = sync_ && micro == micro_batches - 1;
+    if (sync) sync_->arm();  // the gradients are complete during this pass: averaged as they come
     (l / static_cast<double>(micro_batches)).backward();
+    if (sync) sync_->finish();
     auto share = l.detach().to(torch::kFloat) / static_cast<double>(micro_batches);
     loss = loss.defined() ? loss + share : share;
   }
@@ -47,9 +52,9 @@ torch::Tensor TrainStep::backward(const std::function<torch::Tensor(int64_t)>& m
 StepStats TrainStep::apply(const torch::Tensor& loss, double lr) {
   torch::NoGradGuard no_grad;
   StepStats stats;
-  stats.loss = loss;
+  stats.loss = sync_ ? sync_->average(loss, "loss allreduce").to(loss.device()) : loss;
   stats.grad_norm = clip_grad_norm(trainable_tensors_, grad_clip_).to(loss.device());
-  stats.finite = torch::isfinite(loss).logical_and(torch::isfinite(stats.grad_norm));
+  stats.finite = torch::isfinite(stats.loss).logical_and(torch::isfinite(stats.grad_norm));
   const bool update_ema = !exact_skips_ || stats.finite.item<bool>();
   optimizer_.step(lr, stats.finite.logical_not());
   optimizer_.zero_grad();

@@ -9,6 +9,8 @@
 // device (so a CUDA step does not wait for the GPU), and the fused AdamW kernel skips a
 // non-finite step by itself. The EMA then averages towards the unchanged weights, unless
 // `exact_skips` is set: then the flag is read every step and a non-finite step changes nothing.
+// Data parallel (set_gradient_sync): the last micro-batch's backward averages the gradients over
+// the ranks as they appear (GradientSync, train/distributed.h), and the loss is the mean over ranks.
 #include <torch/torch.h>
 
 #include <functional>
@@ -22,6 +24,8 @@
 #include "train/train_config.h"
 
 namespace fluxion::train {
+
+class GradientSync;
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
@@ -46,6 +50,8 @@ class TrainStep {
   // Read the finiteness flag every step, so that a skipped step leaves the EMA alone too
   // (--on-nonfinite skip); off by default, where a non-finite step stops the run anyway.
   void set_exact_skips(bool exact) { exact_skips_ = exact; }
+  // Averages gradients and the loss over the ranks of `sync` (not owned; nullptr: one process).
+  void set_gradient_sync(GradientSync* sync) { sync_ = sync; }
 
   AdamW& optimizer() { return optimizer_; }
   EmaSet& ema() { return ema_; }
@@ -57,6 +63,7 @@ class TrainStep {
   std::vector<torch::Tensor> trainable_tensors_;
   double grad_clip_;
   bool exact_skips_ = false;
+  GradientSync* sync_ = nullptr;
   AdamW optimizer_;
   EmaSet ema_;
 };

@@ -20,6 +20,7 @@
 #include "train/checkpoint.h"
 #include "train/dale_objective.h"
 #include "train/dale_prior.h"
+#include "train/distributed.h"
 #include "train/lr_schedule.h"
 #include "train/run_report.h"
 #include "train/sample_grid.h"
@@ -107,7 +108,25 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   }
   config.validate();
 
-  const auto device = core::resolve_device(config.device);
+  // Data parallel when launched with WORLD_SIZE > 1 (fluxion launch, torchrun, srun): every rank
+  // runs this function; rank r trains on its slice of each global batch and the gradients are
+  // averaged, so N ranks with --batch B step as one process with --batch B. Rank 0 alone writes.
+  const auto dist_env = dist_env_from_environment();
+  auto device = core::resolve_device(config.device);
+  if (dist_env.enabled() && device.is_cuda() && !device.has_index())
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dist_env.local_rank));
+  const bool writer = dist_env.rank == 0;
+  std::unique_ptr<ProcessGroup> group;
+  if (dist_env.enabled()) {
+    FLUXION_CHECK(config.batch % (config.grad_accum * dist_env.world_size) == 0, "--batch ", config.batch,
+                  " must divide by --grad-accum (", config.grad_accum, ") times the number of ranks (",
+                  dist_env.world_size, ")");
+    if (!writer && !std::getenv("FLUXION_LOG")) core::set_log_level(core::LogLevel::warn);
+    group = std::make_unique<ProcessGroup>(dist_env, device);
+    core::log_info("distributed: " + std::to_string(dist_env.world_size) + " ranks (" + dist_env.source +
+                   "), global batch " + std::to_string(config.batch) + ", " +
+                   std::to_string(config.batch / dist_env.world_size) + " per rank");
+  }
   const auto precision = core::resolve_precision(config.precision, device);
   auto dataset = open_training_data(config);
   core::log_info("data: " + dataset->describe());
@@ -138,12 +157,16 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   schedule.validate();
   // The objective: flow matching, or Dale's multiplicative score matching with its fitted prior.
   core::TensorMap objective_state;
-  std::function<torch::Tensor(const TrainModelFn&, const torch::Tensor&, const torch::Tensor&, at::Generator&)>
+  // (model, x, y, gen, global micro-batch size, first row of this rank's slice)
+  std::function<torch::Tensor(const TrainModelFn&, const torch::Tensor&, const torch::Tensor&, at::Generator&,
+                              int64_t, int64_t)>
       objective_loss;
   if (config.objective == "dale") {
     auto dale = std::make_shared<DaleObjective>(config.dale, null_label);
     objective_loss = [dale](const TrainModelFn& m, const torch::Tensor& x, const torch::Tensor& y,
-                            at::Generator& g) { return dale->loss(m, x, y, g); };
+                            at::Generator& g, int64_t global, int64_t begin) {
+      return dale->loss(m, x, y, g, global, begin);
+    };
     if (checkpoint) {
       objective_state = checkpoint->objective;
     } else {
@@ -152,10 +175,17 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   } else {
     auto flow = std::make_shared<FlowObjective>(config.flow, null_label);
     objective_loss = [flow](const TrainModelFn& m, const torch::Tensor& x, const torch::Tensor& y,
-                            at::Generator& g) { return flow->loss(m, x, y, g); };
+                            at::Generator& g, int64_t global, int64_t begin) {
+      return flow->loss(m, x, y, g, global, begin);
+    };
   }
   core::Batcher batcher(dataset, config.batch / config.grad_accum, config.seed, /*shuffle=*/true,
                         /*drop_last=*/true, static_cast<int>(config.data_threads));
+  // Every rank walks the same global order; position() and the step stay global, so a checkpoint
+  // written by N ranks resumes with M.
+  const int64_t micro_batch = config.batch / config.grad_accum;
+  const auto shard = batch_shard(micro_batch, dist_env.rank, dist_env.world_size);
+  if (group) batcher.set_shard(dist_env.rank, dist_env.world_size);
 
   int64_t step = 0;
   if (checkpoint) {
@@ -166,9 +196,9 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     for (size_t i = 0; i < checkpoint->emas.size(); ++i) ema.load(i, checkpoint->emas[i], last_path);
     step = checkpoint->step;
     batcher.set_position(checkpoint->data_position);
-    truncate_metrics(metrics_path, step);
+    if (writer) truncate_metrics(metrics_path, step);
     core::log_info("resumed " + out + " at step " + std::to_string(step));
-  } else {
+  } else if (writer) {
     core::ensure_directory(ckpt_dir);
     const std::string resolved = to_json(config).dump(2);
     core::write_file_atomically(out + "/config.json", [&](std::ostream& o) { o << resolved << "\n"; });
@@ -176,8 +206,26 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
       core::write_file_atomically(out + "/config.toml", [&](std::ostream& o) { o << config_toml; });
   }
 
-  SampleGrid grid(model_config, config, dataset->num_classes(), device,
-                  core::derive_seed(config.seed, kGridStream), objective_state);
+  std::unique_ptr<GradientSync> gradient_sync;
+  if (group) {
+    // Rank 0's weights everywhere (they agree already: same seed or the same checkpoint), then
+    // gradients averaged in buckets during backward.
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> state;
+    for (const auto& p : model->named_parameters(true)) state.push_back(p.value());
+    for (const auto& b : model->named_buffers(true)) state.push_back(b.value());
+    group->broadcast(state, 0, "initial weight broadcast");
+    std::vector<torch::Tensor> trainable;
+    for (const auto& [name, t] : train_step.trainable()) trainable.push_back(t);
+    gradient_sync = std::make_unique<GradientSync>(*group, trainable, dist_env.bucket_bytes);
+    train_step.set_gradient_sync(gradient_sync.get());
+    core::log_info("distributed: gradients averaged in " + std::to_string(gradient_sync->bucket_count()) +
+                   " bucket(s) during backward");
+  }
+  std::unique_ptr<SampleGrid> grid;  // rank 0 writes the grids
+  if (writer)
+    grid = std::make_unique<SampleGrid>(model_config, config, dataset->num_classes(), device,
+                                        core::derive_seed(config.seed, kGridStream), objective_state);
   const std::string train_config_json = to_json(config).dump();
   const std::string model_config_json = models::config_to_json(model_config);
 
@@ -244,7 +292,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
               [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
                 return model->forward(xt, t, labels);
               },
-              x, y, gen);
+              x, y, gen, shard.global_size, shard.begin);
         },
         config.grad_accum);
     const double lr = schedule.at(step);
@@ -261,7 +309,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     progress.update(1, shown_loss);
 
     if (step % config.log_every == 0 || step == config.steps) {
-      stop_if_nonfinite();
+      stop_if_nonfinite();  // every rank sees the same averaged loss and norm: all stop together
       const auto window = monitor.take();
       const auto now = std::chrono::steady_clock::now();
       const double seconds = std::chrono::duration<double>(now - window_start).count();
@@ -269,7 +317,8 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
       result.final_loss = window.mean_loss;
       result.images_per_second = ips;
       shown_loss = "loss " + std::to_string(window.mean_loss).substr(0, 7);
-      core::append_jsonl(metrics_path, {{"step", step},
+      if (writer)
+        core::append_jsonl(metrics_path, {{"step", step},
                                         {"loss", window.mean_loss},
                                         {"lr", lr},
                                         {"grad_norm", window.mean_grad_norm},
@@ -281,13 +330,15 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     }
     if (step % config.sample_every == 0 || step == config.steps) {
       stop_if_nonfinite();
-      if (config.grid_images > 0)
-        grid.write(ema.weights(0), out + "/samples/" + checkpoint_name(step).substr(0, 12) + ".png");
-      write_run_report(out);
+      if (writer && config.grid_images > 0)
+        grid->write(ema.weights(0), out + "/samples/" + checkpoint_name(step).substr(0, 12) + ".png");
+      if (writer) write_run_report(out);
     }
     if (step % config.ckpt_every == 0 || step == config.steps) stop_if_nonfinite();
-    if (step % config.ckpt_every == 0 || step == config.steps) result.last_checkpoint = save(step);
+    if (writer && (step % config.ckpt_every == 0 || step == config.steps)) result.last_checkpoint = save(step);
   }
+  // The job ends together, after rank 0's last checkpoint.
+  if (group) group->barrier("final barrier");
   progress.finish();
   result.steps_done = step;
   if (result.last_checkpoint.empty()) result.last_checkpoint = last_path;
