@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -118,7 +120,9 @@ const Fixture& fixture() {
     Fixture out;
     out.python = test::python_with("torch,numpy");
     if (out.python.empty()) return out;
-    out.dir = test::scratch_dir("convert");
+    // CTest runs each case in its own process, in parallel: one folder per process, since
+    // scratch_dir empties the folder it returns.
+    out.dir = test::scratch_dir("convert_" + std::to_string(::getpid()));
     auto model = models::build_model(models::zoo_config("SiT-T/4"));
     std::string spec;
     for (const auto& [name, tensor] : model->state_dict()) {

@@ -25,28 +25,12 @@ const std::string kRun =
 // Runs a bash script ($F is the fluxion binary); stdout and stderr together.
 test::CommandResult run_script(const std::string& dir, const std::string& script) {
   test::write_bytes(dir + "/script.sh", "F=\"" + std::string(FLUXION_BINARY) + "\"\n" + script);
-  test::CommandResult result;
-  FILE* pipe = ::popen(("bash " + dir + "/script.sh 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer{};
-  size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return test::run_shell("bash " + dir + "/script.sh");
 }
 
 void skip_without_backend(const test::CommandResult& r) {
   if (r.output.find("c10d backend this build lacks") != std::string::npos)
     test::skip_test("this build has no Gloo backend (Debian's libgloo-dev at configure time)");
-}
-
-std::vector<nlohmann::json> read_metrics(const std::string& run) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(run + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
-  return lines;
 }
 
 // Largest difference over every float tensor of two checkpoints (weights, EMA, AdamW moments);
@@ -100,7 +84,7 @@ TEST_CASE("2 ranks with batch 8 each train what 1 rank with batch 16 trains and 
   WARN("max difference, 2 ranks x 8 vs 1 rank x 16 after 10 steps: " << diff);
   CHECK(diff < 1e-5);
   // One writer: each logged step once, the same figures as one process (loss and norm reduced).
-  const auto m1 = read_metrics(one), m2 = read_metrics(two);
+  const auto m1 = test::read_metrics(one), m2 = test::read_metrics(two);
   REQUIRE(m2.size() == 2);
   REQUIRE(m1.size() == 2);
   for (size_t i = 0; i < 2; ++i) {
@@ -130,7 +114,7 @@ TEST_CASE("2 ranks with batch 8 each train what 1 rank with batch 16 trains and 
   const auto state = core::load_safetensors(one_two + "/checkpoints/last.safetensors");
   CHECK(state.at("trainer.step").item<int64_t>() == 10);
   CHECK(state.at("trainer.data_position").item<int64_t>() == 160);  // global examples
-  CHECK(read_metrics(one_two).size() == 1);  // step 10 only, written once
+  CHECK(test::read_metrics(one_two).size() == 1);  // step 10 only, written once
 
   // A global batch that does not divide by the ranks is refused with one line.
   auto odd = test::run_fluxion("launch --nproc 2 -- train --model SiT-T/4 --batch 15 --device cpu --steps 1 --out " +

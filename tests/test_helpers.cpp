@@ -41,8 +41,12 @@ std::string golden_path(const std::string& file) {
 }
 
 CommandResult run_fluxion(const std::string& args) {
+  return run_shell(std::string("\"") + FLUXION_BINARY + "\" " + args);
+}
+
+CommandResult run_shell(const std::string& command_line) {
   CommandResult result;
-  const std::string command = std::string("\"") + FLUXION_BINARY + "\" " + args + " 2>&1";
+  const std::string command = command_line + " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) return result;
   std::array<char, 4096> buffer{};
@@ -110,6 +114,14 @@ const std::string& python_with(const std::string& modules) {
     }
   }
   return found.emplace(modules, interpreter).first->second;
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& run) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(run + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
 }
 
 }  // namespace fluxion::test

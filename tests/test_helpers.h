@@ -3,6 +3,8 @@
 // CLI, malformed input and the errors it must raise, finding a Python.
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -31,6 +33,11 @@ struct CommandResult {
 
 // Runs `fluxion <args>` through the shell and captures its output.
 CommandResult run_fluxion(const std::string& args);
+// Runs a shell command line and captures its output.
+CommandResult run_shell(const std::string& command_line);
+
+// The lines of RUN/metrics.jsonl, in order (empty when there is none).
+std::vector<nlohmann::json> read_metrics(const std::string& run);
 
 // Writes raw bytes to a file (for malformed-input tests).
 void write_bytes(const std::string& path, const std::string& bytes);

@@ -17,14 +17,6 @@ const std::string kTiny =
     " train --model SiT-T/4 --batch 16 --warmup 5 --lr 1e-3 --device cpu --data-threads 2"
     " --grid-images 4 --grid-steps 2 --log-every 5 ";
 
-std::vector<nlohmann::json> read_metrics(const std::string& run) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(run + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
 void require_same_tensors(const std::string& a, const std::string& b) {
   auto ta = core::load_safetensors(a), tb = core::load_safetensors(b);
   REQUIRE(ta.size() == tb.size());
@@ -48,7 +40,7 @@ TEST_CASE("fluxion train trains a tiny model on Fashion-MNIST and the loss falls
   auto r = test::run_fluxion(kTiny + "--steps 60 --ckpt-every 30 --sample-every 60 --out " + run);
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  const auto metrics = read_metrics(run);
+  const auto metrics = test::read_metrics(run);
   REQUIRE(metrics.size() == 12);
   const double first = metrics.front()["loss"], last = metrics.back()["loss"];
   CHECK(last < 0.75 * first);
@@ -93,8 +85,8 @@ TEST_CASE("an interrupted and resumed run ends with the same weights as an unint
   REQUIRE(resumed.exit_code == 0);
   require_same_tensors(straight + "/checkpoints/last.safetensors", split + "/checkpoints/last.safetensors");
   // The log holds each step once.
-  CHECK(read_metrics(split).size() == read_metrics(straight).size());
-  check_steps_increase(read_metrics(split));
+  CHECK(test::read_metrics(split).size() == test::read_metrics(straight).size());
+  check_steps_increase(test::read_metrics(split));
 }
 
 TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", "[e2e][train]") {
@@ -113,7 +105,7 @@ TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", 
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
   CHECK(checkpoint_step(last) == step + 2);
-  check_steps_increase(read_metrics(run));
+  check_steps_increase(test::read_metrics(run));
 }
 
 TEST_CASE("fluxion train refuses bad options with one clear line", "[e2e][train]") {
@@ -152,7 +144,7 @@ TEST_CASE("train --config applies the file, the command line overrides it, bad f
   // ... and the run used them, not just wrote them down: the logged rate is the file's (no
   // warmup), 8 examples were consumed, and the second EMA exists. After one update from a copy
   // of w0, ema_d = d w0 + (1 - d) w1, so ema - ema1 = -(0.9999 - 0.99) / 0.99 (w1 - ema1).
-  const auto metrics = read_metrics(dir + "/run");
+  const auto metrics = test::read_metrics(dir + "/run");
   REQUIRE(metrics.size() == 1);
   CHECK(metrics[0]["lr"].get<double>() == Approx(1e-4).epsilon(1e-9));
   const auto ckpt = core::load_safetensors(dir + "/run/checkpoints/last.safetensors");

@@ -19,14 +19,6 @@ const std::string kOverflowing =
     " train --model SiT-T/4 --batch 4 --lr 1e30 --warmup 1 --device cpu --grid-images 0"
     " --log-every 5 --ckpt-every 1 --steps 12 ";
 
-std::vector<nlohmann::json> read_metrics(const std::string& run) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(run + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
 bool all_finite(const std::string& checkpoint) {
   for (const auto& [name, t] : core::load_safetensors(checkpoint))
     if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) return false;
@@ -58,8 +50,8 @@ TEST_CASE("a non-finite step stops the run with one line, after its last good ch
       CHECK_FALSE(std::filesystem::exists(run + name));
     }
   }
-  CHECK(read_metrics(run).empty() == (bad_step <= 5));  // no log line at or after the bad step
-  for (const auto& line : read_metrics(run)) CHECK(line["step"].get<int64_t>() < bad_step);
+  CHECK(test::read_metrics(run).empty() == (bad_step <= 5));  // no log line at or after the bad step
+  for (const auto& line : test::read_metrics(run)) CHECK(line["step"].get<int64_t>() < bad_step);
 }
 
 TEST_CASE("with --on-nonfinite skip a run finishes, counts the skipped steps and keeps finite weights", "[e2e][train]") {
@@ -68,7 +60,7 @@ TEST_CASE("with --on-nonfinite skip a run finishes, counts the skipped steps and
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(r.output.find("skipped step") != std::string::npos);
-  const auto metrics = read_metrics(run);
+  const auto metrics = test::read_metrics(run);
   REQUIRE(metrics.size() == 3);  // steps 5, 10, 12
   const auto skipped = metrics.back()["skipped"].get<int64_t>();
   CHECK(skipped >= 1);
