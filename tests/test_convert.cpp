@@ -124,12 +124,7 @@ const Fixture& fixture() {
     // scratch_dir empties the folder it returns.
     out.dir = test::scratch_dir("convert_" + std::to_string(::getpid()));
     auto model = models::build_model(models::zoo_config("SiT-T/4"));
-    std::string spec;
-    for (const auto& [name, tensor] : model->state_dict()) {
-      spec += name + " " + std::to_string(tensor.numel());
-      for (auto s : tensor.sizes()) spec += " " + std::to_string(s);
-      spec += "\n";
-    }
+    const std::string spec = test::shape_spec(model->state_dict());
     test::write_bytes(out.dir + "/spec.txt", spec);
     test::write_bytes(out.dir + "/make.py", kMakeCheckpoints);
     const std::string command = out.python + " " + out.dir + "/make.py " + out.dir;

@@ -116,6 +116,16 @@ const std::string& python_with(const std::string& modules) {
   return found.emplace(modules, interpreter).first->second;
 }
 
+std::string shape_spec(const std::map<std::string, torch::Tensor>& tensors) {
+  std::string spec;
+  for (const auto& [name, tensor] : tensors) {
+    spec += name + " " + std::to_string(tensor.numel());
+    for (auto s : tensor.sizes()) spec += " " + std::to_string(s);
+    spec += "\n";
+  }
+  return spec;
+}
+
 std::vector<nlohmann::json> read_metrics(const std::string& run) {
   std::vector<nlohmann::json> lines;
   std::ifstream in(run + "/metrics.jsonl");

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,10 @@ struct CommandResult {
 CommandResult run_fluxion(const std::string& args);
 // Runs a shell command line and captures its output.
 CommandResult run_shell(const std::string& command_line);
+
+// "name numel dim0 dim1 ...\n" per tensor: names and shapes for a Python script that builds
+// tensors of a model's state dict (the converter tests).
+std::string shape_spec(const std::map<std::string, torch::Tensor>& tensors);
 
 // The lines of RUN/metrics.jsonl, in order (empty when there is none).
 std::vector<nlohmann::json> read_metrics(const std::string& run);

@@ -94,12 +94,7 @@ TEST_CASE("convert_checkpoint.py turns official .pt checkpoints into loadable sa
   const auto dir = test::scratch_dir("convert_checkpoint");
   auto model = models::build_model(models::zoo_config("SiT-T/4"));
   // Names and shapes go to Python, which builds tensors by a formula both sides know.
-  std::string spec;
-  for (const auto& [name, tensor] : model->state_dict()) {
-    spec += name + " " + std::to_string(tensor.numel());
-    for (auto s : tensor.sizes()) spec += " " + std::to_string(s);
-    spec += "\n";
-  }
+  const std::string spec = test::shape_spec(model->state_dict());
   test::write_bytes(dir + "/spec.txt", spec);
   const std::string script =
       "import argparse, torch\n"
