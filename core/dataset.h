@@ -47,7 +47,11 @@ struct ImageTransform {
   int center_crop = 0;     // then centre crop to this square when > 0
   int pad_to = 0;          // then zero-pad (symmetrically) to this square when > 0 (28 -> 32)
   int channels = 0;        // 0 keeps; 1 or 3 converts
-  bool empty() const { return resize <= 0 && center_crop <= 0 && pad_to <= 0 && channels <= 0; }
+  // ADM's center_crop_arr to this square when > 0 (core/pil_resize.h: Pillow BOX halvings, then
+  // BICUBIC, bit for bit), the ImageNet preprocessing of ADM, SiT and REPA; instead of resize and
+  // center_crop, after the channel conversion.
+  int adm_crop = 0;
+  bool empty() const { return resize <= 0 && center_crop <= 0 && pad_to <= 0 && channels <= 0 && adm_crop <= 0; }
 };
 
 // Applies `transform` to one uint8 (C, H, W) image: channels, then resize, crop, pad. `source`

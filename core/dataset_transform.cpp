@@ -2,14 +2,15 @@
 //
 // Resizing uses antialiased bilinear interpolation (torch's interpolate with antialias = true,
 // which matches PIL's BILINEAR filter for downscaling) on float pixels, then rounds to uint8.
-// It is one clear rule that is the same on CPU and GPU builds; it is not ADM's center_crop_arr
-// (repeated BOX halving then BICUBIC), so FID against references prepared that way differs
-// slightly when images are resized. The shorter side becomes `resize`, the longer one
+// It is one clear rule that is the same on CPU and GPU builds; ADM's center_crop_arr (repeated
+// BOX halving then BICUBIC, as Pillow computes them) is the separate `adm_crop`, for ImageNet
+// references prepared that way. The shorter side becomes `resize`, the longer one
 // floor(resize * long / short), as torchvision does. Crops and pads are centred with the odd
 // pixel at the bottom/right (ADM's (h - size) // 2 offset).
 #include "core/dataset.h"
 
 #include "core/error.h"
+#include "core/pil_resize.h"
 
 namespace fluxion::core {
 
@@ -27,6 +28,7 @@ Shape resized_shape(const Shape& in, int side) {
 // The shape transform_image produces from an input shape (the same rules, without pixels).
 Shape transformed_shape(Shape shape, const ImageTransform& t) {
   if (t.channels > 0) shape.channels = t.channels;
+  if (t.adm_crop > 0) shape.height = shape.width = t.adm_crop;
   if (t.resize > 0) shape = resized_shape(shape, t.resize);
   if (t.center_crop > 0) shape.height = shape.width = t.center_crop;
   if (t.pad_to > 0) shape.height = shape.width = t.pad_to;
@@ -65,7 +67,10 @@ torch::Tensor transform_image(const torch::Tensor& image_u8, const ImageTransfor
                 ": channels must be 0, 1 or 3, got ", t.channels);
   FLUXION_CHECK(image_u8.size(0) == 1 || image_u8.size(0) == 3, source,
                 ": images must have 1 or 3 channels, got ", image_u8.size(0));
+  FLUXION_CHECK(t.adm_crop <= 0 || (t.resize <= 0 && t.center_crop <= 0), source,
+                ": the ADM crop replaces resize and centre crop; give one or the other");
   torch::Tensor image = convert_channels(image_u8, t.channels);
+  if (t.adm_crop > 0) image = adm_center_crop(image, t.adm_crop);
   if (t.resize > 0) image = resize_shorter_side(image, t.resize);
   if (t.center_crop > 0) {
     const int64_t h = image.size(1), w = image.size(2), side = t.center_crop;

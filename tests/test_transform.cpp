@@ -3,6 +3,11 @@
 #include "core/dataset.h"
 #include "core/dataset_sources.h"
 #include "core/error.h"
+#include "core/image_io.h"
+#include "core/pil_resize.h"
+#include "test_helpers.h"
+
+#include <filesystem>
 
 using namespace fluxion;
 
@@ -92,4 +97,34 @@ TEST_CASE("transformed datasets report the new shape", "[unit][transform]") {
   CHECK(core::transform_dataset(base, {}) == base);
   // Impossible transforms fail when the dataset is built, not mid-run.
   CHECK_THROWS_AS(core::transform_dataset(base, with(0, 0, 16, 0)), Error);
+}
+
+TEST_CASE("ImageNet-style class folders with the ADM crop", "[unit][transform]") {
+  // train/<wnid>/*.JPEG of mixed sizes, as ImageNet ships them
+  const auto root = test::scratch_dir("imagenet_like");
+  std::filesystem::create_directories(root + "/n01440764");
+  std::filesystem::create_directories(root + "/n01443537");
+  auto image = [](int64_t h, int64_t w, int seed) {
+    torch::manual_seed(seed);
+    return torch::randint(0, 256, {3, h, w}, torch::kUInt8);
+  };
+  const auto tench = image(75, 120, 1), goldfish = image(64, 50, 2);
+  // PNG bytes under the JPEG name: stb reads by content, the folder lister by extension
+  core::write_png(root + "/n01440764/n01440764_10026.JPEG", tench);
+  core::write_png(root + "/n01443537/n01443537_1000.JPEG", goldfish);
+  core::ImageTransform adm;
+  adm.adm_crop = 32;
+  auto ds = core::open_dataset(root, adm);
+  REQUIRE(ds->size() == 2);
+  CHECK(ds->num_classes() == 2);
+  CHECK(ds->height() == 32);
+  CHECK(ds->width() == 32);
+  auto first = ds->get(0);
+  CHECK(first.label == 0);
+  CHECK(torch::equal(first.image, core::adm_center_crop(tench, 32)));
+  CHECK(torch::equal(ds->get(1).image, core::adm_center_crop(goldfish, 32)));
+
+  core::ImageTransform both = adm;
+  both.resize = 32;
+  CHECK_THROWS_WITH(core::transform_image(tench, both), Catch::Contains("replaces resize"));
 }
