@@ -17,6 +17,7 @@ void add_bench(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_launch(CLI::App& app);
 void add_convert(CLI::App& app);
+void add_encode(CLI::App& app);
 
 // Thrown by subcommands that a later issue implements; main prints the message and exits 2.
 struct NotImplemented {

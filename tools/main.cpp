@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   fluxion::cli::add_inspect(app);
   fluxion::cli::add_launch(app);
   fluxion::cli::add_convert(app);
+  fluxion::cli::add_encode(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
