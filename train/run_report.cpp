@@ -1,77 +1,137 @@
 #include "train/run_report.h"
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
 #include "core/atomic_file.h"
+#include "train/report_chart.h"
 
 namespace fluxion::train {
 
 namespace {
-std::string loss_curve_svg(const std::vector<std::pair<double, double>>& points) {
-  const double width = 640, height = 240, margin = 40;
-  std::ostringstream svg;
-  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
-      << "' style='background:#fff;border:1px solid #ccc'>";
-  if (points.size() >= 2) {
-    double x0 = points.front().first, x1 = points.back().first;
-    double lo = 1e300, hi = -1e300;
-    for (const auto& [step, loss] : points) {
-      lo = std::min(lo, std::log10(std::max(loss, 1e-12)));
-      hi = std::max(hi, std::log10(std::max(loss, 1e-12)));
+namespace fs = std::filesystem;
+using Points = std::vector<std::pair<double, double>>;
+
+struct RunLog {
+  std::map<std::string, Points> series;        // loss, lr, grad_norm, images_per_s, memory_mb
+  std::map<std::string, Points> evaluations;   // fd, kid, ... from "eval" objects
+  nlohmann::json last;                         // the last training line
+};
+
+RunLog read_metrics(const std::string& path) {
+  RunLog log;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      continue;  // a line cut by a kill: the resumed run rewrites it
     }
-    if (hi - lo < 1e-9) hi = lo + 1;
-    if (x1 <= x0) x1 = x0 + 1;
-    svg << "<polyline fill='none' stroke='#1f77b4' stroke-width='1.5' points='";
-    for (const auto& [step, loss] : points) {
-      const double x = margin + (step - x0) / (x1 - x0) * (width - 2 * margin);
-      const double y = height - margin -
-                       (std::log10(std::max(loss, 1e-12)) - lo) / (hi - lo) * (height - 2 * margin);
-      svg << x << "," << y << " ";
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number()) continue;
+    const double step = j["step"].get<double>();
+    for (const char* key : {"loss", "lr", "grad_norm", "images_per_s", "memory_mb"})
+      if (j.contains(key) && j[key].is_number()) log.series[key].emplace_back(step, j[key].get<double>());
+    if (j.contains("eval") && j["eval"].is_object()) {
+      for (const auto& [name, value] : j["eval"].items())
+        if (value.is_number()) log.evaluations[name].emplace_back(step, value.get<double>());
+    } else if (j.contains("loss")) {
+      log.last = j;
     }
-    svg << "'/>";
-    svg << "<text x='4' y='" << margin << "' font-size='11'>" << std::pow(10, hi) << "</text>";
-    svg << "<text x='4' y='" << height - margin << "' font-size='11'>" << std::pow(10, lo) << "</text>";
-    svg << "<text x='" << margin << "' y='" << height - 8 << "' font-size='11'>step " << x0 << "</text>";
-    svg << "<text x='" << width - margin - 60 << "' y='" << height - 8 << "' font-size='11'>step " << x1
-        << "</text>";
   }
-  svg << "</svg>";
-  return svg.str();
+  return log;
+}
+
+std::string escape(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return out;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return in ? std::string(std::istreambuf_iterator<char>(in), {}) : std::string();
+}
+
+std::string summary(const RunLog& log) {
+  if (log.last.is_null()) return "<p>No step logged yet.</p>";
+  std::ostringstream s;
+  s << "<p class='summary'>step " << log.last.value("step", 0);
+  if (log.last.contains("loss")) s << " &middot; loss " << log.last["loss"].get<double>();
+  if (log.last.contains("images_per_s")) s << " &middot; " << static_cast<int64_t>(log.last["images_per_s"].get<double>()) << " img/s";
+  if (log.last.contains("elapsed_s")) s << " &middot; " << static_cast<int64_t>(log.last["elapsed_s"].get<double>()) << " s elapsed";
+  s << "</p>";
+  return s.str();
+}
+
+std::string grid_slider(const std::vector<std::string>& grids) {
+  if (grids.empty()) return "<p>No sample grid yet.</p>";
+  std::ostringstream html;
+  const size_t newest = grids.size() - 1;
+  html << "<div id='grids'><input id='grid-step' type='range' min='0' max='" << newest << "' value='" << newest
+       << "' style='width:448px'" << (grids.size() == 1 ? " disabled" : "") << "><br>"
+       << "<img id='grid-image' src='samples/" << grids[newest]
+       << "' alt='sample grid' onload=\"this.setAttribute('data-loaded', '1')\""
+       << " style='image-rendering:pixelated;width:448px'><div id='grid-caption'>" << grids[newest]
+       << "</div></div>\n<script>\n(function () {\n  var grids = [";
+  for (size_t i = 0; i < grids.size(); ++i) html << (i ? ", " : "") << "'" << grids[i] << "'";
+  html << "];\n  var slider = document.getElementById('grid-step');\n"
+          "  slider.addEventListener('input', function () {\n"
+          "    document.getElementById('grid-image').src = 'samples/' + grids[slider.value];\n"
+          "    document.getElementById('grid-caption').textContent = grids[slider.value];\n  });\n})();\n</script>\n";
+  return html.str();
 }
 }  // namespace
 
 void write_run_report(const std::string& run_dir) {
-  std::vector<std::pair<double, double>> points;
-  std::ifstream metrics(run_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(metrics, line)) {
-    try {
-      auto j = nlohmann::json::parse(line);
-      if (j.contains("step") && j.contains("loss")) points.emplace_back(j["step"].get<double>(), j["loss"].get<double>());
-    } catch (const std::exception&) {
-    }
-  }
+  const auto log = read_metrics(run_dir + "/metrics.jsonl");
+  auto series = [&](const char* key) {
+    auto it = log.series.find(key);
+    return it == log.series.end() ? Points{} : it->second;
+  };
+  std::vector<Chart> charts;
+  const auto loss = series("loss");
+  charts.push_back({"Training loss", "step", "loss", true,
+                    {{"raw", "#9ecae1", loss, 1.0}, {"smoothed (0.9)", "#08519c", smooth(loss, 0.9), 2.0}}});
+  charts.push_back({"Learning rate", "step", "learning rate", false, {{"lr", "#2ca02c", series("lr")}}});
+  charts.push_back({"Gradient norm (before clipping)", "step", "global L2 norm", true,
+                    {{"grad norm", "#d62728", series("grad_norm")}}});
+  charts.push_back({"Throughput", "step", "images / s", false, {{"images/s", "#9467bd", series("images_per_s")}}});
+  if (!series("memory_mb").empty())
+    charts.push_back({"Memory", "step", "MiB", false, {{"memory", "#8c564b", series("memory_mb")}}});
+  for (const auto& [name, points] : log.evaluations)
+    charts.push_back({"Evaluation: " + name, "step", name, false, {{name, "#ff7f0e", points, 2.0}}});
+
   std::vector<std::string> grids;
-  const auto samples = std::filesystem::path(run_dir) / "samples";
-  if (std::filesystem::is_directory(samples))
-    for (const auto& e : std::filesystem::directory_iterator(samples))
+  const auto samples = fs::path(run_dir) / "samples";
+  if (fs::is_directory(samples))
+    for (const auto& e : fs::directory_iterator(samples))
       if (e.path().extension() == ".png") grids.push_back(e.path().filename().string());
-  std::sort(grids.rbegin(), grids.rend());
+  std::sort(grids.begin(), grids.end());  // step-0001000.png ...: zero-padded, so by step
+
   std::ostringstream html;
-  html << "<!doctype html><html><head><meta charset='utf-8'><title>fluxion run " << run_dir
-       << "</title></head><body style='font-family:sans-serif'>\n<h1>fluxion run</h1>\n<p>"
-       << run_dir << "</p>\n<h2>Training loss (log scale)</h2>\n" << loss_curve_svg(points)
-       << "\n<h2>Samples (fixed noise and labels, EMA weights)</h2>\n";
-  for (const auto& g : grids)
-    html << "<figure><img src='samples/" << g << "' style='image-rendering:pixelated;width:448px'><figcaption>"
-         << g << "</figcaption></figure>\n";
-  html << "</body></html>\n";
+  html << "<!doctype html><html><head><meta charset='utf-8'><title>fluxion run " << escape(run_dir)
+       << "</title><style>body{font-family:sans-serif;margin:24px;max-width:1200px}"
+          ".charts{display:flex;flex-wrap:wrap;gap:12px}figure.chart{margin:0}"
+          "figcaption{font-weight:bold;margin:4px 0}pre{background:#f6f6f6;padding:8px;overflow:auto}</style>"
+          "</head><body>\n<h1>fluxion run</h1>\n<p>"
+       << escape(run_dir) << "</p>\n" << summary(log) << "\n<h2>Training</h2>\n<div class='charts'>\n";
+  for (const auto& chart : charts) html << render_chart(chart) << "\n";
+  html << "</div>\n<h2>Samples (fixed noise and labels, EMA weights)</h2>\n" << grid_slider(grids)
+       << "<h2>Configuration</h2>\n<pre id='config'>";
+  const auto config = read_text(fs::path(run_dir) / "config.json");
+  try {
+    html << escape(config.empty() ? "(no config.json)" : nlohmann::json::parse(config).dump(2));
+  } catch (const nlohmann::json::exception&) {
+    html << escape(config);
+  }
+  html << "</pre>\n</body></html>\n";
   core::write_file_atomically(run_dir + "/report.html", [&](std::ostream& out) { out << html.str(); });
 }
 
