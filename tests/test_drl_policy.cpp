@@ -62,7 +62,7 @@ TEST_CASE("advantages: per-class groups, global std, GDPO, clipping", "[unit]") 
   auto global = train::advantages(rewards, groups, train::AdvantageNorm::global);
   const double batch_std = rewards.std(/*unbiased=*/false).item<double>();
   CHECK(global[3].item<double>() == Approx(2.0 / batch_std).epsilon(1e-3));
-  CHECK(torch::equal(train::advantages(rewards, groups, train::AdvantageNorm::none), rewards));
+  CHECK(torch::equal(train::advantages(rewards, groups, train::AdvantageNorm::none, 100.0), rewards));
   // clipping at +-5
   auto spread = train::advantages(torch::tensor({0.0, 0.0, 0.0, 100.0}), torch::zeros({4}, torch::kLong),
                                   train::AdvantageNorm::none, 5.0);

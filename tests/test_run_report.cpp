@@ -56,6 +56,11 @@ TEST_CASE("report.html charts every logged quantity and holds every grid", "[uni
   CHECK(html.find("'step-0000010.png', 'step-0000020.png', 'step-0000030.png'") != std::string::npos);
   // the config, escaped
   CHECK(html.find("&lt;b&gt;") != std::string::npos);
+
+  // a window of skipped non-finite steps logs a null loss
+  test::write_bytes(run + "/metrics.jsonl", "{\"step\": 5, \"loss\": null, \"skipped\": 5}\n");
+  REQUIRE_NOTHROW(train::write_run_report(run));
+  CHECK(test::read_bytes(run + "/report.html").find("step 5</p>") != std::string::npos);
 }
 
 TEST_CASE("report charts: round ticks and TensorBoard smoothing", "[unit]") {

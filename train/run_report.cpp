@@ -62,10 +62,12 @@ std::string read_text(const fs::path& path) {
 std::string summary(const RunLog& log) {
   if (log.last.is_null()) return "<p>No step logged yet.</p>";
   std::ostringstream s;
-  s << "<p class='summary'>step " << log.last.value("step", 0);
-  if (log.last.contains("loss")) s << " &middot; loss " << log.last["loss"].get<double>();
-  if (log.last.contains("images_per_s")) s << " &middot; " << static_cast<int64_t>(log.last["images_per_s"].get<double>()) << " img/s";
-  if (log.last.contains("elapsed_s")) s << " &middot; " << static_cast<int64_t>(log.last["elapsed_s"].get<double>()) << " s elapsed";
+  s << "<p class='summary'>step " << log.last["step"].get<int64_t>();
+  // a window whose steps were all skipped (--on-nonfinite skip) logs a null loss
+  auto number = [&](const char* key) { return log.last.contains(key) && log.last[key].is_number(); };
+  if (number("loss")) s << " &middot; loss " << log.last["loss"].get<double>();
+  if (number("images_per_s")) s << " &middot; " << static_cast<int64_t>(log.last["images_per_s"].get<double>()) << " img/s";
+  if (number("elapsed_s")) s << " &middot; " << static_cast<int64_t>(log.last["elapsed_s"].get<double>()) << " s elapsed";
   s << "</p>";
   return s.str();
 }
