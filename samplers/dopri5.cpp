@@ -34,8 +34,8 @@ constexpr double kMaxShrink = 0.2;
 
 double rms(const torch::Tensor& t) { return std::sqrt(t.pow(2).mean().item<double>()); }
 
-struct Field {
-  const ModelFn& velocity;
+struct CountingField {
+  const Field& velocity;
   int64_t nfe = 0;
   torch::Tensor operator()(const torch::Tensor& x, double t) {
     ++nfe;
@@ -44,7 +44,7 @@ struct Field {
 };
 
 // Hairer, Norsett & Wanner's starting step (as torchdiffeq's _select_initial_step, order 4).
-double initial_step(Field& f, const torch::Tensor& x0, const torch::Tensor& f0, double t0,
+double initial_step(CountingField& f, const torch::Tensor& x0, const torch::Tensor& f0, double t0,
                     double atol, double rtol) {
   const auto scale = atol + x0.abs() * rtol;
   const double d0 = rms(x0 / scale), d1 = rms(f0 / scale);
@@ -58,7 +58,7 @@ double initial_step(Field& f, const torch::Tensor& x0, const torch::Tensor& f0, 
 
 }  // namespace
 
-OdeResult dopri5(const ModelFn& velocity, torch::Tensor x, double t0, double t1,
+OdeResult dopri5(const Field& velocity, torch::Tensor x, double t0, double t1,
                  const Dopri5Options& options) {
   FLUXION_CHECK(t1 > t0, "dopri5: t1 = ", t1, " must exceed t0 = ", t0);
   FLUXION_CHECK(options.atol > 0 && options.rtol >= 0, "dopri5: atol ", options.atol,
@@ -70,7 +70,7 @@ OdeResult dopri5(const ModelFn& velocity, torch::Tensor x, double t0, double t1,
   if (stops.empty() || stops.back() < t1) stops.push_back(t1);
   const size_t recorded = options.output_times.size();
 
-  Field f{velocity};
+  CountingField f{velocity};
   OdeResult result;
   double t = t0;
   auto k1 = f(x, t);

@@ -20,7 +20,7 @@ Coefficients coefficients_at(const Path& path, double t) {
 
 }  // namespace
 
-OdeResult dpm_solver_pp_2m(const ModelFn& data, torch::Tensor x, const std::vector<double>& grid,
+OdeResult dpm_solver_pp_2m(const Field& data, torch::Tensor x, const std::vector<double>& grid,
                            const Path& path) {
   FLUXION_CHECK(grid.size() >= 2, "dpm++2m: the time grid needs at least 2 times, got ",
                 grid.size());

@@ -30,7 +30,7 @@ torch::Tensor combine_guidance(const torch::Tensor& cond, const torch::Tensor& u
   return torch::where(mask.view(shape), guided, cond);  // (B) -> (B, 1, ...)
 }
 
-GuidedModel guide(ConditionalModelFn model, torch::Tensor labels, const GuidanceConfig& config,
+GuidedModel guide(ModelFn model, torch::Tensor labels, const GuidanceConfig& config,
                   PredictionType type, const Path& path, const ConversionOptions& conversion) {
   FLUXION_CHECK(config.channels == -1 || config.channels > 0,
                 "guidance: channels must be -1 (all) or > 0, got ", config.channels);

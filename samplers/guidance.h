@@ -1,6 +1,6 @@
 #pragma once
-// Classifier-free guidance: turns a conditional model (x, t, y) -> pred into a guided (x, t) ->
-// pred callable that samplers integrate.
+// Classifier-free guidance: turns a conditional model (x, t, y) -> pred (a ModelFn) into a guided
+// (x, t) -> pred Field that samplers integrate.
 //
 //   out = uncond + s (cond - uncond)     (SiT's forward_with_cfg and JiT's _forward_sample)
 //
@@ -46,13 +46,13 @@ bool guidance_active(double t, const GuidanceConfig& config);
 torch::Tensor guidance_mask(const torch::Tensor& t, const GuidanceConfig& config);
 
 struct GuidedModel {
-  ModelFn fn;
+  Field fn;
   PredictionType output_type;  // velocity when space == velocity, else the model's type
 };
 
 // `labels` (B) int64 are the classes of the batch being sampled. The model predicts `type` on
 // `path`; they matter only for velocity-space guidance.
-GuidedModel guide(ConditionalModelFn model, torch::Tensor labels, const GuidanceConfig& config,
+GuidedModel guide(ModelFn model, torch::Tensor labels, const GuidanceConfig& config,
                   PredictionType type = PredictionType::velocity, const Path& path = Path(),
                   const ConversionOptions& conversion = {});
 

@@ -7,9 +7,9 @@
 
 namespace fluxion::samplers {
 
+std::string to_string(MultiplicativeRule rule) { return rule == MultiplicativeRule::ums ? "ums" : "dls"; }
+
 void validate(const MultiplicativeConfig& c) {
-  FLUXION_CHECK(c.name == "dls" || c.name == "ums", "unknown multiplicative sampler '", c.name,
-                "' (dls, ums)");
   FLUXION_CHECK(c.sigma > 0, "sigma must be positive, got ", c.sigma);
   FLUXION_CHECK(c.levels >= 2, "levels N must be at least 2, got ", c.levels);
   FLUXION_CHECK(c.horizon > 0, "horizon T must be positive, got ", c.horizon);
@@ -32,7 +32,7 @@ int64_t expected_nfe(const MultiplicativeConfig& c) {
 
 std::string describe(const MultiplicativeConfig& c) {
   std::ostringstream out;
-  out << c.name << ", " << c.levels << " levels";
+  out << to_string(c.rule) << ", " << c.levels << " levels";
   if (c.level_stride > 1) out << " every " << c.level_stride;
   out << " x " << c.repeats << ", delta " << step_size(c)
       << ", anneal " << c.anneal << (c.last_noise ? ", noisy last update" : "") << ", " << c.final_steps
@@ -52,7 +52,7 @@ torch::Tensor sample_log_normal_prior(const torch::Tensor& mean, const torch::Te
   return torch::exp(mean.to(z.options()).view(per_channel) + std.to(z.options()).view(per_channel) * z);
 }
 
-MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& c, const ScoreFn& score,
+MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& c, const Field& score,
                                            const torch::Tensor& x_init, at::Generator& gen) {
   validate(c);
   torch::NoGradGuard no_grad;
@@ -77,7 +77,7 @@ MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& c, const 
   for (int64_t k = c.levels - 1; k >= 0; k -= c.level_stride) {
     const double t = c.horizon * static_cast<double>(k) / static_cast<double>(c.levels);
     const bool last_level = k - c.level_stride < 0;
-    for (int64_t r = 0; r < c.repeats; ++r) update(t, c.last_noise || !last_level || r + 1 < c.repeats, c.name == "dls");
+    for (int64_t r = 0; r < c.repeats; ++r) update(t, c.last_noise || !last_level || r + 1 < c.repeats, c.rule == MultiplicativeRule::dls);
   }
   for (int64_t i = 0; i < c.final_steps; ++i) update(0.0, false, true);
   // Once a value leaves (0, inf) the log-space model turns the whole image into NaN.

@@ -18,13 +18,18 @@
 // clamped to [1, 2].
 #include <torch/torch.h>
 
-#include <functional>
 #include <string>
+
+#include "samplers/model_fn.h"
 
 namespace fluxion::samplers {
 
+// DLS (sign-preserving, the exponentiated update) or UMS (sign-agnostic, the ambient one).
+enum class MultiplicativeRule { dls, ums };
+std::string to_string(MultiplicativeRule rule);  // "dls" | "ums"
+
 struct MultiplicativeConfig {
-  std::string name = "dls";  // dls | ums
+  MultiplicativeRule rule = MultiplicativeRule::dls;
   double sigma = 0.8;
   double mu = 0.32;          // sigma^2 / 2: zero drift in log space
   int64_t levels = 1000;     // N
@@ -37,9 +42,6 @@ struct MultiplicativeConfig {
   bool last_noise = false;   // true: the last update is noisy too (the authors' loop)
 };
 
-// (x (B, ...) > 0, t (B) in [0, T]) -> Hyvarinen score h = x * s shaped like x.
-using ScoreFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
-
 struct MultiplicativeResult {
   torch::Tensor x;       // clamped to [1, 2]
   torch::Tensor raw;     // before the clamp (for diagnostics and tests)
@@ -48,6 +50,7 @@ struct MultiplicativeResult {
   int64_t lost_images = 0;  // images holding such values: their output is filler, not a sample
 };
 
+// Throws a one-line fluxion::Error naming the bad setting.
 void validate(const MultiplicativeConfig& config);
 int64_t expected_nfe(const MultiplicativeConfig& config);
 double step_size(const MultiplicativeConfig& config);  // delta, or its default
@@ -57,7 +60,8 @@ std::string describe(const MultiplicativeConfig& config);
 torch::Tensor sample_log_normal_prior(const torch::Tensor& mean, const torch::Tensor& std,
                                       at::IntArrayRef shape, at::Generator& gen);
 
-MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& config, const ScoreFn& score,
+// `score` (x (B, ...) > 0, t (B) in [0, T]) -> the Hyvarinen score h = x * s shaped like x.
+MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& config, const Field& score,
                                            const torch::Tensor& x_init, at::Generator& gen);
 
 }  // namespace fluxion::samplers

@@ -15,7 +15,7 @@ void check_grid(const std::vector<double>& grid, const char* solver) {
 
 // Calls the velocity at a scalar time and counts the evaluation.
 struct CountingField {
-  const ModelFn& velocity;
+  const Field& velocity;
   int64_t nfe = 0;
   torch::Tensor operator()(const torch::Tensor& x, double t) {
     ++nfe;
@@ -62,7 +62,7 @@ std::string to_string(OdeSolver solver) {
   return "?";
 }
 
-OdeResult euler(const ModelFn& velocity, torch::Tensor x, const std::vector<double>& grid) {
+OdeResult euler(const Field& velocity, torch::Tensor x, const std::vector<double>& grid) {
   check_grid(grid, "euler");
   CountingField field{velocity};
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
@@ -72,7 +72,7 @@ OdeResult euler(const ModelFn& velocity, torch::Tensor x, const std::vector<doub
   return finish(std::move(x), field, grid.size());
 }
 
-OdeResult heun(const ModelFn& velocity, torch::Tensor x, const std::vector<double>& grid,
+OdeResult heun(const Field& velocity, torch::Tensor x, const std::vector<double>& grid,
                bool last_step_euler) {
   check_grid(grid, "heun");
   CountingField field{velocity};
@@ -90,7 +90,7 @@ OdeResult heun(const ModelFn& velocity, torch::Tensor x, const std::vector<doubl
   return finish(std::move(x), field, grid.size());
 }
 
-OdeResult midpoint(const ModelFn& velocity, torch::Tensor x, const std::vector<double>& grid) {
+OdeResult midpoint(const Field& velocity, torch::Tensor x, const std::vector<double>& grid) {
   check_grid(grid, "midpoint");
   CountingField field{velocity};
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
@@ -101,7 +101,7 @@ OdeResult midpoint(const ModelFn& velocity, torch::Tensor x, const std::vector<d
   return finish(std::move(x), field, grid.size());
 }
 
-OdeResult rk4(const ModelFn& velocity, torch::Tensor x, const std::vector<double>& grid) {
+OdeResult rk4(const Field& velocity, torch::Tensor x, const std::vector<double>& grid) {
   check_grid(grid, "rk4");
   CountingField field{velocity};
   for (size_t i = 0; i + 1 < grid.size(); ++i) {

@@ -47,11 +47,11 @@ struct OdeResult {
 };
 
 // Fixed-step solvers over an increasing grid of >= 2 times.
-OdeResult euler(const ModelFn& velocity, torch::Tensor x, const std::vector<double>& grid);
-OdeResult heun(const ModelFn& velocity, torch::Tensor x, const std::vector<double>& grid,
+OdeResult euler(const Field& velocity, torch::Tensor x, const std::vector<double>& grid);
+OdeResult heun(const Field& velocity, torch::Tensor x, const std::vector<double>& grid,
                bool last_step_euler = false);
-OdeResult midpoint(const ModelFn& velocity, torch::Tensor x, const std::vector<double>& grid);
-OdeResult rk4(const ModelFn& velocity, torch::Tensor x, const std::vector<double>& grid);
+OdeResult midpoint(const Field& velocity, torch::Tensor x, const std::vector<double>& grid);
+OdeResult rk4(const Field& velocity, torch::Tensor x, const std::vector<double>& grid);
 
 struct Dopri5Options {
   double atol = 1e-6;  // SiT's defaults
@@ -63,11 +63,11 @@ struct Dopri5Options {
 };
 // Adaptive Dormand-Prince 5(4) with FSAL from t0 to t1; the error norm is the RMS over the whole
 // batch of err / (atol + rtol max(|x_old|, |x_new|)), as torchdiffeq (so SiT) computes it.
-OdeResult dopri5(const ModelFn& velocity, torch::Tensor x, double t0, double t1,
+OdeResult dopri5(const Field& velocity, torch::Tensor x, double t0, double t1,
                  const Dopri5Options& options = {});
 
 // DPM-Solver++(2M); `data` predicts x1 = E[x_data | x_t] (use converted_model(..., x)).
-OdeResult dpm_solver_pp_2m(const ModelFn& data, torch::Tensor x, const std::vector<double>& grid,
+OdeResult dpm_solver_pp_2m(const Field& data, torch::Tensor x, const std::vector<double>& grid,
                            const Path& path);
 
 // NFE of a fixed-step solver over `steps` steps; -1 for dopri5 (known only afterwards).

@@ -82,7 +82,7 @@ torch::Tensor convert(const torch::Tensor& pred, PredictionType from, Prediction
   return velocity_to(to, to_velocity(pred, x_t, t, path, from, options), x_t, t, path);
 }
 
-ModelFn converted_model(ModelFn model, PredictionType type, PredictionType target, const Path& path,
+Field converted_model(Field model, PredictionType type, PredictionType target, const Path& path,
                         const ConversionOptions& options) {
   if (type == target) return model;
   return [model = std::move(model), type, target, path, options](const torch::Tensor& x,

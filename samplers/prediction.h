@@ -45,7 +45,7 @@ torch::Tensor convert(const torch::Tensor& pred, PredictionType from, Prediction
                       const ConversionOptions& options = {});
 
 // Wraps a model predicting `type` into one predicting `target` (identity when they agree).
-ModelFn converted_model(ModelFn model, PredictionType type, PredictionType target, const Path& path,
+Field converted_model(Field model, PredictionType type, PredictionType target, const Path& path,
                         const ConversionOptions& options = {});
 
 }  // namespace fluxion::samplers

@@ -22,7 +22,7 @@ struct Fields {
 
 class SdeFields {
  public:
-  SdeFields(const ModelFn& model, PredictionType type, const Path& path,
+  SdeFields(const Field& model, PredictionType type, const Path& path,
             const ConversionOptions& conversion, const SdeConfig& config)
       : model_(model), type_(type), path_(path), conversion_(conversion), config_(config) {}
 
@@ -54,7 +54,7 @@ class SdeFields {
   int64_t nfe = 0;
 
  private:
-  const ModelFn& model_;
+  const Field& model_;
   PredictionType type_;
   const Path& path_;
   ConversionOptions conversion_;
@@ -103,7 +103,7 @@ std::string to_string(LastStep step) {
   return "?";
 }
 
-SdeResult sample_sde(const ModelFn& model, PredictionType type, const Path& path, torch::Tensor x,
+SdeResult sample_sde(const Field& model, PredictionType type, const Path& path, torch::Tensor x,
                      const std::vector<double>& grid, const SdeConfig& config,
                      at::Generator& generator, const ConversionOptions& conversion) {
   FLUXION_CHECK(grid.size() >= 2, "sde: the time grid needs at least 2 times, got ", grid.size());

@@ -52,7 +52,7 @@ struct SdeResult {
 
 // Integrates from x (noise at grid.front()) over the increasing grid, then takes the last step
 // at grid.back(). `model` predicts `type`.
-SdeResult sample_sde(const ModelFn& model, PredictionType type, const Path& path, torch::Tensor x,
+SdeResult sample_sde(const Field& model, PredictionType type, const Path& path, torch::Tensor x,
                      const std::vector<double>& grid, const SdeConfig& config,
                      at::Generator& generator, const ConversionOptions& conversion = {});
 

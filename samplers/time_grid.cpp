@@ -50,20 +50,26 @@ SitEps sit_default_eps(PathType path, PredictionType prediction) {
   return {0.0, 0.0};
 }
 
-TimeInterval sit_sample_interval(PathType path, PredictionType prediction, bool sde,
-                                 DiffusionForm diffusion_form, double last_step_size) {
-  const double eps = sit_default_eps(path, prediction).sample;
-  TimeInterval interval;
+IntervalEps sit_interval_eps(PathType path, PredictionType prediction, double eps, bool sde,
+                             DiffusionForm diffusion_form, double last_step_size) {
+  IntervalEps ends;
   const bool take_last_step = sde && last_step_size != 0.0;
   if (path == PathType::vp) {
-    interval.t1 = take_last_step ? 1.0 - last_step_size : 1.0 - eps;
+    ends.end = take_last_step ? last_step_size : eps;
   } else if (prediction != PredictionType::velocity || sde) {
     const bool semi_implicit_start =
         (diffusion_form == DiffusionForm::sbdm && sde) || prediction != PredictionType::velocity;
-    interval.t0 = semi_implicit_start ? eps : 0.0;
-    interval.t1 = take_last_step ? 1.0 - last_step_size : 1.0 - eps;
+    ends.start = semi_implicit_start ? eps : 0.0;
+    ends.end = take_last_step ? last_step_size : eps;
   }
-  return interval;
+  return ends;
+}
+
+TimeInterval sit_sample_interval(PathType path, PredictionType prediction, bool sde,
+                                 DiffusionForm diffusion_form, double last_step_size) {
+  const auto ends = sit_interval_eps(path, prediction, sit_default_eps(path, prediction).sample, sde,
+                                     diffusion_form, last_step_size);
+  return {ends.start, 1.0 - ends.end};
 }
 
 }  // namespace fluxion::samplers

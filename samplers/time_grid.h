@@ -43,9 +43,21 @@ struct SitEps {
 };
 SitEps sit_default_eps(PathType path, PredictionType prediction);
 
-// SiT's Transport.check_interval for sampling (eval = true, forward time): the [t0, t1] that its
-// samplers integrate over. `sde` selects the SDE rules (t0 = eps for SBDM, t1 = 1 - last_step_size
-// when a last step is taken).
+// SiT's Transport.check_interval in forward time, with its eps given (the train or the sample
+// one): the ends of [start, 1 - end] that its losses draw t from (sde = false) and its samplers
+// integrate over. On VP the end stops eps short of 1; on linear/gvp a noise or score prediction,
+// or any SDE, stops eps short of 1 and (noise/score predictions, SBDM SDEs) starts at eps; an
+// SDE with a last step ends at 1 - last_step_size instead. Velocity ODEs on linear/gvp: [0, 1].
+struct IntervalEps {
+  double start = 0.0;
+  double end = 0.0;
+};
+IntervalEps sit_interval_eps(PathType path, PredictionType prediction, double eps, bool sde = false,
+                             DiffusionForm diffusion_form = DiffusionForm::sbdm,
+                             double last_step_size = 0.0);
+
+// The same rule for sampling (eval = true) with SiT's sample eps, as the [t0, t1] its samplers
+// integrate over.
 struct TimeInterval {
   double t0 = 0.0;
   double t1 = 1.0;

@@ -2,7 +2,7 @@
 
 #include "core/rng.h"
 #include "samplers/path.h"
-#include "train/flow_objective.h"
+#include "objectives/flow_objective.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -10,7 +10,7 @@ using namespace fluxion;
 namespace {
 // On a one-point dataset x*, the exact conditional target is a function of (x_t, t) alone, so a
 // model computing it reaches zero loss. Each case returns that model for one prediction type.
-train::TrainModelFn oracle(const std::string& prediction, const samplers::Path& path,
+objectives::ModelFn oracle(const std::string& prediction, const samplers::Path& path,
                            const torch::Tensor& x_star) {
   return [=](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor&) {
     auto a = samplers::Path::expand_t_like(path.alpha(t), xt);
@@ -35,11 +35,11 @@ TEST_CASE("flow-matching targets are exact on a one-point dataset", "[unit][obje
       for (const std::string weight : {"none", "velocity", "likelihood"}) {
         if (prediction == "velocity" && weight != "none") continue;
         INFO(path_name << " " << prediction << " " << weight);
-        train::FlowConfig config;
+        objectives::FlowConfig config;
         config.path = path_name;
         config.prediction = prediction;
         config.loss_weight = weight;
-        train::FlowObjective objective(config, 10);
+        objectives::FlowObjective objective(config, 10);
         auto gen = core::make_generator(3);
         samplers::Path path(samplers::parse_path_type(path_name));
         const double loss = objective.loss(oracle(prediction, path, x_star), x, y, gen).item<double>();
@@ -52,11 +52,11 @@ TEST_CASE("flow-matching targets are exact on a one-point dataset", "[unit][obje
       }
     }
   }
-  train::FlowConfig jit;
+  objectives::FlowConfig jit;
   jit.prediction = "x";
   jit.time_sampling = "logit-normal";
   jit.noise_scale = 2.0;
-  train::FlowObjective objective(jit, 10);
+  objectives::FlowObjective objective(jit, 10);
   auto gen = core::make_generator(4);
   samplers::Path linear(samplers::PathType::linear);
   CHECK(objective.loss(oracle("x", linear, x_star), x, y, gen).item<double>() < 1e-10);
@@ -64,14 +64,14 @@ TEST_CASE("flow-matching targets are exact on a one-point dataset", "[unit][obje
 
 TEST_CASE("time sampling follows SiT's intervals and JiT's logit-normal", "[unit][objective]") {
   auto gen = core::make_generator(5);
-  train::FlowConfig noise;
+  objectives::FlowConfig noise;
   noise.prediction = "noise";
-  train::FlowObjective a(noise, 10);
+  objectives::FlowObjective a(noise, 10);
   CHECK(a.time_interval().first == Approx(1e-3));
   CHECK(a.time_interval().second == Approx(1 - 1e-3));
-  train::FlowConfig vp;
+  objectives::FlowConfig vp;
   vp.path = "vp";
-  train::FlowObjective b(vp, 10);
+  objectives::FlowObjective b(vp, 10);
   CHECK(b.time_interval().first == 0.0);
   CHECK(b.time_interval().second == Approx(1 - 1e-5));
   auto t = b.sample_t(20000, torch::kCPU, gen);
@@ -79,9 +79,9 @@ TEST_CASE("time sampling follows SiT's intervals and JiT's logit-normal", "[unit
   CHECK(t.max().item<double>() <= 1 - 1e-5);
   CHECK(t.mean().item<double>() == Approx(0.5).margin(0.01));
 
-  train::FlowConfig logit;
+  objectives::FlowConfig logit;
   logit.time_sampling = "logit-normal";
-  train::FlowObjective c(logit, 10);
+  objectives::FlowObjective c(logit, 10);
   auto tl = c.sample_t(40000, torch::kCPU, gen);
   auto logits = torch::log(tl / (1 - tl));
   CHECK(logits.mean().item<double>() == Approx(-0.8).margin(0.02));
@@ -89,9 +89,9 @@ TEST_CASE("time sampling follows SiT's intervals and JiT's logit-normal", "[unit
 }
 
 TEST_CASE("label dropout replaces labels with the null class at the configured rate", "[unit][objective]") {
-  train::FlowConfig config;
+  objectives::FlowConfig config;
   config.label_dropout = 0.25;
-  train::FlowObjective objective(config, 10);
+  objectives::FlowObjective objective(config, 10);
   auto gen = core::make_generator(6);
   auto y = torch::arange(40000, torch::kLong).remainder(10);
   auto dropped = objective.drop_labels(y, gen);
@@ -101,7 +101,7 @@ TEST_CASE("label dropout replaces labels with the null class at the configured r
 }
 
 TEST_CASE("bad objective settings are refused by name", "[unit][objective]") {
-  train::FlowConfig config;
+  objectives::FlowConfig config;
   config.path = "cosine";
   CHECK_THROWS_WITH(config.validate(), Catch::Contains("cosine"));
   config = {};

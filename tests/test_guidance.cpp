@@ -17,7 +17,7 @@ namespace {
 struct FakeModel {
   int64_t calls = 0;
   int64_t rows = 0;
-  ConditionalModelFn fn() {
+  ModelFn fn() {
     return [this](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
       ++calls;
       rows += x.size(0);
@@ -156,16 +156,16 @@ TEST_CASE("sample() with CFG scale 1 equals sampling the conditional model", "[u
   config.steps = 4;
   auto gen = at::detail::createCPUGenerator(0);
   FakeModel model;
-  const auto guided = sample(config, model.fn(), y, noise, gen);
-  ModelFn conditional = [&](const torch::Tensor& x, const torch::Tensor& t) {
+  const auto guided = sample(parse_sampler(config), model.fn(), y, noise, gen);
+  Field conditional = [&](const torch::Tensor& x, const torch::Tensor& t) {
     return direct(x, t, y);
   };
-  const auto plain = sample(config, conditional, noise, gen);
+  const auto plain = sample(parse_sampler(config), conditional, noise, gen);
   CHECK(torch::equal(guided.x, plain.x));
   CHECK(guided.nfe == 8);
   config.cfg_scale = 2.0;
   FakeModel doubled;
-  const auto with_cfg = sample(config, doubled.fn(), y, noise, gen);
+  const auto with_cfg = sample(parse_sampler(config), doubled.fn(), y, noise, gen);
   CHECK(with_cfg.nfe == 8);
   CHECK(doubled.rows == 8 * 6);  // each NFE is one forward of the doubled batch
   CHECK(!torch::allclose(with_cfg.x, plain.x));

@@ -13,10 +13,10 @@ namespace {
 
 // Wraps a field and counts its calls (and the largest t it saw).
 struct Counted {
-  ModelFn inner;
+  Field inner;
   int64_t calls = 0;
   double max_t = -1;
-  ModelFn fn() {
+  Field fn() {
     return [this](const torch::Tensor& x, const torch::Tensor& t) {
       ++calls;
       max_t = std::max(max_t, t.max().item<double>());
@@ -30,7 +30,7 @@ torch::Tensor t_like(const torch::Tensor& t, const torch::Tensor& x) {
 }
 
 // dx/dt = x cos t: x(t) = x(0) exp(sin t).
-ModelFn nonlinear_field() {
+Field nonlinear_field() {
   return
       [](const torch::Tensor& x, const torch::Tensor& t) { return x * torch::cos(t_like(t, x)); };
 }
@@ -48,7 +48,7 @@ double error_of(const torch::Tensor& x, const torch::Tensor& exact) {
   return (x - exact).abs().max().item<double>();
 }
 
-OdeResult run_fixed(OdeSolver solver, const ModelFn& velocity, const torch::Tensor& x0, int steps) {
+OdeResult run_fixed(OdeSolver solver, const Field& velocity, const torch::Tensor& x0, int steps) {
   const auto grid = uniform_grid(steps + 1);
   switch (solver) {
     case OdeSolver::euler:
@@ -77,7 +77,7 @@ const OdeSolver kFixed[] = {OdeSolver::euler, OdeSolver::heun, OdeSolver::midpoi
 TEST_CASE("every solver integrates a constant velocity exactly", "[unit][ode]") {
   const auto x0 = torch::randn({4, 3}, torch::kDouble);
   const auto c = torch::randn({4, 3}, torch::kDouble);
-  ModelFn constant = [&](const torch::Tensor&, const torch::Tensor&) { return c; };
+  Field constant = [&](const torch::Tensor&, const torch::Tensor&) { return c; };
   for (auto solver : kFixed) {
     INFO(to_string(solver));
     CHECK(error_of(run_fixed(solver, constant, x0, 7).x, x0 + c) < 1e-12);
@@ -88,7 +88,7 @@ TEST_CASE("every solver integrates a constant velocity exactly", "[unit][ode]") 
 TEST_CASE("a velocity linear in t: exact above first order, Euler off by b/(2N)", "[unit][ode]") {
   const auto x0 = torch::randn({4, 3}, torch::kDouble);
   const auto a = torch::randn({4, 3}, torch::kDouble), b = torch::randn({4, 3}, torch::kDouble);
-  ModelFn field = [&](const torch::Tensor& x, const torch::Tensor& t) {
+  Field field = [&](const torch::Tensor& x, const torch::Tensor& t) {
     return a + b * t_like(t, x);
   };
   const auto exact = x0 + a + 0.5 * b;

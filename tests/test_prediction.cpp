@@ -96,7 +96,7 @@ TEST_CASE("converted_model wraps a callable", "[unit][prediction]") {
   const Path path(PathType::gvp);
   const auto x1 = torch::randn({2, 3}, torch::kDouble);
   // A model that knows the single data point x1 and predicts it.
-  ModelFn data_model = [&](const torch::Tensor&, const torch::Tensor&) { return x1; };
+  Field data_model = [&](const torch::Tensor&, const torch::Tensor&) { return x1; };
   const auto velocity_model =
       converted_model(data_model, PredictionType::x, PredictionType::velocity, path);
   const auto x0 = torch::randn({2, 3}, torch::kDouble);

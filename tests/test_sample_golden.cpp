@@ -30,7 +30,7 @@ TEST_CASE("Euler and Heun on the golden SiT match a loop written from SiT's form
   samplers::SamplerConfig euler;
   euler.name = "euler";
   euler.steps = steps;
-  auto ours = samplers::sample(euler, velocity, noise, gen);
+  auto ours = samplers::sample(samplers::parse_sampler(euler), velocity, noise, gen);
   CHECK(ours.nfe == steps);
   CHECK(test::max_abs_diff(ours.x, x) < 1e-5);
 
@@ -45,7 +45,7 @@ TEST_CASE("Euler and Heun on the golden SiT match a loop written from SiT's form
   samplers::SamplerConfig heun;
   heun.name = "heun";
   heun.steps = steps;
-  ours = samplers::sample(heun, velocity, noise, gen);
+  ours = samplers::sample(samplers::parse_sampler(heun), velocity, noise, gen);
   CHECK(ours.nfe == 2 * steps);
   CHECK(test::max_abs_diff(ours.x, x) < 1e-5);
 }

@@ -17,7 +17,7 @@
 #include "core/safetensors.h"
 #include "models/sit.h"
 #include "models/zoo.h"
-#include "train/flow_objective.h"
+#include "objectives/flow_objective.h"
 #include "train/train_step.h"
 
 using namespace fluxion;
@@ -86,9 +86,9 @@ train::TrainConfig golden_recipe(const std::string& run, const RunOverrides& o) 
   config.weight_decay = r.at("weight_decay").get<double>();
   config.grad_clip = 0.0;  // SiT and JiT train without clipping
   config.ema_decays = {o.ema_decay > 0 ? o.ema_decay : std::stod(golden().meta.at("ema_decay"))};
-  config.flow.path = "linear";
-  config.flow.prediction = r.at("objective").get<std::string>();
-  if (config.flow.prediction == "x") config.flow.x_pred_t_eps = r.at("t_eps").get<double>();
+  config.objective.flow.path = "linear";
+  config.objective.flow.prediction = r.at("objective").get<std::string>();
+  if (config.objective.flow.prediction == "x") config.objective.flow.x_pred_t_eps = r.at("t_eps").get<double>();
   return config;
 }
 
@@ -98,7 +98,7 @@ std::map<std::string, double> replay(const std::string& run, const RunOverrides&
   auto model = golden_model(run);
   const auto config = golden_recipe(run, overrides);
   const int64_t null_label = model->num_classes();
-  train::FlowObjective objective(config.flow, null_label);
+  objectives::FlowObjective objective(config.objective.flow, null_label);
   train::TrainStep step(*model, config);
   const auto x = g.at(run + ".data.x"), y = g.at(run + ".data.y"), t = g.at(run + ".data.t");
   const auto noise = g.at(run + ".data.noise"), drop = g.at(run + ".data.drop").to(torch::kBool);
@@ -110,7 +110,7 @@ std::map<std::string, double> replay(const std::string& run, const RunOverrides&
     return model->forward(xt, tt, labels);
   };
   for (int64_t s = 0; s < x.size(0); ++s) {
-    const train::FlowDraws draws{t[s], noise[s], torch::where(drop[s], torch::full_like(y[s], null_label), y[s])};
+    const objectives::FlowDraws draws{t[s], noise[s], torch::where(drop[s], torch::full_like(y[s], null_label), y[s])};
     const auto loss = step.backward([&](int64_t) { return objective.loss(model_fn, x[s], draws); }, 1);
     note("loss", std::abs(loss.item<double>() - losses[s].item<double>()) / std::abs(losses[s].item<double>()));
     if (s == 0)

@@ -1,16 +1,16 @@
-// fluxion sample: binds the options to GenerateConfig / SamplerConfig and runs train::generate.
+// fluxion sample: binds the options to GenerateConfig / SamplerConfig and runs objectives::generate.
 #include <iostream>
 
 #include "core/error.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
-#include "train/generate.h"
+#include "objectives/generate.h"
 
 namespace fluxion::cli {
 
 void add_sample(CLI::App& app) {
   auto* sub = app.add_subcommand("sample", "sample images from a checkpoint to PNGs, a grid and an .npz");
-  auto config = std::make_shared<train::GenerateConfig>();
+  auto config = std::make_shared<objectives::GenerateConfig>();
   auto config_path = std::make_shared<std::string>();
   add_config_option(*sub, *config_path, "read options from a TOML file (CLI options override it)");
   auto interval = std::make_shared<std::string>();
@@ -40,15 +40,14 @@ void add_sample(CLI::App& app) {
                   "flow: euler | heun | midpoint | rk4 | dopri5 | dpm++2m | euler-maruyama | sde-heun; "
                   "dale: dls | ums")
       ->capture_default_str();
-  auto& m = c.multiplicative;
-  sub->add_option("--delta", m.delta, "dls/ums step (0: stride T/N)")->capture_default_str();
-  sub->add_option("--repeats", m.repeats, "dls/ums updates per noise level")->capture_default_str();
-  sub->add_option("--anneal", m.anneal, "dls/ums noise factor per update")->capture_default_str();
-  sub->add_option("--final-steps", m.final_steps, "dls/ums noise-free steps at t = 0")->capture_default_str();
+  sub->add_option("--delta", s.delta, "dls/ums step (0: stride T/N)")->capture_default_str();
+  sub->add_option("--repeats", s.repeats, "dls/ums updates per noise level")->capture_default_str();
+  sub->add_option("--anneal", s.anneal, "dls/ums noise factor per update")->capture_default_str();
+  sub->add_option("--final-steps", s.final_steps, "dls/ums noise-free steps at t = 0")->capture_default_str();
   sub->add_option("--prior", c.prior, "dls/ums start: auto (class when stored) | class | channel (the authors')")
       ->capture_default_str();
-  sub->add_flag("--last-noise", m.last_noise, "dls/ums: the last update adds noise too (the authors' loop)");
-  sub->add_option("--level-stride", m.level_stride, "dls/ums: visit every k-th level")->capture_default_str();
+  sub->add_flag("--last-noise", s.last_noise, "dls/ums: the last update adds noise too (the authors' loop)");
+  sub->add_option("--level-stride", s.level_stride, "dls/ums: visit every k-th level")->capture_default_str();
   sub->add_option("--steps", s.steps, "solver steps (NFE is printed)")->capture_default_str();
   sub->add_option("--atol", s.atol, "dopri5 absolute tolerance")->capture_default_str();
   sub->add_option("--rtol", s.rtol, "dopri5 relative tolerance")->capture_default_str();
@@ -87,7 +86,7 @@ void add_sample(CLI::App& app) {
     }
     FLUXION_CHECK(!config->out.empty() || !config->grid.empty() || !config->npz.empty(),
                   "nothing to write: pass --out DIR, --grid F.png and/or --npz F.npz");
-    const auto result = train::generate(*config);
+    const auto result = objectives::generate(*config);
     std::cout << "sampled " << result.generated << " images (" << result.skipped << " reused) with "
               << result.sampler_description << "; NFE per batch " << result.nfe_per_batch << ", "
               << result.images_per_second << " images/s\n";

@@ -17,11 +17,11 @@ void add_train(CLI::App& app) {
   add_config_option(*sub, *config_path, "read options from a TOML file (CLI options override it)");
   auto resume = std::make_shared<bool>(false);
   auto& c = *config;
-  auto& f = c.flow;
+  auto& f = c.objective.flow;
 
   sub->add_option("--model", c.model, "zoo model name (fluxion inspect --model ?)")->capture_default_str();
   sub->add_option("--attention", c.attention, "softmax | gated | gated-headwise | linear")->capture_default_str();
-  sub->add_option("--objective", c.objective, "flow | dale (multiplicative score matching)")->capture_default_str();
+  sub->add_option("--objective", c.objective.name, "flow | dale (multiplicative score matching)")->capture_default_str();
   sub->add_option("--data", c.data, "fashion-mnist:train, mnist:DIR, cifar10:DIR, an image folder or an .npz")
       ->capture_default_str();
   sub->add_option("--image-size", c.image_size, "train at this resolution (pad or resize)")->capture_default_str();
@@ -40,7 +40,7 @@ void add_train(CLI::App& app) {
   sub->add_option("--t-eps", f.x_pred_t_eps, "clamp of 1 - t for x-prediction (JiT 0.05)")->capture_default_str();
   sub->add_option("--label-dropout", f.label_dropout, "probability of the null label (CFG)")->capture_default_str();
 
-  auto& d = c.dale;
+  auto& d = c.objective.dale;
   sub->add_option("--dale-sigma", d.sigma, "dale: GBM volatility sigma")->capture_default_str();
   sub->add_option("--dale-mu", d.mu, "dale: GBM drift mu (sigma^2/2: no log-space drift)")->capture_default_str();
   sub->add_option("--dale-levels", d.levels, "dale: noise levels N")->capture_default_str();
@@ -86,7 +86,7 @@ void add_train(CLI::App& app) {
   sub->callback([sub, config, config_path, resume, steps] {
     apply_config_file(*sub, *config_path);
     if (*resume && steps->count() == 0) config->steps = 0;  // keep the checkpoint's length
-    config->dale.label_dropout = config->flow.label_dropout;
+    config->objective.dale.label_dropout = config->objective.flow.label_dropout;
     const std::string toml = resolved_config_toml(*sub);
     const auto result = train::run_training(*config, *resume, toml);
     if (train::dist_env_from_environment().rank != 0) return;  // rank 0 reports for the job

@@ -7,8 +7,8 @@
 #include "core/profile_trace.h"
 #include "core/rng.h"
 #include "models/zoo.h"
+#include "objectives/flow_objective.h"
 #include "samplers/sampler.h"
-#include "train/flow_objective.h"
 #include "train/train_step.h"
 
 namespace fluxion::train {
@@ -62,7 +62,7 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   recipe.grad_clip = 0.0;
   recipe.ema_decays = {0.9999};
   TrainStep train_step(*model, recipe);
-  FlowObjective objective(FlowConfig{}, model->num_classes());
+  objectives::FlowObjective objective(objectives::FlowConfig{}, model->num_classes());
   auto gen = core::make_generator(0, device);
   const int64_t C = model->in_channels(), S = model->image_size();
   auto x = at::randn({o.batch, C, S, S}, gen, torch::TensorOptions().device(device));
@@ -98,7 +98,7 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
   config.steps = o.steps;
   config.cfg_scale = o.cfg;
   config.null_label = model->num_classes();
-  samplers::validate(config);
+  const auto spec = samplers::parse_sampler(config);
   auto gen = core::make_generator(0, device);
   const int64_t C = model->in_channels(), S = model->image_size();
   auto noise = at::randn({o.batch, C, S, S}, gen, torch::TensorOptions().device(device));
@@ -108,7 +108,7 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
   const double seconds = time_iterations(o, device, [&] {
     compat::AutocastGuard autocast(device.type(), precision);
     auto r = samplers::sample(
-        config,
+        spec,
         [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels) {
           return model->forward(x, t, labels).to(torch::kFloat);
         },
@@ -117,7 +117,7 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
   });
   result.seconds_per_iteration = seconds;
   result.images_per_second = static_cast<double>(o.batch) / seconds;
-  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " + samplers::describe(config) +
+  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " + spec.description +
                        ", " + (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " +
                        core::device_summary(device);
   return result;

@@ -2,6 +2,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "objectives/checkpoint.h"
 
 namespace fluxion::train {
 
@@ -66,8 +67,6 @@ void EmaSet::load(size_t index, const core::TensorMap& tensors, const std::strin
   }
 }
 
-std::string EmaSet::prefix(size_t index) {
-  return index == 0 ? std::string("ema") : "ema" + std::to_string(index);
-}
+std::string EmaSet::prefix(size_t index) { return objectives::ema_prefix(index); }
 
 }  // namespace fluxion::train

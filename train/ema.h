@@ -23,7 +23,8 @@ class EmaSet {
   // Restores decay index i from `tensors` (names must match the model's).
   void load(size_t index, const core::TensorMap& tensors, const std::string& source);
 
-  // "ema" for the first decay, "ema1", "ema2"... for the others: checkpoint key prefixes.
+  // "ema" for the first decay, "ema1", "ema2"... for the others: checkpoint key prefixes
+  // (objectives::ema_prefix).
   static std::string prefix(size_t index);
 
  private:

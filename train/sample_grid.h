@@ -1,29 +1,34 @@
 #pragma once
 // The grid a training run writes every sample_every steps: the same noise and labels each time
-// (so grids of successive steps are comparable), sampled with the given (EMA) weights.
+// (so grids of successive steps are comparable), sampled with the given (EMA) weights by the
+// sampler the run's objective gives for its grid settings (Objective::preview_sampler).
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 
 #include "core/safetensors.h"
 #include "models/zoo.h"
+#include "objectives/objective.h"
 #include "train/train_config.h"
 
 namespace fluxion::train {
 
 class SampleGrid {
  public:
+  // `objective` (with its state: Dale's prior) must be fitted or loaded already; the grid keeps
+  // the sampler it gives, not the objective.
   SampleGrid(const models::ModelConfig& model_config, const TrainConfig& config,
-             int64_t num_classes, const torch::Device& device, uint64_t seed,
-             core::TensorMap objective_state = {});
+             const objectives::Objective& objective, int64_t num_classes, const torch::Device& device,
+             uint64_t seed);
   // Loads `weights` into the grid's own model copy, samples and writes the grid PNG atomically.
   void write(const core::TensorMap& weights, const std::string& path);
 
  private:
   models::BackbonePtr model_;
-  TrainConfig config_;
+  std::string precision_;
+  std::unique_ptr<objectives::ObjectiveSampler> sampler_;
   torch::Tensor noise_, labels_;
-  core::TensorMap objective_state_;  // Dale's prior
   uint64_t seed_;
   torch::Device device_;
 };

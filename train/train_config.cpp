@@ -5,8 +5,7 @@
 namespace fluxion::train {
 
 void TrainConfig::validate() const {
-  FLUXION_CHECK(objective == "flow" || objective == "dale", "unknown objective '", objective,
-                "' (flow, dale)");
+  objective.validate();
   FLUXION_CHECK(steps > 0, "--steps must be positive, got ", steps);
   FLUXION_CHECK(batch > 0, "--batch must be positive, got ", batch);
   FLUXION_CHECK(grad_accum > 0 && batch % grad_accum == 0, "--grad-accum ", grad_accum,
@@ -18,18 +17,12 @@ void TrainConfig::validate() const {
   FLUXION_CHECK(log_every > 0 && ckpt_every > 0 && sample_every > 0,
                 "--log-every, --ckpt-every and --sample-every must be positive");
   FLUXION_CHECK(grid_images >= 0, "--grid-images must be 0 (no grids) or positive, got ", grid_images);
-  flow.validate();
-  dale.validate();
 }
 
-// One field list per struct serves both directions; keys are the member names, and keys a JSON
-// object lacks keep the struct's defaults (older checkpoints, hand-written configs).
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FlowConfig, path, prediction, loss_weight, time_sampling, t0,
-                                                t1, logit_mean, logit_std, noise_scale, x_pred_t_eps,
-                                                label_dropout)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DaleConfig, sigma, mu, levels, horizon, offset, weighting,
-                                                input, output, label_dropout)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, objective, flow, dale, data,
+// One field list serves both directions; keys are the member names, and keys a JSON object lacks
+// keep the struct's defaults (older checkpoints, hand-written configs). The objective's keys are
+// read and written by objectives/objective_config.h.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, data,
                                                 image_size, data_threads, steps, batch, grad_accum, lr, beta1,
                                                 beta2, weight_decay, adam_eps, warmup, lr_schedule, final_lr,
                                                 grad_clip, ema_decays, on_nonfinite, seed, device, precision,
@@ -40,6 +33,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, o
 nlohmann::json to_json(const TrainConfig& c) {
   nlohmann::json j;
   to_json(j, c);
+  objectives::add_objective_json(j, c.objective);
   return j;
 }
 
@@ -50,14 +44,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   } catch (const nlohmann::json::exception& e) {
     fail("training config: ", e.what());
   }
-  // Dale checkpoints written before the log input and noise output existed used the authors'
-  // parameterization.
-  if (j.contains("dale") && j.at("dale").is_object()) {
-    const auto& d = j.at("dale");
-    if (!d.contains("input")) c.dale.input = "linear";
-    if (!d.contains("output")) c.dale.output = "score";
-    if (!d.contains("weighting")) c.dale.weighting = "sigma2t";
-  }
+  c.objective = objectives::objective_config_from_json(j);
   return c;
 }
 

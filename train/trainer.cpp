@@ -17,9 +17,9 @@
 #include "core/rng.h"
 #include "models/sit.h"
 #include "models/zoo.h"
-#include "train/checkpoint.h"
-#include "train/dale_objective.h"
-#include "train/dale_prior.h"
+#include "objectives/checkpoint.h"
+#include "objectives/objective_config.h"
+#include "train/checkpoint_files.h"
 #include "train/distributed.h"
 #include "train/lr_schedule.h"
 #include "train/run_report.h"
@@ -67,21 +67,6 @@ void truncate_metrics(const std::string& path, int64_t step) {
   core::write_file_atomically(path, [&](std::ostream& out) { out << kept; });
 }
 
-// Dale's log-normal priors (per channel, per class and pixel), fitted on up to 20,000 training
-// images spread over the dataset.
-core::TensorMap fit_dale_prior(const core::Dataset& dataset, const TrainConfig& config, int64_t num_classes) {
-  const int64_t n = std::min<int64_t>(dataset.size(), 20000);
-  std::vector<int64_t> indices(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = i * dataset.size() / n;
-  torch::Tensor labels;
-  auto images = core::load_images(dataset, indices, static_cast<int>(config.data_threads), &labels);
-  auto priors = fit_dale_priors(images.to(torch::kFloat) / 127.5 - 1.0, labels, num_classes, config.dale);
-  core::log_info("dale prior: log-normal mean " + std::to_string(priors.at("prior_mean")[0].item<double>()) +
-                 ", std " + std::to_string(priors.at("prior_std")[0].item<double>()) +
-                 " (channel 0), and per class and pixel");
-  return priors;
-}
-
 }  // namespace
 
 TrainResult run_training(TrainConfig config, bool resume, const std::string& config_toml) {
@@ -90,10 +75,10 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   const std::string last_path = ckpt_dir + "/last.safetensors";
   const std::string metrics_path = out + "/metrics.jsonl";
 
-  std::optional<Checkpoint> checkpoint;
+  std::optional<objectives::Checkpoint> checkpoint;
   if (resume) {
     FLUXION_CHECK(fs::exists(last_path), out, ": nothing to resume (no checkpoints/last.safetensors)");
-    checkpoint = load_checkpoint(last_path);
+    checkpoint = objectives::load_checkpoint(last_path);
     auto resumed = train_config_from_json(nlohmann::json::parse(checkpoint->train_config));
     // A resumed run keeps its recipe; only the length (when given), the place and the device
     // may change. steps <= 0 means "as the checkpoint says".
@@ -155,30 +140,15 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   auto& ema = train_step.ema();
   LrSchedule schedule{config.lr, config.warmup, config.lr_schedule, config.steps, config.final_lr};
   schedule.validate();
-  // The objective: flow matching, or Dale's multiplicative score matching with its fitted prior.
-  core::TensorMap objective_state;
-  // (model, x, y, gen, global micro-batch size, first row of this rank's slice)
-  std::function<torch::Tensor(const TrainModelFn&, const torch::Tensor&, const torch::Tensor&, at::Generator&,
-                              int64_t, int64_t)>
-      objective_loss;
-  if (config.objective == "dale") {
-    auto dale = std::make_shared<DaleObjective>(config.dale, null_label);
-    objective_loss = [dale](const TrainModelFn& m, const torch::Tensor& x, const torch::Tensor& y,
-                            at::Generator& g, int64_t global, int64_t begin) {
-      return dale->loss(m, x, y, g, global, begin);
-    };
-    if (checkpoint) {
-      objective_state = checkpoint->objective;
-    } else {
-      objective_state = fit_dale_prior(*dataset, config, null_label);
-    }
+  // The objective (flow matching, or Dale's multiplicative score matching), with its state: Dale's
+  // prior, fitted on the data for a new run, the checkpoint's for a resumed one.
+  const auto objective = objectives::make_objective(config.objective, null_label);
+  if (checkpoint) {
+    objective->load_state(checkpoint->objective);
   } else {
-    auto flow = std::make_shared<FlowObjective>(config.flow, null_label);
-    objective_loss = [flow](const TrainModelFn& m, const torch::Tensor& x, const torch::Tensor& y,
-                            at::Generator& g, int64_t global, int64_t begin) {
-      return flow->loss(m, x, y, g, global, begin);
-    };
+    objective->fit_state(*dataset, static_cast<int>(config.data_threads));
   }
+  core::log_info("objective: " + objective->describe());
   core::Batcher batcher(dataset, config.batch / config.grad_accum, config.seed, /*shuffle=*/true,
                         /*drop_last=*/true, static_cast<int>(config.data_threads));
   // Every rank walks the same global order; position() and the step stay global, so a checkpoint
@@ -224,24 +194,24 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   }
   std::unique_ptr<SampleGrid> grid;  // rank 0 writes the grids
   if (writer)
-    grid = std::make_unique<SampleGrid>(model_config, config, dataset->num_classes(), device,
-                                        core::derive_seed(config.seed, kGridStream), objective_state);
+    grid = std::make_unique<SampleGrid>(model_config, config, *objective, dataset->num_classes(), device,
+                                        core::derive_seed(config.seed, kGridStream));
   const std::string train_config_json = to_json(config).dump();
   const std::string model_config_json = models::config_to_json(model_config);
 
   auto save = [&](int64_t at_step) {
-    Checkpoint c;
+    objectives::Checkpoint c;
     c.model = model->state_dict();
     for (size_t i = 0; i < config.ema_decays.size(); ++i) c.emas.push_back(ema.weights(i));
     c.ema_decays = config.ema_decays;
     c.optimizer = optimizer.state();
-    c.objective = objective_state;
+    c.objective = objective->state();
     c.step = at_step;
     c.data_position = batcher.position();
     c.model_config = model_config_json;
     c.train_config = train_config_json;
     const std::string path = ckpt_dir + "/" + checkpoint_name(at_step);
-    save_checkpoint(path, c);
+    objectives::save_checkpoint(path, c);
     update_last_link(path, last_path);
     prune_checkpoints(ckpt_dir, config.keep_checkpoints);
     return path;
@@ -288,7 +258,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
           auto x = images.to(device, /*non_blocking=*/true);
           auto y = labels.to(device, /*non_blocking=*/true).clamp_min(0);
           compat::AutocastGuard autocast(device.type(), precision);
-          return objective_loss(
+          return objective->loss(
               [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
                 return model->forward(xt, t, labels);
               },

@@ -1,11 +1,15 @@
-#include "train/dale_objective.h"
+#include "objectives/dale_objective.h"
 
 #include <cmath>
+#include <sstream>
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "objectives/dale_prior.h"
+#include "objectives/dale_sampling.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 void DaleConfig::validate() const {
   FLUXION_CHECK(sigma > 0, "--dale-sigma must be positive, got ", sigma);
@@ -44,12 +48,16 @@ DaleObjective::DaleObjective(DaleConfig config, int64_t null_label)
   config_.validate();
 }
 
-torch::Tensor DaleObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
-                                  const torch::Tensor& y, at::Generator& gen) const {
-  return loss(model, x, y, gen, x.size(0), 0);
+std::string DaleObjective::describe() const {
+  const auto& c = config_;
+  std::ostringstream out;
+  out << "Dale-Langevin M-DSM: sigma " << c.sigma << ", mu " << c.mu << ", " << c.levels << " levels to T = "
+      << c.horizon << ", data in [" << c.offset << ", " << c.offset + 1.0 << "], " << c.input << " input, "
+      << c.output << " output, " << c.weighting << " weighting, label dropout " << c.label_dropout;
+  return out.str();
 }
 
-torch::Tensor DaleObjective::loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+torch::Tensor DaleObjective::loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
                                   at::Generator& gen, int64_t global_batch, int64_t begin) const {
   const auto& c = config_;
   auto x0 = (x.to(torch::kFloat) + 1.0) * 0.5 + c.offset;
@@ -86,4 +94,20 @@ torch::Tensor DaleObjective::loss(const TrainModelFn& model, const torch::Tensor
   return residual.pow(2).flatten(1).mean(1).mean();
 }
 
-}  // namespace fluxion::train
+void DaleObjective::fit_state(const core::Dataset& data, int data_threads) {
+  priors_ = fit_dale_priors(data, data_threads, null_label_, config_);
+  core::log_info("dale prior: log-normal mean " + std::to_string(priors_.at("prior_mean")[0].item<double>()) +
+                 ", std " + std::to_string(priors_.at("prior_std")[0].item<double>()) +
+                 " (channel 0), and per class and pixel");
+}
+
+std::unique_ptr<ObjectiveSampler> DaleObjective::sampler(const SamplingRequest& request) const {
+  return dale_sampler(request, config_, priors_);
+}
+
+samplers::SamplerConfig DaleObjective::preview_sampler(samplers::SamplerConfig grid) const {
+  grid.name = "dls";
+  return grid;
+}
+
+}  // namespace fluxion::objectives

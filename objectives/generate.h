@@ -1,7 +1,8 @@
 #pragma once
 // Sampling a checkpoint to files: `fluxion sample`. Loads the weights (EMA by default) and the
-// model and objective configs stored with them, samples in batches with a progress bar, writes a
-// PNG per image, a grid and an ADM-style .npz (arr_0 uint8 NHWC, arr_1 int64 labels).
+// model and objective configs stored with them, samples in batches with the sampler the objective
+// gives (objective.h) and a progress bar, writes a PNG per image, a grid and an ADM-style .npz
+// (arr_0 uint8 NHWC, arr_1 int64 labels).
 //
 // Reproducibility: image i's initial noise comes from its own generator seeded by (seed, i), so
 // the same seed gives the same images whatever the batch size, and a re-run into the same folder
@@ -10,10 +11,9 @@
 #include <cstdint>
 #include <string>
 
-#include "samplers/multiplicative.h"
 #include "samplers/sampler.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 struct GenerateConfig {
   std::string checkpoint;
@@ -34,9 +34,8 @@ struct GenerateConfig {
   std::string npz;   // ADM .npz ("" for none)
   std::string init_noise;  // .npy of (n, C, H, W) float noise instead of seeded draws
   std::string quantization = "sit";  // sit: clamp(127.5 x + 128) | adm: floor((x + 1) 127.5)
-  samplers::SamplerConfig sampler;              // flow checkpoints
-  samplers::MultiplicativeConfig multiplicative;  // dale checkpoints (--sampler dls|ums)
-  std::string prior = "auto";                     // dale: auto | class | channel (dale_prior.h)
+  samplers::SamplerConfig sampler;  // dls|ums for dale checkpoints
+  std::string prior = "auto";       // dale: auto | class | channel (dale_prior.h)
   // Which sampler fields the user set explicitly (others come from the checkpoint's objective).
   bool prediction_given = false;
   bool path_given = false;
@@ -53,4 +52,4 @@ struct GenerateResult {
 
 GenerateResult generate(const GenerateConfig& config);
 
-}  // namespace fluxion::train
+}  // namespace fluxion::objectives

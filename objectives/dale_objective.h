@@ -30,13 +30,16 @@
 //
 // Time convention: GBM time runs from data (t = 0) to noise (t = T). The backbone, trained for
 // fluxion's flows with 0 = noise and 1 = data, is conditioned on 1 - t / T.
+//
+// State: the log-normal priors sampling starts from (dale_prior.h), fitted on the training data
+// when a run starts. A Dale model is sampled by the multiplicative samplers (dale_sampling.h).
 #include <torch/torch.h>
 
 #include <string>
 
-#include "train/flow_objective.h"
+#include "objectives/objective.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 struct DaleConfig {
   double sigma = 0.8;
@@ -61,22 +64,34 @@ torch::Tensor dale_model_time(const torch::Tensor& t, const DaleConfig& config);
 torch::Tensor dale_hyvarinen_score(const torch::Tensor& raw, const torch::Tensor& x, const torch::Tensor& t,
                                    const DaleConfig& config);
 
-class DaleObjective {
+class DaleObjective : public Objective {
  public:
   DaleObjective(DaleConfig config, int64_t null_label);
 
+  std::string name() const override { return "dale"; }
+  std::string describe() const override;
+
+  using Objective::loss;
   // x in [-1, 1] (B, C, H, W); model(input, time, y) -> raw output (see `output`). Float32 scalar.
-  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                     at::Generator& gen) const;
-  // Data parallel: x, y are rows [begin, begin + B) of a global batch of `global_batch` rows; the
-  // global batch's draws are made and this slice's kept (N ranks draw what one process draws).
-  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                     at::Generator& gen, int64_t global_batch, int64_t begin) const;
+  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+                     at::Generator& gen, int64_t global_batch, int64_t begin) const override;
+
+  // The priors of dale_prior.h: fitted on up to 20,000 training images, one class per label below
+  // null_label.
+  void fit_state(const core::Dataset& data, int data_threads) override;
+  void load_state(const core::TensorMap& state) override { priors_ = state; }
+  core::TensorMap state() const override { return priors_; }
+
+  std::unique_ptr<ObjectiveSampler> sampler(const SamplingRequest& request) const override;
+  // DLS every grid.level_stride-th level, whatever grid.name says (it names a flow solver).
+  samplers::SamplerConfig preview_sampler(samplers::SamplerConfig grid) const override;
+
   const DaleConfig& config() const { return config_; }
 
  private:
   DaleConfig config_;
   int64_t null_label_;
+  core::TensorMap priors_;
 };
 
-}  // namespace fluxion::train
+}  // namespace fluxion::objectives

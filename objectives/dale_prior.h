@@ -16,10 +16,11 @@
 
 #include <string>
 
+#include "core/dataset.h"
 #include "core/safetensors.h"
-#include "train/dale_objective.h"
+#include "objectives/dale_objective.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 // Per-channel mean and std of log X_T for data x in [-1, 1] (B, C, H, W); float64 (C) tensors.
 std::pair<torch::Tensor, torch::Tensor> fit_log_normal_prior(const torch::Tensor& x,
@@ -28,6 +29,10 @@ std::pair<torch::Tensor, torch::Tensor> fit_log_normal_prior(const torch::Tensor
 // Both priors for data x in [-1, 1] (B, C, H, W) with labels (B) in [0, num_classes) or -1.
 // Classes without images get the all-images row.
 core::TensorMap fit_dale_priors(const torch::Tensor& x, const torch::Tensor& labels, int64_t num_classes,
+                                const DaleConfig& config);
+// The same, fitted on up to 20,000 images spread evenly over a dataset (decoded with
+// `data_threads` threads, 0: all cores).
+core::TensorMap fit_dale_priors(const core::Dataset& data, int data_threads, int64_t num_classes,
                                 const DaleConfig& config);
 
 // "auto" is "class" when the checkpoint's objective state has it (older ones do not), else
@@ -39,4 +44,4 @@ std::string resolve_dale_prior(const std::string& kind, const core::TensorMap& o
 torch::Tensor sample_dale_prior(const core::TensorMap& objective_state, const std::string& kind,
                                 const torch::Tensor& labels, const torch::Tensor& z);
 
-}  // namespace fluxion::train
+}  // namespace fluxion::objectives

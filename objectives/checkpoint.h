@@ -1,23 +1,30 @@
 #pragma once
-// Training checkpoints: one safetensors file per save.
+// The checkpoint format: one safetensors file per save, which training writes and resumes from
+// and sampling reads. It lives here, with the objectives, because both sides need it and neither
+// may depend on the other: train/ writes it, `fluxion sample` (objectives/generate.h) reads it.
 //   <official names>        the live model weights (an official checkpoint converted with
-//                           tools/convert_checkpoint.py has only these)
-//   ema.<name>, ema1.<name> the EMA weights, one prefix per decay (EmaSet::prefix)
+//                           fluxion convert or tools/convert_checkpoint.py has only these)
+//   ema.<name>, ema1.<name> the EMA weights, one prefix per decay (ema_prefix)
 //   optim.<...>             AdamW moments and step
 //   trainer.step, trainer.data_position
-//   objective.<name>        what the objective needs at sampling time (Dale's log-normal prior)
-// metadata: format, model_config (models::config_to_json), train_config (JSON), ema_decays, step.
-// Written atomically (temporary file, fsync, rename), so a killed run always leaves the previous
-// checkpoint or the new one, never a torn file.
-#include <optional>
+//   objective.<name>        what the objective needs at sampling time (Objective::state: Dale's
+//                           log-normal prior)
+// metadata: format, model_config (models::config_to_json), train_config (JSON; its objective,
+// flow and dale keys say which objective trained the weights, objective_config.h), ema_decays,
+// step. Written atomically (temporary file, fsync, rename), so a killed run always leaves the
+// previous checkpoint or the new one, never a torn file.
+#include <cstddef>
 #include <string>
 #include <vector>
 
 #include "core/safetensors.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 inline constexpr const char* kCheckpointFormat = "fluxion-checkpoint-1";
+
+// "ema" for the first decay, "ema1", "ema2"... for the others.
+std::string ema_prefix(size_t index);
 
 struct Checkpoint {
   core::TensorMap model;
@@ -45,11 +52,4 @@ struct ModelWeights {
 };
 ModelWeights load_model_weights(const std::string& path, const std::string& which = "ema");
 
-// checkpoints/step-0001000.safetensors
-std::string checkpoint_name(int64_t step);
-// Atomically points `last` at `target` (a hard link renamed into place; a copy where links fail).
-void update_last_link(const std::string& target, const std::string& last);
-// Deletes the oldest step-*.safetensors of `dir` beyond `keep` (0 keeps all).
-void prune_checkpoints(const std::string& dir, int64_t keep);
-
-}  // namespace fluxion::train
+}  // namespace fluxion::objectives

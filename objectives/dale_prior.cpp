@@ -1,8 +1,8 @@
-#include "train/dale_prior.h"
+#include "objectives/dale_prior.h"
 
 #include "core/error.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 namespace {
 torch::Tensor log_x0(const torch::Tensor& x, const DaleConfig& c) {
@@ -47,6 +47,17 @@ core::TensorMap fit_dale_priors(const torch::Tensor& x, const torch::Tensor& lab
           {"prior_class_std", torch::stack(class_stds).to(torch::kFloat)}};
 }
 
+core::TensorMap fit_dale_priors(const core::Dataset& data, int data_threads, int64_t num_classes,
+                                const DaleConfig& c) {
+  const int64_t n = std::min<int64_t>(data.size(), 20000);
+  std::vector<int64_t> indices(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = i * data.size() / n;
+  torch::Tensor labels;
+  auto images = core::load_images(data, indices, data_threads, &labels);
+  // uint8 -> [-1, 1]
+  return fit_dale_priors(images.to(torch::kFloat) / 127.5 - 1.0, labels, num_classes, c);
+}
+
 std::string resolve_dale_prior(const std::string& kind, const core::TensorMap& state) {
   const bool has_class = state.count("prior_class_mean") && state.count("prior_class_std");
   if (kind == "auto") return has_class ? "class" : "channel";
@@ -77,4 +88,4 @@ torch::Tensor sample_dale_prior(const core::TensorMap& state, const std::string&
   return torch::exp(m + s * zf);
 }
 
-}  // namespace fluxion::train
+}  // namespace fluxion::objectives

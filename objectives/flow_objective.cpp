@@ -1,12 +1,13 @@
-#include "train/flow_objective.h"
+#include "objectives/flow_objective.h"
+
+#include <sstream>
 
 #include "core/compat.h"
 #include "core/error.h"
-#include "samplers/path.h"
-#include "samplers/prediction.h"
+#include "objectives/flow_sampling.h"
 #include "samplers/time_grid.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 namespace {
 torch::Tensor mean_flat(const torch::Tensor& x) {
@@ -34,20 +35,42 @@ void FlowConfig::validate() const {
 FlowObjective::FlowObjective(FlowConfig config, int64_t null_label)
     : config_(std::move(config)), null_label_(null_label) {
   config_.validate();
+  path_ = samplers::Path(samplers::parse_path_type(config_.path));
+  prediction_ = samplers::parse_prediction_type(config_.prediction);
+  loss_weight_ = config_.loss_weight == "velocity"     ? LossWeight::velocity
+                 : config_.loss_weight == "likelihood" ? LossWeight::likelihood
+                                                       : LossWeight::none;
+  logit_normal_ = config_.time_sampling == "logit-normal";
+}
+
+std::string FlowObjective::describe() const {
+  std::ostringstream out;
+  out << "flow matching: " << config_.path << " path, ";
+  if (prediction_ == samplers::PredictionType::x) {
+    out << "x prediction with v-loss (1 - t clamped at " << config_.x_pred_t_eps << ")";
+  } else {
+    out << config_.prediction << " prediction";
+    if (loss_weight_ != LossWeight::none) out << ", " << config_.loss_weight << " loss weight";
+  }
+  if (logit_normal_) {
+    out << ", logit-normal t (mean " << config_.logit_mean << ", std " << config_.logit_std << ")";
+  } else {
+    const auto [t0, t1] = time_interval();
+    out << ", uniform t on [" << t0 << ", " << t1 << "]";
+  }
+  if (config_.noise_scale != 1.0) out << ", noise x" << config_.noise_scale;
+  out << ", label dropout " << config_.label_dropout;
+  return out.str();
 }
 
 std::pair<double, double> FlowObjective::time_interval() const {
-  const auto path = samplers::parse_path_type(config_.path);
-  const auto prediction = samplers::parse_prediction_type(config_.prediction);
-  double t0 = 0.0, t1 = 1.0;
-  if (prediction != samplers::PredictionType::x) {
-    const double eps = samplers::sit_default_eps(path, prediction).train;
-    if (path == samplers::PathType::vp) {
-      t1 = 1.0 - eps;
-    } else if (prediction != samplers::PredictionType::velocity) {
-      t0 = eps;
-      t1 = 1.0 - eps;
-    }
+  double t0 = 0.0, t1 = 1.0;  // JiT's x-prediction: all of [0, 1]
+  if (prediction_ != samplers::PredictionType::x) {
+    const auto path = path_.type();
+    const auto ends = samplers::sit_interval_eps(
+        path, prediction_, samplers::sit_default_eps(path, prediction_).train);
+    t0 = ends.start;
+    t1 = 1.0 - ends.end;
   }
   if (config_.t0 >= 0) t0 = config_.t0;
   if (config_.t1 >= 0) t1 = config_.t1;
@@ -59,7 +82,7 @@ std::pair<double, double> FlowObjective::time_interval() const {
 torch::Tensor FlowObjective::sample_t(int64_t batch, const torch::Device& device,
                                       at::Generator& gen) const {
   auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
-  if (config_.time_sampling == "logit-normal")
+  if (logit_normal_)
     return torch::sigmoid(at::randn({batch}, gen, options) * config_.logit_std + config_.logit_mean);
   const auto [t0, t1] = time_interval();
   return at::rand({batch}, gen, options) * (t1 - t0) + t0;
@@ -103,24 +126,17 @@ FlowDraws FlowObjective::draw(const torch::Tensor& x, const torch::Tensor& y, at
   return d;
 }
 
-torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+torch::Tensor FlowObjective::loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
                                   at::Generator& gen, int64_t global_batch, int64_t begin) const {
   return loss(model, x, draw(x, y, gen, global_batch, begin));
 }
 
-torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
-                                  const torch::Tensor& y, at::Generator& gen) const {
-  return loss(model, x, draw(x, y, gen));
-}
-
-torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor& x,
+torch::Tensor FlowObjective::loss(const ModelFn& model, const torch::Tensor& x,
                                   const FlowDraws& draws) const {
-  const samplers::Path path(samplers::parse_path_type(config_.path));
-  const auto prediction = samplers::parse_prediction_type(config_.prediction);
   const auto data = x.to(torch::kFloat);
   const auto& t = draws.t;
   const auto& noise = draws.noise;
-  auto x_t = path.interpolate(t, noise, data);
+  auto x_t = path_.interpolate(t, noise, data);
   auto output = model(x_t, t, draws.labels);
   // Losses in fp32 whatever autocast did inside the model.
   compat::AutocastOffGuard fp32;
@@ -128,23 +144,31 @@ torch::Tensor FlowObjective::loss(const TrainModelFn& model, const torch::Tensor
   TORCH_CHECK(output.sizes() == x_t.sizes(), "model output ", output.sizes(),
               " does not match its input ", x_t.sizes());
   using samplers::PredictionType;
-  if (prediction == PredictionType::velocity)
-    return mean_flat((output - path.target_velocity(t, noise, data)).pow(2)).mean();
-  if (prediction == PredictionType::x) {
+  if (prediction_ == PredictionType::velocity)
+    return mean_flat((output - path_.target_velocity(t, noise, data)).pow(2)).mean();
+  if (prediction_ == PredictionType::x) {
     // (B) -> (B, 1, 1, 1): JiT's clamped 1 - t
     auto denom = samplers::Path::expand_t_like(1.0 - t, x_t).clamp_min(config_.x_pred_t_eps);
     auto v_hat = (output - x_t) / denom;
     auto v = (data - x_t) / denom;
     return mean_flat((v_hat - v).pow(2)).mean();
   }
-  auto sigma = samplers::Path::expand_t_like(path.sigma(t), x_t);
+  auto sigma = samplers::Path::expand_t_like(path_.sigma(t), x_t);
   torch::Tensor weight = torch::ones_like(sigma);
-  if (config_.loss_weight != "none") {
-    auto drift_var = path.compute_drift(x_t, t).var;
-    weight = config_.loss_weight == "velocity" ? (drift_var / sigma).pow(2) : drift_var / sigma.pow(2);
+  if (loss_weight_ != LossWeight::none) {
+    auto drift_var = path_.compute_drift(x_t, t).var;
+    weight = loss_weight_ == LossWeight::velocity ? (drift_var / sigma).pow(2) : drift_var / sigma.pow(2);
   }
-  if (prediction == PredictionType::noise) return mean_flat(weight * (output - noise).pow(2)).mean();
+  if (prediction_ == PredictionType::noise) return mean_flat(weight * (output - noise).pow(2)).mean();
   return mean_flat(weight * (output * sigma + noise).pow(2)).mean();
 }
 
-}  // namespace fluxion::train
+std::unique_ptr<ObjectiveSampler> FlowObjective::sampler(const SamplingRequest& request) const {
+  SamplingRequest completed = request;
+  completed.sampler = sampler_for_flow(config_, request.sampler);
+  if (request.path_given) completed.sampler.path = request.sampler.path;
+  if (request.prediction_given) completed.sampler.prediction = request.sampler.prediction;
+  return flow_sampler(completed, null_label_);
+}
+
+}  // namespace fluxion::objectives

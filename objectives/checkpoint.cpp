@@ -1,18 +1,11 @@
-#include "train/checkpoint.h"
-
-#include <unistd.h>
+#include "objectives/checkpoint.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <filesystem>
-#include <iomanip>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/error.h"
-#include "train/ema.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 namespace {
 bool starts_with(const std::string& s, const std::string& prefix) {
@@ -20,10 +13,14 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 }
 }  // namespace
 
+std::string ema_prefix(size_t index) {
+  return index == 0 ? std::string("ema") : "ema" + std::to_string(index);
+}
+
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
   core::TensorMap tensors = c.model;
   for (size_t i = 0; i < c.emas.size(); ++i)
-    for (const auto& [name, t] : c.emas[i]) tensors[EmaSet::prefix(i) + "." + name] = t;
+    for (const auto& [name, t] : c.emas[i]) tensors[ema_prefix(i) + "." + name] = t;
   for (const auto& [name, t] : c.optimizer) tensors["optim." + name] = t;
   for (const auto& [name, t] : c.objective) tensors["objective." + name] = t;
   tensors["trainer.step"] = torch::tensor(c.step, torch::kLong);
@@ -63,7 +60,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     } else {
       bool is_ema = false;
       for (size_t i = 0; i < c.emas.size() && !is_ema; ++i) {
-        const std::string prefix = EmaSet::prefix(i) + ".";
+        const std::string prefix = ema_prefix(i) + ".";
         if (starts_with(name, prefix)) {
           c.emas[i][name.substr(prefix.size())] = t;
           is_ema = true;
@@ -108,31 +105,4 @@ ModelWeights load_model_weights(const std::string& path, const std::string& whic
   return out;
 }
 
-std::string checkpoint_name(int64_t step) {
-  std::ostringstream name;
-  name << "step-" << std::setw(7) << std::setfill('0') << step << ".safetensors";
-  return name.str();
-}
-
-void update_last_link(const std::string& target, const std::string& last) {
-  const std::string temp = last + ".tmp." + std::to_string(::getpid());
-  std::remove(temp.c_str());
-  std::error_code ec;
-  std::filesystem::create_hard_link(target, temp, ec);
-  if (ec) std::filesystem::copy_file(target, temp, std::filesystem::copy_options::overwrite_existing);
-  FLUXION_CHECK(std::rename(temp.c_str(), last.c_str()) == 0, last, ": cannot update");
-}
-
-void prune_checkpoints(const std::string& dir, int64_t keep) {
-  if (keep <= 0) return;
-  std::vector<std::filesystem::path> steps;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const auto name = entry.path().filename().string();
-    if (starts_with(name, "step-") && entry.path().extension() == ".safetensors")
-      steps.push_back(entry.path());
-  }
-  std::sort(steps.begin(), steps.end());
-  for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) std::filesystem::remove(steps[i]);
-}
-
-}  // namespace fluxion::train
+}  // namespace fluxion::objectives

@@ -1,9 +1,8 @@
-#include "train/generate.h"
+#include "objectives/generate.h"
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/compat.h"
@@ -16,13 +15,11 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "models/zoo.h"
-#include "train/checkpoint.h"
-#include "train/dale_prior.h"
-#include "train/dale_sampling.h"
-#include "train/flow_sampling.h"
-#include "train/train_config.h"
+#include "objectives/checkpoint.h"
+#include "objectives/flow_sampling.h"
+#include "objectives/objective_config.h"
 
-namespace fluxion::train {
+namespace fluxion::objectives {
 
 namespace fs = std::filesystem;
 
@@ -85,35 +82,17 @@ GenerateResult generate(const GenerateConfig& config) {
   model->eval();
 
   // The objective the weights were trained with decides the sampler family, and for flows the
-  // path, prediction and end epsilons.
-  samplers::SamplerConfig sampler = config.sampler;
-  TrainConfig trained;
-  if (!weights.train_config.empty()) trained = train_config_from_json(nlohmann::json::parse(weights.train_config));
-  const bool multiplicative = sampler.name == "dls" || sampler.name == "ums";
-  const bool dale = trained.objective == "dale";
-  FLUXION_CHECK(!multiplicative || dale, "--sampler ", sampler.name,
-                " is a multiplicative (Dale-Langevin) sampler, but ", config.checkpoint,
-                " holds a flow model; use a flow sampler (", samplers::sampler_names().front(), ", heun, ...)");
-  FLUXION_CHECK(multiplicative || !dale, config.checkpoint,
-                " holds a Dale (multiplicative score) model; sample it with --sampler dls or --sampler ums");
-  samplers::MultiplicativeConfig multiplicative_config =
-      multiplicative_for(trained.dale, config.multiplicative);
-  std::string prior;  // Dale's starting distribution
-  if (dale) {
-    multiplicative_config.name = sampler.name;
-    samplers::validate(multiplicative_config);
-    FLUXION_CHECK(weights.objective.count("prior_mean") && weights.objective.count("prior_std"),
-                  config.checkpoint, ": Dale checkpoint lacks its log-normal prior (objective.prior_*)");
-    prior = resolve_dale_prior(config.prior, weights.objective);
-  }
-  if (!weights.train_config.empty() && !dale) {
-    auto from_objective = sampler_for_objective(trained.flow, sampler);
-    if (config.path_given) from_objective.path = sampler.path;
-    if (config.prediction_given) from_objective.prediction = sampler.prediction;
-    sampler = from_objective;
-  }
-  sampler.null_label = model->num_classes();
-  if (!dale) samplers::validate(sampler);
+  // path, prediction and end epsilons. Converted official weights record none: a flow sampler
+  // samples them exactly as configured.
+  SamplingRequest request;
+  request.sampler = config.sampler;
+  request.path_given = config.path_given;
+  request.prediction_given = config.prediction_given;
+  request.prior = config.prior;
+  request.source = config.checkpoint;
+  const auto objective = load_objective(weights, model->num_classes());
+  const auto sampler =
+      objective ? objective->sampler(request) : flow_sampler(request, model->num_classes());
 
   const int64_t n = config.n, C = model->in_channels(), S = model->image_size();
   const auto labels = labels_for(config, model->num_classes());
@@ -128,8 +107,7 @@ GenerateResult generate(const GenerateConfig& config) {
   if (!config.out.empty()) core::ensure_directory(config.out);
 
   GenerateResult result;
-  result.sampler_description =
-      dale ? samplers::describe(multiplicative_config) + ", " + prior + " prior" : samplers::describe(sampler);
+  result.sampler_description = sampler->describe();
   core::log_info("sampling " + std::to_string(n) + " images with " + result.sampler_description +
                  " on " + core::device_summary(device));
   const auto rule = config.quantization == "adm" ? core::Quantization::adm_floor : core::Quantization::sit_round;
@@ -167,24 +145,17 @@ GenerateResult generate(const GenerateConfig& config) {
       noise = torch::stack(draws);
     }
     auto gen = core::make_generator(core::derive_seed(config.seed, kSdeStream + first), device);
-    const TrainModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+    const samplers::ModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
       return model->forward(x, t, y).to(torch::kFloat);
     };
     const auto batch_labels = labels.slice(0, first, first + count).to(device);
     torch::Tensor sampled;
     {
       compat::AutocastGuard autocast(device.type(), precision);
-      if (dale) {
-        auto r = sample_dale(multiplicative_config, trained.dale, model_fn, batch_labels, weights.objective,
-                             prior, noise.to(device), gen);
-        result.nfe_per_batch = r.nfe;
-        result.lost_images += r.lost_images;
-        sampled = r.x;
-      } else {
-        auto r = samplers::sample(sampler, model_fn, batch_labels, noise.to(device), gen);
-        result.nfe_per_batch = r.nfe;
-        sampled = r.x;
-      }
+      const auto r = sampler->sample(model_fn, batch_labels, noise.to(device), gen);
+      result.nfe_per_batch = r.nfe;
+      result.lost_images += r.lost_images;
+      sampled = r.x;
     }
     auto images = core::to_uint8(sampled.to(torch::kFloat).cpu(), rule);
     all.slice(0, first, first + count).copy_(images);
@@ -215,4 +186,4 @@ GenerateResult generate(const GenerateConfig& config) {
   return result;
 }
 
-}  // namespace fluxion::train
+}  // namespace fluxion::objectives

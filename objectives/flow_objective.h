@@ -9,12 +9,17 @@
 //   JiT (denoiser.py): x-prediction with v-loss on the linear path, t = sigmoid(N(mean, std)),
 //     noise ~ N(0, noise_scale^2), v = (x - z)/max(1 - t, t_eps), v_hat likewise from x_hat.
 // Losses are means over every element (mean_flat then batch mean), computed in float32.
+// A flow model is sampled by the ode and sde samplers (flow_sampling.h).
 #include <torch/torch.h>
 
-#include <functional>
 #include <string>
+#include <utility>
 
-namespace fluxion::train {
+#include "objectives/objective.h"
+#include "samplers/path.h"
+#include "samplers/prediction.h"
+
+namespace fluxion::objectives {
 
 struct FlowConfig {
   std::string path = "linear";          // linear | gvp | vp
@@ -32,36 +37,33 @@ struct FlowConfig {
   void validate() const;  // throws fluxion::Error naming the bad field
 };
 
-// (x_t, t, y) -> model output shaped like x_t.
-using TrainModelFn =
-    std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
-
 // The random draws of one loss evaluation: t (B), the noise shaped like the data (already scaled
 // by noise_scale) and the labels after dropout (dropped ones are the null class).
 struct FlowDraws {
   torch::Tensor t, noise, labels;
 };
 
-class FlowObjective {
+class FlowObjective : public Objective {
  public:
   FlowObjective(FlowConfig config, int64_t null_label);
 
-  // One training loss on clean data x (B, C, H, W) in [-1, 1] with labels y (B); all randomness
-  // (t, noise, label dropout) from `gen`. Returns a float32 scalar.
-  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                     at::Generator& gen) const;
+  std::string name() const override { return "flow"; }
+  std::string describe() const override;
+
+  using Objective::loss;
+  // One training loss; all randomness (t, noise, label dropout) from `gen` (objective.h).
+  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
+                     at::Generator& gen, int64_t global_batch, int64_t begin) const override;
   // The same loss for given draws (loss() is loss(model, x, draw(x, y, gen))); the golden
   // training test feeds the official code's draws through this.
-  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const FlowDraws& draws) const;
+  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const FlowDraws& draws) const;
   // t, then the noise, then the label dropout, in that order from `gen`.
   FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) const;
-  // Data parallel: x and y are rows [begin, begin + B) of a global batch of `global_batch` rows.
-  // The draws of the whole global batch are made (in the order above) and this slice's rows
-  // kept, so that N ranks draw exactly what one process with the global batch draws.
-  FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
-                 int64_t begin) const;
-  torch::Tensor loss(const TrainModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                     at::Generator& gen, int64_t global_batch, int64_t begin) const;
+  // Data parallel: the draws of the whole global batch (in the order above), this slice's rows.
+  FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
+                 int64_t global_batch, int64_t begin) const;
+
+  std::unique_ptr<ObjectiveSampler> sampler(const SamplingRequest& request) const override;
 
   // The time interval t is drawn from for uniform sampling.
   std::pair<double, double> time_interval() const;
@@ -72,8 +74,15 @@ class FlowObjective {
   torch::Tensor drop_labels(const torch::Tensor& y, at::Generator& gen) const;
 
  private:
+  enum class LossWeight { none, velocity, likelihood };
+
   FlowConfig config_;
   int64_t null_label_;
+  // config_'s names, parsed once
+  samplers::Path path_;
+  samplers::PredictionType prediction_;
+  LossWeight loss_weight_;
+  bool logit_normal_;
 };
 
-}  // namespace fluxion::train
+}  // namespace fluxion::objectives
