@@ -6,6 +6,8 @@ find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
+find_package(CURL REQUIRED)     # weights fetched on first use (core/download)
+find_package(OpenSSL REQUIRED)  # their SHA-256 (core/sha256, through EVP)
 
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
 
@@ -16,7 +18,8 @@ pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)  # .npz archives (core
 add_library(fluxion_deps INTERFACE)
 target_include_directories(fluxion_deps INTERFACE ${STB_INCLUDE_DIR})
 target_link_libraries(fluxion_deps INTERFACE
-  ZLIB::ZLIB PkgConfig::LIBZIP nlohmann_json::nlohmann_json PkgConfig::FFTW3 Threads::Threads)
+  ZLIB::ZLIB PkgConfig::LIBZIP nlohmann_json::nlohmann_json PkgConfig::FFTW3 Threads::Threads
+  CURL::libcurl OpenSSL::Crypto)
 
 # Torch's CMake config adds flags (e.g. -D_GLIBCXX_USE_CXX11_ABI) through TORCH_CXX_FLAGS.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")

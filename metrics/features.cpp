@@ -10,6 +10,7 @@
 #include "metrics/dinov2.h"
 #include "metrics/fmnist_classifier.h"
 #include "metrics/inception_fid.h"
+#include "metrics/weights_cache.h"
 
 namespace fluxion::metrics {
 
@@ -73,6 +74,8 @@ std::string cached(const std::string& file) {
 
 std::string default_cache_dir() {
   if (const char* env = std::getenv("FLUXION_CACHE"); env && *env) return env;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return (std::filesystem::path(xdg) / "fluxion").string();
   if (const char* home = std::getenv("HOME"); home && *home)
     return (std::filesystem::path(home) / ".cache" / "fluxion").string();
   return ".fluxion-cache";
@@ -116,22 +119,27 @@ std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec
   FLUXION_CHECK(spec.dims == 2048 || (inception && (spec.dims == 64 || spec.dims == 192 || spec.dims == 768)),
                 "--dims ", spec.dims, ": Inception features have 64, 192, 768 or 2048 dimensions",
                 inception ? "" : std::string(", and only Inception has more than one: ") + spec.text);
+  std::string weights = spec.weights;
   if (spec.kind != FeatureKind::fmnist) {
-    FLUXION_CHECK(std::filesystem::exists(spec.weights), "--features ", spec.text, ": weights file ",
-                  spec.weights, " does not exist",
+    // The default file in the cache is fetched on first use; a path given as NAME:FILE is not.
+    const auto* pinned = find_pinned_weights(std::filesystem::path(weights).filename().string());
+    if (pinned && weights == cached(pinned->cached_file) && !std::filesystem::exists(weights))
+      weights = fetch_pinned_weights(*pinned, default_cache_dir());
+    FLUXION_CHECK(std::filesystem::exists(weights), "--features ", spec.text, ": weights file ", weights,
+                  " does not exist",
                   spec.kind == FeatureKind::dinov2
                       ? " (save a DINOv2 state dict, transformers or official names, as safetensors)"
-                      : " (convert pt_inception-2015-12-05-6726825d.pth with tools/convert_inception.py)");
+                      : " (convert pt_inception-2015-12-05-6726825d.pth with fluxion convert --inception)");
   }
   switch (spec.kind) {
     case FeatureKind::inception:
-      return std::make_unique<InceptionExtractor>(spec.weights, InceptionPreprocess::pytorch_fid, spec.dims, device);
+      return std::make_unique<InceptionExtractor>(weights, InceptionPreprocess::pytorch_fid, spec.dims, device);
     case FeatureKind::inception_adm:
-      return std::make_unique<InceptionExtractor>(spec.weights, InceptionPreprocess::tf_adm, spec.dims, device);
+      return std::make_unique<InceptionExtractor>(weights, InceptionPreprocess::tf_adm, spec.dims, device);
     case FeatureKind::dinov2:
-      return std::make_unique<Dinov2Extractor>(spec.weights, device);
+      return std::make_unique<Dinov2Extractor>(weights, device);
     case FeatureKind::fmnist:
-      return std::make_unique<FmnistExtractor>(spec.weights, device);
+      return std::make_unique<FmnistExtractor>(weights, device);
   }
   fail("--features: unhandled extractor");
 }

@@ -1,7 +1,8 @@
 #pragma once
 // pytorch-fid's FID Inception-v3 (torchvision Inception3 with 1008 classes and the FID blocks),
 // with the outputs every Inception-based metric needs. Weights: pt_inception-2015-12-05 converted
-// to safetensors with its PyTorch names (tools/convert_inception.py).
+// to safetensors with its PyTorch names: fetched and converted on first use (metrics/weights_cache),
+// or by hand with `fluxion convert --inception` (tools/convert_inception.py as a fallback).
 #include <torch/torch.h>
 
 #include <string>

@@ -4,6 +4,7 @@
 
 #include "metrics/evaluate.h"
 #include "tools/commands.h"
+#include "tools/offline_flag.h"
 
 namespace fluxion::cli {
 
@@ -33,6 +34,7 @@ void add_eval(CLI::App& app) {
   sub->add_option("--kid-subset-size", config->kid_subset_size, "KID subset size")->capture_default_str();
   sub->add_option("--seed", config->seed, "seed of the KID subsets and the IS permutation")->capture_default_str();
   sub->add_option("--pr-k", config->pr_k, "neighbourhood size of precision/recall")->capture_default_str();
+  add_offline_flag(*sub);
   sub->callback([config] {
     const auto result = metrics::run_evaluation(*config);
     std::cout << metrics::format_eval_table(result);

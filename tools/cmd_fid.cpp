@@ -7,6 +7,7 @@
 
 #include "metrics/fid_paths.h"
 #include "tools/commands.h"
+#include "tools/offline_flag.h"
 
 namespace fluxion::cli {
 
@@ -39,6 +40,7 @@ void add_fid(CLI::App& app) {
   sub->add_option("--features", config->features,
                   "inception[:W] (pytorch-fid's network), inception-adm[:W], dinov2[:W], fmnist[:W]")
       ->capture_default_str();
+  add_offline_flag(*sub);
   sub->callback([config, paths, save_stats] {
     config->paths = {paths->at(0), paths->at(1)};
     if (*save_stats) {

@@ -4,6 +4,7 @@
 
 #include "metrics/evaluate.h"
 #include "tools/commands.h"
+#include "tools/offline_flag.h"
 
 namespace fluxion::cli {
 
@@ -20,6 +21,7 @@ void add_stats(CLI::App& app) {
   sub->add_option("--batch", config->batch_size, "images per batch")->capture_default_str();
   sub->add_option("--threads", config->threads, "decoding threads (0: all cores)")->capture_default_str();
   sub->add_option("--limit", config->limit, "use only the first N images (0: all)")->capture_default_str();
+  add_offline_flag(*sub);
   sub->callback([config] {
     const auto summary = metrics::compute_stats_file(*config);
     std::cout << "wrote " << summary["output"].get<std::string>() << ": "

@@ -12,7 +12,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps=$root/.deps
 debs=(libfftw3-dev libfftw3-double3 libfftw3-single3 libfftw3-long3 libfftw3-quad3 libfftw3-bin
-      libcli11-dev libstb-dev libstb0 catch2 nlohmann-json3-dev zlib1g-dev libzip-dev libzip4)
+      libcli11-dev libstb-dev libstb0 catch2 nlohmann-json3-dev zlib1g-dev libzip-dev libzip4
+      # libcurl (OpenSSL flavour) and OpenSSL's libcrypto, with the libraries Debian's libcurl4
+      # links that a CUDA image may lack (libssh2, librtmp, libldap-2.5 of Debian 12, ...)
+      libcurl4-openssl-dev libcurl4 libssl-dev libssl3 libnghttp2-14 libssh2-1 librtmp1 libpsl5
+      libbrotli1 libldap-2.5-0 libsasl2-2 libsasl2-modules-db libunistring2)
 
 case "${1:-}" in
   download)

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-pthread   # Debian's LibTorch is ~7x slower on the reference BLAS
   libstb-dev libfftw3-dev libcli11-dev catch2 nlohmann-json3-dev zlib1g-dev libzip-dev libgloo-dev
+  libcurl4-openssl-dev libssl-dev     # weights fetched on first use, checked by SHA-256
   dataset-fashion-mnist               # the default run's data
   python3 python3-numpy               # interop tests (np.save / np.savez round trips)
   python3-torch                       # tools/convert_checkpoint.py and its test
