@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "core/atomic_file.h"
 #include "core/compat.h"
@@ -14,6 +15,7 @@
 #include "core/npz.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "models/vae.h"
 #include "models/zoo.h"
 #include "objectives/checkpoint.h"
 #include "objectives/flow_sampling.h"
@@ -96,6 +98,21 @@ GenerateResult generate(const GenerateConfig& config) {
 
   const int64_t n = config.n, C = model->in_channels(), S = model->image_size();
   const auto labels = labels_for(config, model->num_classes());
+  // Latent models: images have the VAE's channels and its upsampling factor times the size
+  models::AutoencoderKL vae{nullptr};
+  if (!config.vae.empty()) {
+    std::string vae_json;
+    if (!config.vae_config.empty()) {
+      std::ifstream in(config.vae_config);
+      FLUXION_CHECK(in, "cannot read VAE config ", config.vae_config);
+      vae_json.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    vae = models::load_vae(config.vae, vae_json, device);
+    FLUXION_CHECK(vae->config().latent_channels == C, "the VAE ", config.vae, " has ", vae->config().latent_channels,
+                  " latent channels, the model samples ", C);
+  }
+  const int64_t image_channels = vae ? vae->config().out_channels : C;
+  const int64_t image_size = vae ? S * vae->config().downsampling_factor() : S;
   torch::Tensor init_noise;
   if (!config.init_noise.empty()) {
     init_noise = core::load_npy(config.init_noise).to(torch::kFloat);
@@ -111,7 +128,7 @@ GenerateResult generate(const GenerateConfig& config) {
   core::log_info("sampling " + std::to_string(n) + " images with " + result.sampler_description +
                  " on " + core::device_summary(device));
   const auto rule = config.quantization == "adm" ? core::Quantization::adm_floor : core::Quantization::sit_round;
-  auto all = torch::empty({n, C, S, S}, torch::kUInt8);
+  auto all = torch::empty({n, image_channels, image_size, image_size}, torch::kUInt8);
   core::Progress progress("sample", n, "img");
   const auto start = std::chrono::steady_clock::now();
   torch::NoGradGuard no_grad;
@@ -124,8 +141,8 @@ GenerateResult generate(const GenerateConfig& config) {
     if (have_all) {
       for (int64_t i = first; i < first + count; ++i) {
         auto image = core::read_image(image_name(config.out, i, labels[i].item<int64_t>()),
-                                      static_cast<int>(C));
-        FLUXION_CHECK(image.size(1) == S && image.size(2) == S, config.out,
+                                      static_cast<int>(image_channels));
+        FLUXION_CHECK(image.size(1) == image_size && image.size(2) == image_size, config.out,
                       ": existing image ", i, " has another size; use an empty --out");
         all[i].copy_(image);
       }
@@ -156,6 +173,7 @@ GenerateResult generate(const GenerateConfig& config) {
       result.nfe_per_batch = r.nfe;
       result.lost_images += r.lost_images;
       sampled = r.x;
+      if (vae) sampled = vae->decode(sampled.to(torch::kFloat));  // (B, 4, h, w) -> (B, 3, 8h, 8w)
     }
     auto images = core::to_uint8(sampled.to(torch::kFloat).cpu(), rule);
     all.slice(0, first, first + count).copy_(images);
@@ -180,7 +198,7 @@ GenerateResult generate(const GenerateConfig& config) {
   if (!config.npz.empty()) {
     // (N, C, H, W) -> (N, H, W, C), gray expanded to RGB as ADM's evaluator expects 3 channels
     auto nhwc = all.permute({0, 2, 3, 1}).contiguous();
-    if (C == 1) nhwc = nhwc.expand({n, S, S, 3}).contiguous();
+    if (image_channels == 1) nhwc = nhwc.expand({n, image_size, image_size, 3}).contiguous();
     core::save_npz(config.npz, {{"arr_0", nhwc}, {"arr_1", labels}});
   }
   return result;

@@ -33,6 +33,10 @@ struct GenerateConfig {
   int64_t grid_images = 100;
   std::string npz;   // ADM .npz ("" for none)
   std::string init_noise;  // .npy of (n, C, H, W) float noise instead of seeded draws
+  // Latent models: the samples are SD-VAE latents, decoded to images by this AutoencoderKL
+  // (weights .safetensors; vae_config a diffusers config.json, "" for the SD-VAE)
+  std::string vae;
+  std::string vae_config;
   std::string quantization = "sit";  // sit: clamp(127.5 x + 128) | adm: floor((x + 1) 127.5)
   samplers::SamplerConfig sampler;  // dls|ums for dale checkpoints
   std::string prior = "auto";       // dale: auto | class | channel (dale_prior.h)

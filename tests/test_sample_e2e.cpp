@@ -5,6 +5,11 @@
 
 #include "core/image_io.h"
 #include "core/npz.h"
+#include "core/safetensors.h"
+#include "metrics/weight_fill.h"
+#include "models/module_state.h"
+#include "models/vae.h"
+#include "models/zoo.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -83,4 +88,42 @@ TEST_CASE("fluxion sample refuses bad checkpoints and options with one line", "[
   auto missing = test::run_fluxion("sample --ckpt " + dir + "/none.safetensors --n 2 --grid " + dir + "/g.png");
   CHECK(missing.exit_code != 0);
   CHECK(missing.output.find("none.safetensors") != std::string::npos);
+}
+
+TEST_CASE("fluxion sample --vae decodes latent samples to images", "[e2e]") {
+  // a latent SiT (4 x 8 x 8) and a tiny fill-rule VAE with one 2x upsampling: 16 x 16 RGB images
+  const auto dir = test::scratch_dir("sample_vae");
+  models::ModelOverrides overrides;
+  overrides.image_size = 8;
+  overrides.channels = 4;
+  auto model = models::build_model(models::zoo_config("SiT-T/2", overrides));
+  core::save_safetensors(dir + "/latent_sit.safetensors", model->state_dict());
+  const std::string vae_json =
+      R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 4})";
+  models::AutoencoderKL vae(models::vae_config_from_json(vae_json));
+  metrics::fill_module(*vae);
+  core::save_safetensors(dir + "/vae.safetensors", models::module_state(*vae));
+  test::write_bytes(dir + "/vae.json", vae_json);
+  const auto common = "sample --ckpt " + dir + "/latent_sit.safetensors --model SiT-T/2 --image-size 8 --channels 4 "
+                      "--n 4 --batch 2 --sampler euler --steps 2 --device cpu ";
+  auto r = test::run_fluxion(common + "--vae " + dir + "/vae.safetensors --vae-config " + dir + "/vae.json --npz " +
+                             dir + "/s.npz --out " + dir + "/png");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto arrays = core::load_npz(dir + "/s.npz");
+  CHECK(arrays.at("arr_0").sizes() == torch::IntArrayRef({4, 16, 16, 3}));
+  CHECK(core::read_image(dir + "/png/" + std::filesystem::directory_iterator(dir + "/png")->path().filename().string())
+            .sizes() == torch::IntArrayRef({3, 16, 16}));
+  // a re-run reuses the decoded images and writes the same archive
+  auto again = test::run_fluxion(common + "--vae " + dir + "/vae.safetensors --vae-config " + dir + "/vae.json --npz " +
+                                 dir + "/s2.npz --out " + dir + "/png");
+  REQUIRE(again.exit_code == 0);
+  CHECK(torch::equal(core::load_npz(dir + "/s2.npz").at("arr_0"), arrays.at("arr_0")));
+  // a VAE whose latent width differs from the model's is refused in one line
+  test::write_bytes(dir + "/vae8.json",
+                    R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 8})");
+  auto wrong = test::run_fluxion(common + "--vae " + dir + "/vae.safetensors --vae-config " + dir + "/vae8.json --npz " +
+                                 dir + "/s3.npz");
+  CHECK(wrong.exit_code != 0);
+  CHECK(wrong.output.find("does not fit AutoencoderKL") != std::string::npos);
 }

@@ -33,6 +33,8 @@ void add_sample(CLI::App& app) {
   sub->add_option("--grid-images", c.grid_images, "images in the grid")->capture_default_str();
   sub->add_option("--npz", c.npz, "ADM-style .npz: arr_0 uint8 NHWC, arr_1 labels");
   sub->add_option("--init-noise", c.init_noise, ".npy of (N, C, H, W) initial noise");
+  sub->add_option("--vae", c.vae, "latent models: decode the samples with this AutoencoderKL (.safetensors)");
+  sub->add_option("--vae-config", c.vae_config, "the VAE's diffusers config.json (default: the SD-VAE)");
   sub->add_option("--quantization", c.quantization, "sit: clamp(127.5x+128) | adm: floor((x+1)127.5)")
       ->capture_default_str();
 
