@@ -1,6 +1,7 @@
 #include "models/vae.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
 #include "models/module_state.h"
@@ -128,9 +129,14 @@ core::TensorMap rename_legacy_vae_attention(const core::TensorMap& tensors) {
   return renamed;
 }
 
-AutoencoderKL load_vae(const std::string& weights_path, const std::string& config_json, const torch::Device& device) {
+AutoencoderKL load_vae(const std::string& weights_path, const std::string& config_path, const torch::Device& device) {
   FLUXION_CHECK(std::filesystem::exists(weights_path), "VAE weights file ", weights_path, " does not exist");
-  auto config = config_json.empty() ? vae_preset("sd-vae-ft-ema") : vae_config_from_json(config_json);
+  VaeConfig config = vae_preset("sd-vae-ft-ema");
+  if (!config_path.empty()) {
+    std::ifstream in(config_path);
+    FLUXION_CHECK(in, "cannot read VAE config ", config_path);
+    config = vae_config_from_json(std::string(std::istreambuf_iterator<char>(in), {}));
+  }
   AutoencoderKL vae(config);
   vae->load_state(core::load_safetensors(weights_path), weights_path);
   vae->to(device);

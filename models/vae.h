@@ -77,9 +77,9 @@ TORCH_MODULE(AutoencoderKL);
 // value -> to_v, proj_attn -> to_out.0 (weights and biases). Other names are kept.
 core::TensorMap rename_legacy_vae_attention(const core::TensorMap& tensors);
 
-// The VAE of a weights file: a safetensors state dict with the architecture from `config_json`
+// The VAE of a weights file: a safetensors state dict with the architecture of `config_path`
 // (diffusers' config.json; empty: the SD-VAE preset), loaded on `device` in float32.
-AutoencoderKL load_vae(const std::string& weights_path, const std::string& config_json,
+AutoencoderKL load_vae(const std::string& weights_path, const std::string& config_path,
                        const torch::Device& device);
 
 }  // namespace fluxion::models

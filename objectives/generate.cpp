@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "core/atomic_file.h"
 #include "core/compat.h"
@@ -101,13 +100,7 @@ GenerateResult generate(const GenerateConfig& config) {
   // Latent models: images have the VAE's channels and its upsampling factor times the size
   models::AutoencoderKL vae{nullptr};
   if (!config.vae.empty()) {
-    std::string vae_json;
-    if (!config.vae_config.empty()) {
-      std::ifstream in(config.vae_config);
-      FLUXION_CHECK(in, "cannot read VAE config ", config.vae_config);
-      vae_json.assign(std::istreambuf_iterator<char>(in), {});
-    }
-    vae = models::load_vae(config.vae, vae_json, device);
+    vae = models::load_vae(config.vae, config.vae_config, device);
     FLUXION_CHECK(vae->config().latent_channels == C, "the VAE ", config.vae, " has ", vae->config().latent_channels,
                   " latent channels, the model samples ", C);
   }

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <vector>
 
@@ -32,12 +31,6 @@ std::string shard_path(const std::string& dir, int64_t shard) {
   return (fs::path(dir) / name).string();
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  FLUXION_CHECK(in, "cannot read VAE config ", path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 std::shared_ptr<core::Dataset> open_images(const EncodeConfig& c) {
   FLUXION_CHECK(c.crop == "adm" || c.crop == "resize", "encode: unknown crop '", c.crop, "' (adm | resize)");
   core::ImageTransform transform;
@@ -59,8 +52,7 @@ EncodeResult encode_latents(const EncodeConfig& c) {
   const bool single_file = ends_with(c.output, ".npz");
   const auto device = core::resolve_device(c.device);
   const auto precision = core::resolve_precision(c.precision, device);
-  const std::string config_json = c.vae_config.empty() ? "" : read_text(c.vae_config);
-  auto vae = models::load_vae(c.vae, config_json, device);
+  auto vae = models::load_vae(c.vae, c.vae_config, device);
   const auto factor = vae->config().downsampling_factor();
   FLUXION_CHECK(c.image_size % factor == 0, "encode: image size ", c.image_size, " is not a multiple of the VAE's ",
                 factor, "x downsampling");

@@ -8,11 +8,7 @@
 
 namespace fluxion::train {
 
-namespace {
-constexpr double kWidth = 560, kHeight = 260;
-constexpr double kLeft = 64, kRight = 16, kTop = 28, kBottom = 44;
-
-std::string escape(const std::string& text) {
+std::string html_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
@@ -26,6 +22,10 @@ std::string escape(const std::string& text) {
   }
   return out;
 }
+
+namespace {
+constexpr double kWidth = 560, kHeight = 260;
+constexpr double kLeft = 64, kRight = 16, kTop = 28, kBottom = 44;
 
 // Short tick labels: 0.0012, 3.5e+04, 120.
 std::string label(double v) {
@@ -77,9 +77,9 @@ std::string render_chart(const Chart& chart) {
         ++points;
       }
   std::ostringstream svg;
-  svg << "<figure class='chart'><figcaption>" << escape(chart.title) << "</figcaption>"
+  svg << "<figure class='chart'><figcaption>" << html_escape(chart.title) << "</figcaption>"
       << "<svg xmlns='http://www.w3.org/2000/svg' width='" << kWidth << "' height='" << kHeight
-      << "' viewBox='0 0 " << kWidth << " " << kHeight << "' role='img' aria-label='" << escape(chart.title) << "'>";
+      << "' viewBox='0 0 " << kWidth << " " << kHeight << "' role='img' aria-label='" << html_escape(chart.title) << "'>";
   if (points == 0) {
     svg << "<text x='" << kWidth / 2 << "' y='" << kHeight / 2 << "' text-anchor='middle' fill='#888'>no data yet</text></svg></figure>";
     return svg.str();
@@ -116,9 +116,9 @@ std::string render_chart(const Chart& chart) {
         << "' font-size='11' text-anchor='middle'>" << label(t) << "</text>";
   }
   svg << "<text class='x-label' x='" << kLeft + plot_w / 2 << "' y='" << kHeight - 8
-      << "' font-size='12' text-anchor='middle'>" << escape(chart.x_label) << "</text>"
+      << "' font-size='12' text-anchor='middle'>" << html_escape(chart.x_label) << "</text>"
       << "<text class='y-label' transform='translate(14 " << kTop + plot_h / 2
-      << ") rotate(-90)' font-size='12' text-anchor='middle'>" << escape(chart.y_label)
+      << ") rotate(-90)' font-size='12' text-anchor='middle'>" << html_escape(chart.y_label)
       << (chart.log_y ? " (log scale)" : "") << "</text>";
   double legend_x = kLeft + 8;
   for (const auto& s : chart.series) {
@@ -130,11 +130,11 @@ std::string render_chart(const Chart& chart) {
     } else if (!shown.empty()) {
       svg << "<polyline class='series' fill='none' stroke='" << s.color << "' stroke-width='" << s.width << "' points='";
       for (const auto& [x, y] : shown) svg << px(x) << "," << py(y) << " ";
-      svg << "'><title>" << escape(s.name) << "</title></polyline>";
+      svg << "'><title>" << html_escape(s.name) << "</title></polyline>";
     }
     if (chart.series.size() > 1) {
       svg << "<rect x='" << legend_x << "' y='" << kTop + 6 << "' width='10' height='3' fill='" << s.color
-          << "'/><text x='" << legend_x + 14 << "' y='" << kTop + 11 << "' font-size='11'>" << escape(s.name) << "</text>";
+          << "'/><text x='" << legend_x + 14 << "' y='" << kTop + 11 << "' font-size='11'>" << html_escape(s.name) << "</text>";
       legend_x += 24 + 7.0 * s.name.size();
     }
   }

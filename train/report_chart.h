@@ -22,6 +22,9 @@ struct Chart {
   std::vector<ChartSeries> series;
 };
 
+// Text for HTML content or a quoted attribute (& < > ' " escaped).
+std::string html_escape(const std::string& text);
+
 // "<figure>..<svg>..</svg></figure>"; a chart without points says "no data yet".
 std::string render_chart(const Chart& chart);
 

@@ -48,12 +48,6 @@ RunLog read_metrics(const std::string& path) {
   return log;
 }
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-  return out;
-}
-
 std::string read_text(const fs::path& path) {
   std::ifstream in(path);
   return in ? std::string(std::istreambuf_iterator<char>(in), {}) : std::string();
@@ -118,20 +112,20 @@ void write_run_report(const std::string& run_dir) {
   std::sort(grids.begin(), grids.end());  // step-0001000.png ...: zero-padded, so by step
 
   std::ostringstream html;
-  html << "<!doctype html><html><head><meta charset='utf-8'><title>fluxion run " << escape(run_dir)
+  html << "<!doctype html><html><head><meta charset='utf-8'><title>fluxion run " << html_escape(run_dir)
        << "</title><style>body{font-family:sans-serif;margin:24px;max-width:1200px}"
           ".charts{display:flex;flex-wrap:wrap;gap:12px}figure.chart{margin:0}"
           "figcaption{font-weight:bold;margin:4px 0}pre{background:#f6f6f6;padding:8px;overflow:auto}</style>"
           "</head><body>\n<h1>fluxion run</h1>\n<p>"
-       << escape(run_dir) << "</p>\n" << summary(log) << "\n<h2>Training</h2>\n<div class='charts'>\n";
+       << html_escape(run_dir) << "</p>\n" << summary(log) << "\n<h2>Training</h2>\n<div class='charts'>\n";
   for (const auto& chart : charts) html << render_chart(chart) << "\n";
   html << "</div>\n<h2>Samples (fixed noise and labels, EMA weights)</h2>\n" << grid_slider(grids)
        << "<h2>Configuration</h2>\n<pre id='config'>";
   const auto config = read_text(fs::path(run_dir) / "config.json");
   try {
-    html << escape(config.empty() ? "(no config.json)" : nlohmann::json::parse(config).dump(2));
+    html << html_escape(config.empty() ? "(no config.json)" : nlohmann::json::parse(config).dump(2));
   } catch (const nlohmann::json::exception&) {
-    html << escape(config);
+    html << html_escape(config);
   }
   html << "</pre>\n</body></html>\n";
   core::write_file_atomically(run_dir + "/report.html", [&](std::ostream& out) { out << html.str(); });
