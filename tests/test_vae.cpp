@@ -1,8 +1,12 @@
-// The SD-VAE (models/vae.h): architecture, the first uploads' names, errors. The golden
-// comparison with diffusers (tests/python/vae_reference.py) lands with its reference file.
+// The SD-VAE (models/vae.h): architecture, the first uploads' names, errors, and the golden
+// comparison with diffusers' AutoencoderKL (tests/golden/sd_vae_tiny.safetensors, made by
+// tests/python/vae_reference.py from diffusers' own code on fill-rule weights).
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "core/safetensors.h"
+#include "metrics/weight_fill.h"
 #include "models/module_state.h"
 #include "models/vae.h"
 #include "test_helpers.h"
@@ -16,6 +20,13 @@ models::VaeConfig tiny_config() {
   c.layers_per_block = 1;
   c.norm_num_groups = 8;
   return c;
+}
+
+std::string golden_file() { return std::string(FLUXION_SOURCE_DIR) + "/tests/golden/sd_vae_tiny.safetensors"; }
+
+// Largest difference relative to the reference's largest magnitude.
+double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
+  return test::max_abs_diff(got, want) / want.abs().max().item<double>();
 }
 }  // namespace
 
@@ -76,3 +87,34 @@ TEST_CASE("bad VAE input gives one-line errors", "[unit]") {
   test::expect_one_line_error([] { models::load_vae("/nonexistent/vae.safetensors", "", torch::kCPU); },
                               {"does not exist"});
 }
+
+TEST_CASE("AutoencoderKL matches diffusers on fill-rule weights", "[golden]") {
+  core::Metadata metadata;
+  auto golden = core::load_safetensors(golden_file(), &metadata);
+  models::AutoencoderKL vae(models::vae_config_from_json(metadata.at("config")));
+
+  // the state dict is diffusers', name for name and shape for shape
+  auto official = nlohmann::json::parse(metadata.at("state_dict_shapes"));
+  auto ours = models::module_state(*vae);
+  CHECK(ours.size() == official.size());
+  for (const auto& [name, shape] : official.items()) {
+    INFO(name);
+    REQUIRE(ours.count(name));
+    CHECK(ours.at(name).sizes().vec() == shape.get<std::vector<int64_t>>());
+  }
+  metrics::fill_module(*vae);
+  vae->eval();
+  torch::NoGradGuard no_grad;
+
+  // float32 on the CPU: the convolutions and the attention sum in another order than PyTorch's
+  // oneDNN/MKL paths, so agreement is to float32 round-off accumulated over ~12 layers.
+  const double tolerance = 2e-5;
+  auto posterior = vae->encode(golden.at("input.images"));
+  CHECK(relative_error(posterior.mean, golden.at("output.mean")) < tolerance);
+  CHECK(relative_error(posterior.logvar, golden.at("output.logvar")) < tolerance);
+  auto latents = vae->latents(golden.at("input.images"), golden.at("input.eps"));
+  CHECK(relative_error(latents, golden.at("output.latents")) < tolerance);
+  CHECK(relative_error(vae->decode(golden.at("output.latents")), golden.at("output.decode_latents")) < tolerance);
+  CHECK(relative_error(vae->decode(golden.at("input.z")), golden.at("output.decode_z")) < tolerance);
+}
+
