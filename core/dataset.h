@@ -65,18 +65,10 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec, const ImageTransf
 std::shared_ptr<Dataset> transform_dataset(std::shared_ptr<Dataset> dataset,
                                            const ImageTransform& transform);
 
-// Seeded epoch order and batching: batch b of epoch e is a deterministic function of
-// (seed, e, b), so a resumed run continues the same order from `position`. The order of epoch e
-// is a Fisher-Yates shuffle driven by SplitMix64 from derive_seed(seed, e) (our own, so that it
-// is the same on every LibTorch version). With drop_last an epoch yields
-// floor(N / batch) full batches and its remaining examples are skipped (not counted in
-// position); otherwise the last batch of an epoch is smaller. Batches never span two epochs.
-// Resuming needs the same dataset, seed, shuffle, batch size and drop_last. One consumer only
-// (next() is not thread-safe; decoding inside it is parallel).
-//
-// Data parallel training: every rank builds the same Batcher with the global batch size and
-// calls set_shard(rank, world); next() then decodes and returns only that rank's contiguous
-// slice of the global batch, while position() keeps counting global examples.
+// Seeded batching of a dataset: the order, resuming and data-parallel slices are BatchOrder's
+// (core/batch_order.h); next() decodes this rank's items on several threads. Resuming needs the
+// same dataset, seed, shuffle, batch size and drop_last. One consumer only (next() is not
+// thread-safe; decoding inside it is parallel).
 class Batcher {
  public:
   Batcher(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t seed, bool shuffle = true,

@@ -22,9 +22,14 @@ void add_train(CLI::App& app) {
   sub->add_option("--model", c.model, "zoo model name (fluxion inspect --model ?)")->capture_default_str();
   sub->add_option("--attention", c.attention, "softmax | gated | gated-headwise | linear")->capture_default_str();
   sub->add_option("--objective", c.objective.name, "flow | dale (multiplicative score matching)")->capture_default_str();
-  sub->add_option("--data", c.data, "fashion-mnist:train, mnist:DIR, cifar10:DIR, an image folder or an .npz")
+  sub->add_option("--data", c.data,
+                  "fashion-mnist:train, mnist:DIR, cifar10:DIR, an image folder, an .npz, or latents:PATH "
+                  "(`fluxion encode` output)")
       ->capture_default_str();
-  sub->add_option("--image-size", c.image_size, "train at this resolution (pad or resize)")->capture_default_str();
+  sub->add_option("--image-size", c.image_size, "train at this resolution (pad or resize; latents: theirs)")
+      ->capture_default_str();
+  sub->add_option("--vae", c.vae, "latent data: decode the sample grids with this AutoencoderKL (.safetensors)");
+  sub->add_option("--vae-config", c.vae_config, "the VAE's diffusers config.json (default: the SD-VAE)");
   sub->add_option("--data-threads", c.data_threads, "decoding threads (0: all cores)")->capture_default_str();
 
   sub->add_option("--path", f.path, "linear | gvp | vp")->capture_default_str();

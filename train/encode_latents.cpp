@@ -25,6 +25,11 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// A text as a uint8 array, the one way an .npz holds a string.
+torch::Tensor config_bytes(const std::string& text) {
+  return torch::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, torch::kUInt8).clone();
+}
+
 std::string shard_path(const std::string& dir, int64_t shard) {
   char name[32];
   std::snprintf(name, sizeof name, "moments-%06lld.npz", static_cast<long long>(shard));
@@ -105,7 +110,10 @@ EncodeResult encode_latents(const EncodeConfig& c) {
         progress.update(batch_labels.size(0));
       }
     }
-    core::save_npz(path, {{"moments", torch::cat(moments)}, {"labels", torch::cat(labels)}, {"flipped", torch::cat(flipped)}});
+    core::ArrayMap arrays{{"moments", torch::cat(moments)}, {"labels", torch::cat(labels)}, {"flipped", torch::cat(flipped)}};
+    // A single archive carries the VAE config itself (shards have vae.json beside them).
+    if (single_file) arrays["vae_config"] = config_bytes(models::vae_config_to_json(vae->config()));
+    core::save_npz(path, arrays);
     result.encoded += (end - begin) * copies;
   }
   progress.finish();

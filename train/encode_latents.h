@@ -5,7 +5,8 @@
 // What is stored is the posterior (mean and log-variance, 2 x latent channels), not one sample,
 // so training can draw a fresh latent per step exactly as SiT's train.py does on the fly
 // (vae.encode(x).latent_dist.sample() * 0.18215). Output:
-//   FILE.npz   one archive: moments float32 (N, 2L, h, w), labels int64 (N), flipped uint8 (N)
+//   FILE.npz   one archive: moments float32 (N, 2L, h, w), labels int64 (N), flipped uint8 (N),
+//              vae_config uint8 (the VAE's config.json, with its scaling factor)
 //   DIR        shards DIR/moments-000000.npz ... of `shard_size` images each plus DIR/vae.json
 //              (the VAE config with its scaling factor); finished shards are kept when a run is
 //              repeated, so a killed encode resumes at the first missing shard.

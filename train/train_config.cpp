@@ -23,7 +23,7 @@ void TrainConfig::validate() const {
 // keep the struct's defaults (older checkpoints, hand-written configs). The objective's keys are
 // read and written by objectives/objective_config.h.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, data,
-                                                image_size, data_threads, steps, batch, grad_accum, lr, beta1,
+                                                image_size, data_threads, vae, vae_config, steps, batch, grad_accum, lr, beta1,
                                                 beta2, weight_decay, adam_eps, warmup, lr_schedule, final_lr,
                                                 grad_clip, ema_decays, on_nonfinite, seed, device, precision,
                                                 out, log_every, ckpt_every, sample_every, keep_checkpoints,

@@ -23,6 +23,10 @@ struct TrainConfig {
   std::string data = "fashion-mnist:train";
   int64_t image_size = 32;  // items are padded (28 -> 32) or resized to this
   int64_t data_threads = 0;
+  // Latent data (latents:PATH): the SD-VAE that decodes the sample grids (weights .safetensors;
+  // vae_config a diffusers config.json, "" for the SD-VAE)
+  std::string vae;
+  std::string vae_config;
   // Optimisation
   // 3,600 steps of 16 images: about 10 minutes on 2 CPU cores. At equal cost, more and smaller
   // steps train this model further (FD 96 against 150 for 1,500 x 64, docs/benchmarks.md).

@@ -9,7 +9,6 @@
 
 #include "core/atomic_file.h"
 #include "core/compat.h"
-#include "core/dataset.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -26,6 +25,7 @@
 #include "train/sample_grid.h"
 #include "train/step_monitor.h"
 #include "train/train_step.h"
+#include "train/training_data.h"
 
 namespace fluxion::train {
 
@@ -37,20 +37,6 @@ namespace {
 constexpr uint64_t kStepStream = 1ull << 40;   // + step: noise, t and label dropout of that step
 constexpr uint64_t kGridStream = 7;            // fixed grid noise
 constexpr uint64_t kInitStream = 8;            // weight initialisation
-
-std::shared_ptr<core::Dataset> open_training_data(const TrainConfig& config) {
-  auto raw = core::open_dataset(config.data);
-  core::ImageTransform transform;
-  const int size = static_cast<int>(config.image_size);
-  if (raw->height() == size && raw->width() == size) return raw;
-  if (raw->height() <= size && raw->width() <= size) {
-    transform.pad_to = size;  // Fashion-MNIST 28 -> 32, as is customary for patch sizes 2/4/8
-  } else {
-    transform.resize = size;
-    transform.center_crop = size;
-  }
-  return core::open_dataset(config.data, transform);
-}
 
 // Keeps metrics.jsonl lines up to `step` (a resumed run rewrites what came after its checkpoint).
 void truncate_metrics(const std::string& path, int64_t step) {
@@ -113,14 +99,15 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
                    std::to_string(config.batch / dist_env.world_size) + " per rank");
   }
   const auto precision = core::resolve_precision(config.precision, device);
-  auto dataset = open_training_data(config);
-  core::log_info("data: " + dataset->describe());
+  const int64_t micro_batch = config.batch / config.grad_accum;
+  auto data = open_training_data(config, micro_batch, config.seed);
+  core::log_info("data: " + data->describe());
 
   models::ModelOverrides overrides;
   overrides.attention = config.attention;
-  overrides.image_size = config.image_size;
-  overrides.channels = dataset->channels();
-  overrides.num_classes = std::max<int64_t>(dataset->num_classes(), 1);
+  overrides.image_size = data->side();
+  overrides.channels = data->channels();
+  overrides.num_classes = std::max<int64_t>(data->num_classes(), 1);
   const auto model_config = models::zoo_config(config.model, overrides);
   // LibTorch seeds its global generator non-deterministically; the initialisation is seeded.
   torch::manual_seed(core::derive_seed(config.seed, kInitStream));
@@ -145,17 +132,17 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   const auto objective = objectives::make_objective(config.objective, null_label);
   if (checkpoint) {
     objective->load_state(checkpoint->objective);
+  } else if (data->images()) {
+    objective->fit_state(*data->images(), static_cast<int>(config.data_threads));
   } else {
-    objective->fit_state(*dataset, static_cast<int>(config.data_threads));
+    FLUXION_CHECK(config.objective.name == "flow", "the ", config.objective.name,
+                  " objective trains on images, not on latents (", config.data, ")");
   }
   core::log_info("objective: " + objective->describe());
-  core::Batcher batcher(dataset, config.batch / config.grad_accum, config.seed, /*shuffle=*/true,
-                        /*drop_last=*/true, static_cast<int>(config.data_threads));
   // Every rank walks the same global order; position() and the step stay global, so a checkpoint
   // written by N ranks resumes with M.
-  const int64_t micro_batch = config.batch / config.grad_accum;
   const auto shard = batch_shard(micro_batch, dist_env.rank, dist_env.world_size);
-  if (group) batcher.set_shard(dist_env.rank, dist_env.world_size);
+  if (group) data->set_shard(dist_env.rank, dist_env.world_size);
 
   int64_t step = 0;
   if (checkpoint) {
@@ -165,7 +152,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
                   ": EMA count differs from the config");
     for (size_t i = 0; i < checkpoint->emas.size(); ++i) ema.load(i, checkpoint->emas[i], last_path);
     step = checkpoint->step;
-    batcher.set_position(checkpoint->data_position);
+    data->set_position(checkpoint->data_position);
     if (writer) truncate_metrics(metrics_path, step);
     core::log_info("resumed " + out + " at step " + std::to_string(step));
   } else if (writer) {
@@ -194,8 +181,8 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
   }
   std::unique_ptr<SampleGrid> grid;  // rank 0 writes the grids
   if (writer)
-    grid = std::make_unique<SampleGrid>(model_config, config, *objective, dataset->num_classes(), device,
-                                        core::derive_seed(config.seed, kGridStream));
+    grid = std::make_unique<SampleGrid>(model_config, config, *objective, data->num_classes(), device,
+                                        core::derive_seed(config.seed, kGridStream), data->latent_vae());
   const std::string train_config_json = to_json(config).dump();
   const std::string model_config_json = models::config_to_json(model_config);
 
@@ -207,12 +194,19 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     c.optimizer = optimizer.state();
     c.objective = objective->state();
     c.step = at_step;
-    c.data_position = batcher.position();
+    c.data_position = data->position();
     c.model_config = model_config_json;
     c.train_config = train_config_json;
     const std::string path = ckpt_dir + "/" + checkpoint_name(at_step);
-    objectives::save_checkpoint(path, c);
-    update_last_link(path, last_path);
+    try {
+      objectives::save_checkpoint(path, c);
+      update_last_link(path, last_path);
+    } catch (const std::exception& e) {
+      // A full disk or a read-only folder: the writes are atomic, so the previous checkpoint is
+      // intact; the one line says where it is.
+      fail("checkpoint of step ", at_step, " not written (", e.what(), "); stopped, ",
+           fs::exists(last_path) ? "the last good checkpoint is " + last_path : "no checkpoint was written before it");
+    }
     prune_checkpoints(ckpt_dir, config.keep_checkpoints);
     return path;
   };
@@ -252,8 +246,8 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     torch::manual_seed(core::derive_seed(config.seed, 2 * kStepStream + step));  // dropout inside models
     const auto step_loss = train_step.backward(
         [&](int64_t) {
-          auto batch = batcher.next();
-          auto images = pin ? batch.images.pin_memory() : batch.images;
+          auto batch = data->next();
+          auto images = pin ? batch.x.pin_memory() : batch.x;
           auto labels = pin ? batch.labels.pin_memory() : batch.labels;
           auto x = images.to(device, /*non_blocking=*/true);
           auto y = labels.to(device, /*non_blocking=*/true).clamp_min(0);
