@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/image_io.h"
 #include "core/npz.h"
+#include "core/pil_resize.h"
 #include "core/safetensors.h"
 #include "metrics/weight_fill.h"
 #include "models/module_state.h"
@@ -67,6 +68,29 @@ TEST_CASE("latent batches are fresh posterior samples, the same after a resume a
   wrong.image_size = 16;
   CHECK_THROWS_WITH(train::open_training_data(wrong, 4, 7),
                     Catch::Contains("--image-size 16 does not match the latents") && Catch::Contains("4x4, images of 32x32"));
+}
+
+TEST_CASE("train --crop adm takes ADM's centre crops of class folders", "[unit]") {
+  const auto dir = test::scratch_dir("training_data_adm");
+  torch::manual_seed(4);
+  std::vector<torch::Tensor> pictures;
+  for (int i = 0; i < 2; ++i) {
+    fs::create_directories(dir + "/train/n0" + std::to_string(i));
+    pictures.push_back(torch::randint(0, 256, {3, 70 + 9 * i, 41}, torch::kUInt8));
+    core::write_png(dir + "/train/n0" + std::to_string(i) + "/a.png", pictures.back());
+  }
+  train::TrainConfig config;
+  config.data = dir + "/train";
+  config.crop = "adm";
+  auto data = train::open_training_data(config, 2, 0);
+  auto batch = data->next();
+  for (int64_t row = 0; row < 2; ++row) {
+    const auto label = batch.labels[row].item<int64_t>();
+    auto expected = core::adm_center_crop(pictures[label], 32).to(torch::kFloat).div(127.5).sub(1.0);
+    CHECK(test::max_abs_diff(batch.x[row], expected) < 1e-6);
+  }
+  config.crop = "square";
+  CHECK_THROWS_WITH(config.validate(), Catch::Contains("--crop must be resize or adm"));
 }
 
 TEST_CASE("fluxion train on latents: grids decoded, exact resume, samples decoded", "[e2e][train]") {

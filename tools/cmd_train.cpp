@@ -28,6 +28,8 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--image-size", c.image_size, "train at this resolution (pad or resize; latents: theirs)")
       ->capture_default_str();
+  sub->add_option("--crop", c.crop, "larger images: resize (shorter side, centre crop) | adm (ADM/SiT center_crop_arr)")
+      ->capture_default_str();
   sub->add_option("--vae", c.vae, "latent data: decode the sample grids with this AutoencoderKL (.safetensors)");
   sub->add_option("--vae-config", c.vae_config, "the VAE's diffusers config.json (default: the SD-VAE)");
   sub->add_option("--data-threads", c.data_threads, "decoding threads (0: all cores)")->capture_default_str();

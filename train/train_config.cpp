@@ -11,6 +11,7 @@ void TrainConfig::validate() const {
   FLUXION_CHECK(grad_accum > 0 && batch % grad_accum == 0, "--grad-accum ", grad_accum,
                 " must divide --batch ", batch);
   FLUXION_CHECK(image_size > 0, "--image-size must be positive, got ", image_size);
+  FLUXION_CHECK(crop == "resize" || crop == "adm", "--crop must be resize or adm, got '", crop, "'");
   FLUXION_CHECK(on_nonfinite == "stop" || on_nonfinite == "skip", "--on-nonfinite must be stop or skip, got '",
                 on_nonfinite, "'");
   FLUXION_CHECK(!ema_decays.empty(), "at least one EMA decay is needed (--ema)");
@@ -23,7 +24,7 @@ void TrainConfig::validate() const {
 // keep the struct's defaults (older checkpoints, hand-written configs). The objective's keys are
 // read and written by objectives/objective_config.h.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, data,
-                                                image_size, data_threads, vae, vae_config, steps, batch, grad_accum, lr, beta1,
+                                                image_size, crop, data_threads, vae, vae_config, steps, batch, grad_accum, lr, beta1,
                                                 beta2, weight_decay, adam_eps, warmup, lr_schedule, final_lr,
                                                 grad_clip, ema_decays, on_nonfinite, seed, device, precision,
                                                 out, log_every, ckpt_every, sample_every, keep_checkpoints,

@@ -22,6 +22,9 @@ struct TrainConfig {
   // Data
   std::string data = "fashion-mnist:train";
   int64_t image_size = 32;  // items are padded (28 -> 32) or resized to this
+  // Larger images: resize (shorter side, then centre crop) | adm (ADM/SiT's center_crop_arr, the
+  // ImageNet preprocessing of SiT, DiT and REPA)
+  std::string crop = "resize";
   int64_t data_threads = 0;
   // Latent data (latents:PATH): the SD-VAE that decodes the sample grids (weights .safetensors;
   // vae_config a diffusers config.json, "" for the SD-VAE)

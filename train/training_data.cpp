@@ -83,6 +83,8 @@ std::shared_ptr<core::Dataset> open_images(const TrainConfig& config) {
   if (raw->height() == size && raw->width() == size) return raw;
   if (raw->height() <= size && raw->width() <= size) {
     transform.pad_to = size;  // Fashion-MNIST 28 -> 32, as is customary for patch sizes 2/4/8
+  } else if (config.crop == "adm") {
+    transform.adm_crop = size;
   } else {
     transform.resize = size;
     transform.center_crop = size;
