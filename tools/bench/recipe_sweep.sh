@@ -190,7 +190,7 @@ wait_all
 python3 - "$s" <<'PY' 2>&1 | tee "$out/sweep.txt"
 import glob, json, os, sys
 s = sys.argv[1]
-print(f"{'run@variant':<34} {'steps':>6} {'loss':>7} {'FD':>8} {'KID x1e3':>9} {'prec':>6} {'recall':>6}")
+print(f"{'run@variant':<34} {'steps':>6} {'loss':>7} {'FD':>8} {'KID':>9} {'prec':>6} {'recall':>6}")
 for path in sorted(glob.glob(os.path.join(s, "eval-*.json"))):
     tag = os.path.basename(path)[5:-5]
     name = tag.split("@")[0]
@@ -200,7 +200,7 @@ for path in sorted(glob.glob(os.path.join(s, "eval-*.json"))):
     steps = d.get("step", d.get("steps", "-"))
     loss = d.get("loss", d.get("final_loss"))
     loss = f"{loss:.4f}" if isinstance(loss, float) else "-"
-    print(f"{tag:<34} {steps:>6} {loss:>7} {e['fd']:>8.2f} {1e3 * e.get('kid_mean', float('nan')):>9.2f} "
+    print(f"{tag:<34} {steps:>6} {loss:>7} {e['fd']:>8.2f} {e.get('kid_mean', float('nan')):>9.2f} "
           f"{e.get('precision', float('nan')):>6.3f} {e.get('recall', float('nan')):>6.3f}")
 for p in sorted(glob.glob(os.path.join(s, "probe-*.json"))):
     print(os.path.basename(p)[6:-5], open(p).read().strip())
