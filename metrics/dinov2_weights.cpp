@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "metrics/dinov2.h"
-#include "metrics/module_weights.h"
+#include "models/module_state.h"
 
 namespace fluxion::metrics {
 
@@ -135,7 +135,7 @@ Dinov2 load_dinov2(const std::string& path, const torch::Device& device, int64_t
   if (weights.at("embeddings.mask_token").dim() != 2)
     weights["embeddings.mask_token"] = weights.at("embeddings.mask_token").reshape({1, c.hidden_size});
   Dinov2 model(c);
-  load_module_weights(*model, weights, path);
+  models::load_module_state(*model, weights, path, "DINOv2");
   model->to(device);
   model->eval();
   return model;

@@ -9,7 +9,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
-#include "metrics/module_weights.h"
+#include "models/module_state.h"
 
 namespace fluxion::metrics {
 
@@ -117,7 +117,7 @@ std::string shipped_fmnist_classifier() {
 FmnistClassifier load_or_train_fmnist_classifier(const std::string& path, const torch::Device& device) {
   if (std::filesystem::exists(path)) {
     FmnistClassifier model;
-    load_module_weights(*model, core::load_safetensors(path), path);
+    models::load_module_state(*model, core::load_safetensors(path), path, "the Fashion-MNIST classifier");
     model->to(device);
     model->eval();
     return model;

@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 #include "core/safetensors.h"
-#include "metrics/module_weights.h"
+#include "models/module_state.h"
 
 namespace fluxion::metrics {
 
@@ -115,7 +115,7 @@ InceptionOutputs InceptionFidImpl::extract(const torch::Tensor& images_u8,
 
 InceptionFid load_inception_fid(const std::string& path, const torch::Device& device) {
   InceptionFid net;
-  load_module_weights(*net, core::load_safetensors(path), path);
+  models::load_module_state(*net, core::load_safetensors(path), path, "the FID Inception");
   net->to(device);
   net->eval();
   return net;

@@ -37,7 +37,9 @@ void load_module_state(torch::nn::Module& module, const core::TensorMap& tensors
   for (const auto& [name, tensor] : expected) {
     auto found = tensors.find(name);
     if (found == tensors.end()) {
-      missing.push_back(name);
+      // Integer buffers (BatchNorm's num_batches_tracked) are bookkeeping, not weights: files
+      // converted from other frameworks lack them.
+      if (tensor.is_floating_point()) missing.push_back(name);
     } else if (found->second.sizes() != tensor.sizes()) {
       misshapen.push_back(concat(name, " ", shape_text(found->second.sizes()), " vs model ",
                                  shape_text(tensor.sizes())));
@@ -56,7 +58,9 @@ void load_module_state(torch::nn::Module& module, const core::TensorMap& tensors
   }
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : expected) {
-    const auto& source_tensor = tensors.at(name);
+    auto found = tensors.find(name);
+    if (found == tensors.end()) continue;  // an integer buffer, kept as it is
+    const auto& source_tensor = found->second;
     FLUXION_CHECK(source_tensor.is_floating_point() == tensor.is_floating_point(), source,
                   ": tensor ", name, " has dtype ", source_tensor.scalar_type(), ", model expects ",
                   tensor.scalar_type());

@@ -11,9 +11,10 @@ namespace fluxion::models {
 
 core::TensorMap module_state(const torch::nn::Module& module);
 
-// Copies `tensors` into `module`. Names and shapes must match exactly; otherwise throws one
-// fluxion::Error line naming `source` and `what` (the model) and the first few missing,
-// unexpected and misshapen entries. Dtypes are converted to the module's.
+// Copies `tensors` into `module`. Names and shapes must match exactly (integer buffers such as
+// BatchNorm's num_batches_tracked may be absent); otherwise throws one fluxion::Error line naming
+// `source` and `what` (the model) and the first few missing, unexpected and misshapen entries.
+// Dtypes are converted to the module's.
 void load_module_state(torch::nn::Module& module, const core::TensorMap& tensors, const std::string& source,
                        const std::string& what);
 

@@ -2,7 +2,7 @@
 
 #include "core/safetensors.h"
 #include "metrics/dinov2.h"
-#include "metrics/module_weights.h"
+#include "models/module_state.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -92,7 +92,7 @@ TEST_CASE("DINOv2 official names load into the same network", "[unit][dinov2]") 
   auto official = metrics::load_dinov2(dir + "/official.safetensors", torch::kCPU, 4);
   CHECK(official->config().interpolation == metrics::PositionInterpolation::offset_0_1);
   metrics::Dinov2 reference(tiny_config(metrics::PositionInterpolation::offset_0_1));
-  metrics::load_module_weights(*reference, weights, "golden");
+  models::load_module_state(*reference, weights, "golden", "DINOv2");
   reference->eval();
   CHECK(test::max_abs_diff(official->forward(pixels).cls, reference->forward(pixels).cls) == 0.0);
   // transformers names pass through the renaming unchanged

@@ -6,7 +6,7 @@
 #include "core/safetensors.h"
 #include "metrics/features.h"
 #include "metrics/fmnist_classifier.h"
-#include "metrics/module_weights.h"
+#include "models/module_state.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -46,7 +46,7 @@ TEST_CASE("the shipped Fashion-MNIST classifier has its recorded test accuracy, 
   REQUIRE(!path.empty());
   core::Metadata metadata;
   metrics::FmnistClassifier model;
-  metrics::load_module_weights(*model, core::load_safetensors(path, &metadata), path);
+  models::load_module_state(*model, core::load_safetensors(path, &metadata), path, "the Fashion-MNIST classifier");
   const double recorded = std::stod(metadata.at("test_accuracy"));
   const double measured = metrics::fmnist_test_accuracy(model, torch::kCPU);
   CHECK(measured == Approx(recorded).margin(1e-12));
