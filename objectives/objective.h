@@ -48,15 +48,9 @@ class ObjectiveSampler {
   virtual samplers::SampleResult sample(const ModelFn& model, const torch::Tensor& labels,
                                         const torch::Tensor& z, at::Generator& gen) const = 0;
 
-  // Extension point for DRL finetuning (issue 11), not implemented yet: a policy-gradient stage
-  // (Flow-GRPO) needs, besides the images, each stochastic step's state and Gaussian
-  // log-probability under the model. It will get them from a second method here,
-  //   virtual Trajectory sample_trajectory(const ModelFn& policy, labels, z, gen, options) const;
-  // returning per step (x_k, mean_k, std_k, log p(x_{k+1} | x_k)) for the SDE window it asks
-  // for. The flow sampler implements it with the Flow-GRPO step and its log-density
-  // (flow_sde_step, sde_log_prob: train/drl_policy.h now, moved to samplers/ when this lands,
-  // since objectives/ may not depend on train/); objectives without a tractable step density
-  // (Dale's multiplicative samplers) refuse it with one line.
+  // DRL finetuning (issue 11) samples its policy's trajectories itself (train/drl_rollout.h):
+  // the Flow-GRPO step needs each stochastic step's state and Gaussian log-probability, which
+  // only the flow objective's linear path has in closed form; Dale checkpoints are refused there.
 };
 
 class Objective {

@@ -36,7 +36,7 @@ RunLog read_metrics(const std::string& path) {
     }
     if (!j.is_object() || !j.contains("step") || !j["step"].is_number()) continue;
     const double step = j["step"].get<double>();
-    for (const char* key : {"loss", "lr", "grad_norm", "images_per_s", "memory_mb"})
+    for (const char* key : {"loss", "lr", "grad_norm", "images_per_s", "memory_mb", "reward", "kl", "disc_acc"})
       if (j.contains(key) && j[key].is_number()) log.series[key].emplace_back(step, j[key].get<double>());
     if (j.contains("eval") && j["eval"].is_object()) {
       for (const auto& [name, value] : j["eval"].items())
@@ -101,6 +101,15 @@ void write_run_report(const std::string& run_dir) {
   charts.push_back({"Throughput", "step", "images / s", false, {{"images/s", "#9467bd", series("images_per_s")}}});
   if (!series("memory_mb").empty())
     charts.push_back({"Memory", "step", "MiB", false, {{"memory", "#8c564b", series("memory_mb")}}});
+  // DRL finetuning runs (train/drl_finetune.h) log these as well
+  if (!series("reward").empty())
+    charts.push_back({"Reward (discriminator logit, rollouts)", "step", "mean reward", false,
+                      {{"reward", "#17becf", series("reward"), 1.0}, {"smoothed (0.9)", "#0b6e79", smooth(series("reward"), 0.9), 2.0}}});
+  if (!series("kl").empty())
+    charts.push_back({"KL to the base (per dimension)", "step", "KL", false, {{"kl", "#bcbd22", series("kl")}}});
+  if (!series("disc_acc").empty())
+    charts.push_back({"Discriminator accuracy on policy samples", "step", "share called generated", false,
+                      {{"accuracy", "#e377c2", series("disc_acc")}}});
   for (const auto& [name, points] : log.evaluations)
     charts.push_back({"Evaluation: " + name, "step", name, false, {{name, "#ff7f0e", points, 2.0}}});
 
