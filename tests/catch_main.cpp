@@ -8,12 +8,16 @@
 namespace fluxion::test {
 int skipped_test_count();  // test_helpers.h, which this file does not include: it pulls in torch
 }
+namespace fluxion::core {
+void restart_with_passive_openmp(char** argv);  // core/openmp_wait.h (this target has no include path)
+}
 
 namespace {
 constexpr int kSkipExitCode = 77;  // automake's "skipped"
 }
 
 int main(int argc, char* argv[]) {
+  fluxion::core::restart_with_passive_openmp(argv);
   const int status = Catch::Session().run(argc, argv);  // e.g. the number of failed assertions
   if (status != 0) return status == kSkipExitCode ? 1 : status;  // 77 failures are no skip
   return fluxion::test::skipped_test_count() > 0 ? kSkipExitCode : 0;

@@ -1,4 +1,5 @@
 // fluxion: one binary for training, sampling and evaluating flow-matching and diffusion models.
+#include "core/openmp_wait.h"
 #include <torch/torch.h>
 
 #include <iostream>
@@ -20,6 +21,7 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fluxion::core::restart_with_passive_openmp(argv);
   fluxion::core::configure_cpu_threads();
   CLI::App app{"fluxion: train, sample and evaluate flow-matching and diffusion image generators"};
   app.require_subcommand(1);
