@@ -20,6 +20,17 @@ void fsync_path(const std::string& path, int flags) {
   ::fsync(fd);
   ::close(fd);
 }
+
+// Flushes the written file to the disk; a full disk or an I/O error can surface only here
+// (delayed allocation), and the file must then not be renamed over the good one.
+void fsync_written(const std::string& temp, const std::string& path) {
+  const int fd = ::open(temp.c_str(), O_RDONLY);
+  FLUXION_CHECK(fd >= 0, path, ": cannot reopen the written file: ", std::strerror(errno));
+  const int synced = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  FLUXION_CHECK(synced == 0, path, ": write failed: ", std::strerror(error));
+}
 }  // namespace
 
 void write_file_atomically(const std::string& path,
@@ -33,9 +44,11 @@ void write_file_atomically(const std::string& path,
       FLUXION_CHECK(out.good(), path, ": cannot open for writing: ", std::strerror(errno));
       write(out);
       out.flush();
-      FLUXION_CHECK(out.good(), path, ": write failed (disk full?)");
+      FLUXION_CHECK(out.good(), path, ": write failed: ", std::strerror(errno));
+      out.close();
+      FLUXION_CHECK(!out.fail(), path, ": write failed: ", std::strerror(errno));
     }
-    fsync_path(temp, O_RDONLY);
+    fsync_written(temp, path);
     FLUXION_CHECK(std::rename(temp.c_str(), path.c_str()) == 0, path,
                   ": cannot rename temporary file into place: ", std::strerror(errno));
     // Make the rename itself durable.

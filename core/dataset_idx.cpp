@@ -17,6 +17,7 @@ namespace fluxion::core {
 namespace {
 constexpr uint32_t kImagesMagic = 0x00000803;  // unsigned bytes, 3 dimensions
 constexpr uint32_t kLabelsMagic = 0x00000801;  // unsigned bytes, 1 dimension
+constexpr int64_t kMaxDeflateRatio = 1032;     // deflate's largest expansion (zlib's tech notes)
 
 bool is_gzip(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -65,7 +66,8 @@ uint32_t big_endian_u32(const unsigned char* bytes) {
 // The array of an idx file as uint8 with its dimensions, after checking magic and length.
 torch::Tensor read_idx(const std::string& path, uint32_t expected_magic, const char* kind) {
   FLUXION_CHECK(std::filesystem::is_regular_file(path), "idx file ", path, ": not found");
-  const char* format = is_gzip(path) ? "gzipped" : "raw";
+  const bool gzipped = is_gzip(path);
+  const char* format = gzipped ? "gzipped" : "raw";
   GzReader reader(path);
   std::array<unsigned char, 4> word{};
   FLUXION_CHECK(reader.read(word.data(), 4) == 4, "idx file ", path, " (", format,
@@ -87,8 +89,23 @@ torch::Tensor read_idx(const std::string& path, uint32_t expected_magic, const c
     const int64_t size = big_endian_u32(word.data());
     FLUXION_CHECK(size < (int64_t(1) << 31), "idx file ", path, ": implausible dimension ", size);
     dims.push_back(size);
+    // checked before multiplying: three dimensions just under 2^31 overflow int64
+    constexpr int64_t kMaxCount = int64_t(1) << 40;
+    FLUXION_CHECK(size == 0 || count < kMaxCount / size, "idx file ", path, ": implausible total size");
     count *= size;
-    FLUXION_CHECK(count < (int64_t(1) << 40), "idx file ", path, ": implausible total size");
+  }
+  // The header's sizes are checked against what the file can hold before allocating: a raw file
+  // holds its bytes, and deflate expands at most 1032-fold, so a few corrupt header bytes cannot
+  // ask for terabytes.
+  const auto file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
+  if (gzipped) {
+    FLUXION_CHECK(count <= file_bytes * kMaxDeflateRatio, "idx file ", path, " (", format,
+                  "): header promises ", count, " data bytes, more than ", file_bytes,
+                  " compressed bytes can hold");
+  } else {
+    const int64_t available = file_bytes - 4 * (1 + ndims);
+    FLUXION_CHECK(count <= available, "idx file ", path, " (", format, "): truncated, header promises ",
+                  count, " data bytes but only ", available, " follow");
   }
   auto data = torch::empty(dims, torch::kByte);
   const int64_t got = reader.read(data.data_ptr<uint8_t>(), count);

@@ -14,15 +14,59 @@
 
 namespace fluxion::core {
 
-torch::Tensor decode_image(const std::string& bytes, const std::string& source, int channels) {
+namespace {
+// stb_image (Debian's 2022 snapshot) writes past its 257-entry Huffman size table when a JPEG's
+// DHT segment declares more than 256 codes in one table (fuzz_image, UBSan index out of bounds).
+// Such a file is corrupt; it is refused before stb sees it. Walks the marker segments as stb does
+// (entropy-coded data between them included); a table counts as stb reads it, even when it runs
+// past its segment, and bytes past the end read as zero (stb's get8 at the end of the data).
+bool jpeg_huffman_tables_fit(const std::string& bytes) {
+  const auto at = [&](size_t i) -> unsigned { return i < bytes.size() ? static_cast<unsigned char>(bytes[i]) : 0u; };
+  // stb reads a marker as 0xFF, any number of fill bytes 0xFF, then the code: FF FF FF D8 starts
+  // a JPEG as well as FF D8 does (a second fuzz_image input)
+  size_t i = 1;
+  while (at(0) == 0xFF && at(i) == 0xFF) ++i;
+  if (at(0) != 0xFF || at(i) != 0xD8) return true;  // not a JPEG
+  ++i;
+  while (i + 1 < bytes.size()) {
+    const unsigned marker = at(i + 1);
+    if (at(i) != 0xFF || marker == 0xFF) {  // entropy-coded data, fill bytes
+      ++i;
+      continue;
+    }
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // stuffing, TEM, RSTn
+      i += 2;
+      continue;
+    }
+    if (marker == 0xD9) break;  // EOI
+    const size_t length = (at(i + 2) << 8) | at(i + 3);
+    if (marker == 0xC4) {  // DHT: tables of 1 + 16 counts + the codes
+      for (size_t table = i + 4; table < i + 2 + length;) {
+        unsigned codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += at(table + k);
+        if (codes > 256) return false;
+        table += 17 + codes;
+      }
+    }
+    i += 2 + length;
+  }
+  return true;
+}
+}  // namespace
+
+torch::Tensor decode_image(const std::string& bytes, const std::string& source, int channels, int64_t max_pixels) {
   FLUXION_CHECK(channels == 0 || channels == 1 || channels == 3, source,
                 ": channels must be 0, 1 or 3, got ", channels);
   FLUXION_CHECK(bytes.size() <= static_cast<size_t>(INT_MAX), source, ": image file too large");
+  FLUXION_CHECK(jpeg_huffman_tables_fit(bytes), source,
+                ": cannot decode image (corrupt JPEG: a Huffman table declares more than 256 codes)");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
   int width = 0, height = 0, file_channels = 0;
   FLUXION_CHECK(stbi_info_from_memory(data, length, &width, &height, &file_channels), source,
                 ": cannot decode image (", stbi_failure_reason(), ")");
+  FLUXION_CHECK(int64_t(width) * height <= max_pixels, source, ": image of ", width, "x", height,
+                " pixels is larger than the ", max_pixels, " pixels fluxion decodes (corrupt header?)");
   // Gray (+alpha) stays gray, RGB(A) stays RGB; alpha is dropped either way.
   const int wanted = channels != 0 ? channels : (file_channels <= 2 ? 1 : 3);
   // stb converts 16-bit PNGs to 8 bits (value >> 8) in stbi_load_from_memory.

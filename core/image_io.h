@@ -9,6 +9,8 @@
 
 #include <string>
 
+#include "core/image_limits.h"
+
 namespace fluxion::core {
 
 enum class Quantization { sit_round, adm_floor };
@@ -16,8 +18,10 @@ enum class Quantization { sit_round, adm_floor };
 // PNG, JPEG, BMP, TGA... through stb_image. Returns uint8 (C, H, W) with C = 1 or 3 (`channels`
 // 0 keeps the file's gray/RGB; 1 or 3 converts; alpha is dropped). Errors name the file.
 torch::Tensor read_image(const std::string& path, int channels = 0);
-// Same from bytes already in memory (`source` names them in errors).
-torch::Tensor decode_image(const std::string& bytes, const std::string& source, int channels = 0);
+// Same from bytes already in memory (`source` names them in errors). Images declaring more than
+// `max_pixels` (at most kMaxImagePixels, core/image_limits.h) are refused before decoding.
+torch::Tensor decode_image(const std::string& bytes, const std::string& source, int channels = 0,
+                           int64_t max_pixels = kMaxImagePixels);
 
 // Writes uint8 (C, H, W), C = 1 or 3, as an 8-bit gray or RGB PNG, atomically.
 void write_png(const std::string& path, const torch::Tensor& image_u8);

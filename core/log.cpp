@@ -3,8 +3,10 @@
 #include "core/error.h"
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -66,10 +68,10 @@ void append_jsonl(const std::string& path, const nlohmann::json& record) {
   const std::string line = record.dump() + "\n";
   std::lock_guard<std::mutex> lock(log_mutex());
   std::ofstream out(path, std::ios::binary | std::ios::app);
-  FLUXION_CHECK(out.good(), "append_jsonl ", path, ": cannot open for appending");
+  FLUXION_CHECK(out.good(), "append_jsonl ", path, ": cannot open for appending: ", std::strerror(errno));
   out.write(line.data(), static_cast<std::streamsize>(line.size()));
   out.flush();
-  FLUXION_CHECK(out.good(), "append_jsonl ", path, ": write failed");
+  FLUXION_CHECK(out.good(), "append_jsonl ", path, ": write failed: ", std::strerror(errno));
 }
 
 }  // namespace fluxion::core

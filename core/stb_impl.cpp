@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "core/image_limits.h"
+
 namespace {
 unsigned char* zlib_compress_for_stb(unsigned char* data, int data_len, int* out_len, int quality) {
   uLongf size = compressBound(static_cast<uLong>(data_len));
@@ -17,8 +19,21 @@ unsigned char* zlib_compress_for_stb(unsigned char* data, int data_len, int* out
   *out_len = static_cast<int>(size);
   return out;
 }
+
+// stb allocates what a file declares before checking that the data is there: a PNG chunk
+// declaring 1.2 GB in an 87-byte file made it realloc 2 GB (fuzz_image). Requests beyond what any
+// image within kMaxImagePixels needs fail as stb's own "out of memory" error instead.
+void* stb_limited_malloc(size_t size) {
+  return size <= fluxion::core::kMaxDecoderAllocation ? std::malloc(size) : nullptr;
+}
+void* stb_limited_realloc(void* old, size_t size) {
+  return size <= fluxion::core::kMaxDecoderAllocation ? std::realloc(old, size) : nullptr;
+}
 }  // namespace
 
+#define STBI_MALLOC stb_limited_malloc
+#define STBI_REALLOC stb_limited_realloc
+#define STBI_FREE std::free
 #define STBIW_ZLIB_COMPRESS zlib_compress_for_stb
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION

@@ -24,6 +24,13 @@ torch::Tensor JiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
 
 namespace {
 void check_jit_config(const JiTConfig& c) {
+  check_shared_config_ranges("JiT", c);
+  check_probability("JiT", "attn_drop", c.attn_drop);
+  check_probability("JiT", "proj_drop", c.proj_drop);
+  FLUXION_CHECK(c.bottleneck_dim > 0 && c.bottleneck_dim <= 65536 && c.in_context_len >= 0 &&
+                    c.in_context_len <= 65536,
+                "JiT config: bottleneck_dim ", c.bottleneck_dim, " and in_context_len ", c.in_context_len,
+                " must be in (0, 65536] and [0, 65536]");
   FLUXION_CHECK(c.patch_size > 0 && c.input_size > 0 && c.input_size % c.patch_size == 0,
                 "JiT config: input_size ", c.input_size, " is not a multiple of patch_size ", c.patch_size);
   FLUXION_CHECK(c.hidden_size % c.num_heads == 0 && (c.hidden_size / c.num_heads) % 4 == 0,

@@ -22,6 +22,8 @@ torch::Tensor SiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
 
 namespace {
 void check_sit_config(const SiTConfig& c) {
+  check_shared_config_ranges("SiT", c);
+  check_probability("SiT", "class_dropout_prob", c.class_dropout_prob);
   FLUXION_CHECK(c.patch_size > 0 && c.input_size > 0 && c.input_size % c.patch_size == 0,
                 "SiT config: input_size ", c.input_size, " is not a multiple of patch_size ", c.patch_size);
   FLUXION_CHECK(c.hidden_size % c.num_heads == 0, "SiT config: hidden_size ", c.hidden_size,

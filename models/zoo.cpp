@@ -118,6 +118,8 @@ ModelConfig config_from_json(const std::string& text) {
     fail("model config: not valid JSON (", e.what(), ")");
   }
   FLUXION_CHECK(j.is_object() && j.contains("model"), "model config: no 'model' field in ", text);
+  FLUXION_CHECK(j.at("model").is_string(), "model config: 'model' is ", j.at("model").dump(),
+                ", not a family name (SiT or JiT)");  // a number escaped as nlohmann's type_error
   const std::string family = j.at("model").get<std::string>();
   ModelConfig result;
   read_config_field(j, "name", result.name);

@@ -11,6 +11,16 @@ namespace {
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
+
+// trainer.step and trainer.data_position: one non-negative I64 each, as save_checkpoint writes
+// them (item<int64_t>() of anything else throws torch's errors, or overflows).
+int64_t trainer_counter(const torch::Tensor& t, const std::string& path, const std::string& name) {
+  FLUXION_CHECK(t.scalar_type() == torch::kLong && t.numel() == 1, path, ": '", name,
+                "' must be one I64 value, got ", t.scalar_type(), " of shape ", t.sizes());
+  const int64_t value = t.item<int64_t>();
+  FLUXION_CHECK(value >= 0, path, ": '", name, "' is negative (", value, ")");
+  return value;
+}
 }  // namespace
 
 std::string ema_prefix(size_t index) {
@@ -54,9 +64,9 @@ Checkpoint load_checkpoint(const std::string& path) {
     } else if (starts_with(name, "objective.")) {
       c.objective[name.substr(10)] = t;
     } else if (name == "trainer.step") {
-      c.step = t.item<int64_t>();
+      c.step = trainer_counter(t, path, name);
     } else if (name == "trainer.data_position") {
-      c.data_position = t.item<int64_t>();
+      c.data_position = trainer_counter(t, path, name);
     } else {
       bool is_ema = false;
       for (size_t i = 0; i < c.emas.size() && !is_ema; ++i) {

@@ -1,6 +1,7 @@
 #include "objectives/objective_config.h"
 
 #include "core/error.h"
+#include "core/json_integers.h"
 
 namespace fluxion::objectives {
 
@@ -47,6 +48,12 @@ void add_objective_json(nlohmann::json& j, const ObjectiveConfig& c) {
 }
 
 ObjectiveConfig objective_config_from_json(const nlohmann::json& j) {
+  static const nlohmann::json defaults = [] {
+    nlohmann::json d;
+    add_objective_json(d, ObjectiveConfig{});
+    return d;
+  }();
+  core::check_json_integers(j, defaults, "training config");
   ObjectiveConfig c;
   try {
     c.name = j.value("objective", c.name);

@@ -64,3 +64,25 @@ TEST_CASE("converted official weights sample as live weights but do not resume",
   test::expect_one_line_error([&] { objectives::load_checkpoint(path); },
                               {path, "not a fluxion training checkpoint"});
 }
+
+TEST_CASE("trainer counters that are not one non-negative I64 are refused (fuzz_checkpoint finding)",
+          "[unit][checkpoint]") {
+  const auto dir = test::scratch_dir("checkpoint_counters");
+  // trainer.data_position stored as F64 1.4e161: item<int64_t>() threw torch's std::runtime_error
+  const std::string fuzzed(
+      "\x8c\x00\x00\x00\x00\x00\x00\x00{\x22__metadata__\x22:{\x22" "ema_decays\x22:\x22[]\x22,\x22"
+      "format\x22:\x22" "fluxion-checkpoint-1\x22},\x22trainer.data_position\x22:{\x22" "dtype\x22"
+      ":\x22" "F64\x22,\x22shape\x22:[],\x22" "data_offsets\x22:[0,8]}}ema_deca",
+      156);
+  test::write_bytes(dir + "/fuzzed.safetensors", fuzzed);
+  test::expect_one_line_error([&] { objectives::load_checkpoint(dir + "/fuzzed.safetensors"); },
+                              {dir + "/fuzzed.safetensors", "'trainer.data_position' must be one I64 value", "Double"});
+  // the same for a step with several values, and a negative one
+  const core::Metadata metadata{{"format", "fluxion-checkpoint-1"}, {"ema_decays", "[]"}};
+  core::save_safetensors(dir + "/two.safetensors", {{"trainer.step", torch::tensor({1, 2}, torch::kLong)}}, metadata);
+  test::expect_error([&] { objectives::load_checkpoint(dir + "/two.safetensors"); },
+                     {"'trainer.step' must be one I64 value", "[2]"});
+  core::save_safetensors(dir + "/negative.safetensors", {{"trainer.step", torch::tensor(-3, torch::kLong)}}, metadata);
+  test::expect_error([&] { objectives::load_checkpoint(dir + "/negative.safetensors"); },
+                     {"'trainer.step' is negative (-3)"});
+}

@@ -169,6 +169,22 @@ TEST_CASE("broken idx files fail with the file named", "[unit][dataset]") {
     expect_error([&] { core::open_idx_dataset(dir + "/absent", labels, "x"); },
                  {dir + "/absent", "not found"});
   }
+  SECTION("sizes in the header beyond what the file holds (fuzz_idx finding)") {
+    // 2 x 31234 x 8388611 images promised by a 28-byte raw file: refused before allocating 524 GB
+    const std::string raw("\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x7a\x02\x00\x80\x00\x03"
+                          "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f", 28);
+    test::write_bytes(dir + "/images", raw);
+    expect_error([&] { core::open_idx_dataset(dir + "/images", labels, "x"); },
+                 {dir + "/images", "truncated", "header promises 524019751948 data bytes", "only 12 follow"});
+    // dimensions whose product overflows int64 (UBSan's finding before the product was checked)
+    test::write_bytes(dir + "/images", std::string("\x00\x00\x08\x03\x00\x1a\x00\x00\x00\x04\x7f\x7f\x7f\x7f\x7f\x7f", 16));
+    expect_error([&] { core::open_idx_dataset(dir + "/images", labels, "x"); },
+                 {dir + "/images", "implausible total size"});
+    // gzipped: 1 GiB promised by a few dozen compressed bytes (deflate expands at most 1032-fold)
+    write_gz(dir + "/images.gz", idx_bytes(0x803, {1024, 1024, 1024}, "x"));
+    expect_error([&] { core::open_idx_dataset(dir + "/images.gz", labels, "x"); },
+                 {dir + "/images.gz", "gzipped", "header promises 1073741824 data bytes", "compressed bytes"});
+  }
   SECTION("label outside the named classes") {
     test::write_bytes(dir + "/images", idx_bytes(0x803, {3, 2, 4}));
     test::write_bytes(dir + "/bad-labels", idx_bytes(0x801, {3}, std::string("\x01\x0c\x00", 3)));

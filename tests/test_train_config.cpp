@@ -60,3 +60,16 @@ TEST_CASE("a mistyped training config names the problem", "[unit][train]") {
   CHECK_THROWS_WITH(train::train_config_from_json(nlohmann::json{{"steps", "many"}}),
                     Catch::Contains("training config"));
 }
+
+TEST_CASE("integer fields holding floating-point numbers are refused (fuzz_config finding)", "[unit][train]") {
+  // nlohmann's get<int64_t>() cast 1e57 to int64 unchecked: undefined behaviour (UBSan)
+  const auto fuzzed = nlohmann::json::parse(R"({"ckpt_every":1000222222222222222222222222222222222222222222222222222222})");
+  REQUIRE(fuzzed["ckpt_every"].is_number_float());
+  CHECK_THROWS_WITH(train::train_config_from_json(fuzzed),
+                    Catch::Contains("training config: 'ckpt_every' must be an integer, got 1.000222"));
+  CHECK_THROWS_AS(train::train_config_from_json(nlohmann::json::parse(R"({"steps": 2.5})")), Error);
+  CHECK_THROWS_WITH(train::train_config_from_json(nlohmann::json::parse(R"({"dale": {"levels": 1e300}})")),
+                    Catch::Contains("'dale.levels' must be an integer"));
+  // doubles may be written as integers
+  CHECK(train::train_config_from_json(nlohmann::json::parse(R"({"lr": 1, "steps": 7})")).lr == 1.0);
+}

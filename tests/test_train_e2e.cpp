@@ -90,12 +90,24 @@ TEST_CASE("an interrupted and resumed run ends with the same weights as an unint
 }
 
 TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", "[e2e][train]") {
-  const auto run = test::scratch_dir("train_killed");
-  const std::string command = std::string("timeout -s KILL 12 \"") + FLUXION_BINARY + "\" " + kTiny +
-                              "--steps 100000 --ckpt-every 3 --sample-every 100000 --out " + run +
-                              " >/dev/null 2>&1";
-  std::system(command.c_str());
+  const auto dir = test::scratch_dir("train_killed");
+  const auto run = dir + "/run";
   const std::string last = run + "/checkpoints/last.safetensors";
+  // Killed once its first checkpoint exists (and a moment later, so that the kill lands in a later
+  // step or checkpoint write), not after a fixed delay: on a busy machine a fixed 12 s could pass
+  // before the first checkpoint. The wait gives up after 10 minutes or when the run ends itself.
+  test::write_bytes(dir + "/kill.sh", std::string("\"") + FLUXION_BINARY + "\" " + kTiny +
+                                     "--steps 100000 --ckpt-every 3 --sample-every 100000 --out " + run +
+                                     " >" + dir + "/log 2>&1 &\n"
+                                     "P=$!\n"
+                                     "for i in $(seq 6000); do [ -e " + last +
+                                     " ] && break; kill -0 $P 2>/dev/null || break; sleep 0.1; done\n"
+                                     "sleep 0.5\n"
+                                     "kill -KILL $P\n"
+                                     "wait $P; echo \"exit status $?\"\n");
+  auto killed = test::run_shell("bash " + dir + "/kill.sh");
+  INFO(killed.output << test::read_bytes(dir + "/log"));
+  CHECK(killed.output.find("exit status 137") != std::string::npos);  // 128 + SIGKILL: it was still running
   REQUIRE(std::filesystem::exists(last));
   auto tensors = core::load_safetensors(last);
   const int64_t step = tensors.at("trainer.step").item<int64_t>();

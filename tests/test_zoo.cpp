@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -69,6 +72,45 @@ TEST_CASE("zoo names, overrides and the JSON round trip", "[unit][zoo]") {
   CHECK(models::config_to_json(models::config_from_json(models::config_to_json(jit))) == models::config_to_json(jit));
   CHECK_THROWS_AS(models::config_from_json("{\"model\": \"DiT\"}"), Error);
   CHECK_THROWS_AS(models::config_from_json("{\"model\": \"SiT\", \"depth\": \"many\"}"), Error);
+}
+
+TEST_CASE("model configs out of range are refused before any arithmetic (fuzz_config finding)", "[unit][zoo]") {
+  // num_heads 0: hidden_size % num_heads divided by zero (SIGFPE) while validating
+  const std::string fuzzed =
+      R"({"attention":"softmax","class_dropout_prob":0.1,"depth":4,"hidden_size":128,"in_class_dropout_prob":0.1,)"
+      R"("depth":4,"hidden_size":128,"in_channels":0,"input_size":32,"learn_sigma":false,"mlp_ratio":4.0,)"
+      R"("model":"SiT","nachannels":0,"input_size":32,"learn_sigma":false,"mlp_ratio":4.0,"model":"SiT",)"
+      R"("name":"SiT-T/4","num_classes":10,"num_heads":0,"patch_size":4})";
+  test::expect_error([&] { models::config_from_json(fuzzed); }, {"SiT config", "num_heads 0"});
+  // each bound once, on a valid SiT-T/4 and JiT-B/16
+  const auto with = [](const std::string& model, const std::string& key, const nlohmann::json& value) {
+    auto j = nlohmann::json::parse(models::config_to_json(models::zoo_config(model)));
+    j[key] = value;
+    return j.dump();
+  };
+  CHECK_NOTHROW(models::config_from_json(with("SiT-T/4", "num_heads", 4)));
+  for (const auto& [key, value, fragment] : std::vector<std::tuple<std::string, nlohmann::json, std::string>>{
+           {"hidden_size", -128, "hidden_size -128"},
+           {"hidden_size", int64_t(1) << 40, "hidden_size 1099511627776"},
+           {"input_size", int64_t(1) << 40, "input_size 1099511627776"},
+           {"patch_size", 64, "patch_size 64"},
+           {"depth", 100000, "depth 100000"},
+           {"in_channels", -1, "in_channels -1"},
+           {"num_classes", 0, "num_classes 0"},
+           {"mlp_ratio", 1e300, "mlp_ratio"},
+           {"class_dropout_prob", 2.5, "class_dropout_prob 2.5"}}) {
+    INFO(key << " = " << value.dump());
+    test::expect_error([&] { models::config_from_json(with("SiT-T/4", key, value)); }, {"SiT config", fragment});
+  }
+  // a family that is not a string escaped as nlohmann's type_error (fuzz_config, minimized)
+  test::expect_error([&] { models::config_from_json(R"({"model":0.9})"); }, {"model config: 'model' is 0.9"});
+  // integers written as floating-point numbers (nlohmann casts them unchecked: 4e30 into int64)
+  test::expect_error([&] { models::config_from_json(R"({"model":"SiT","depth":4.0e30})"); },
+                     {"field 'depth' has a bad value 4e+30", "integers expected"});
+  test::expect_error([&] { models::config_from_json(with("JiT-B/16", "in_context_len", -1)); },
+                     {"JiT config", "in_context_len -1"});
+  test::expect_error([&] { models::config_from_json(with("JiT-B/16", "attn_drop", -0.5)); },
+                     {"JiT config", "attn_drop -0.5"});
 }
 
 TEST_CASE("fluxion inspect --model prints the config and parameter count", "[e2e][zoo]") {

@@ -1,6 +1,7 @@
 #include "train/train_config.h"
 
 #include "core/error.h"
+#include "core/json_integers.h"
 
 namespace fluxion::train {
 
@@ -39,6 +40,8 @@ nlohmann::json to_json(const TrainConfig& c) {
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
+  static const nlohmann::json defaults = to_json(TrainConfig{});
+  core::check_json_integers(j, defaults, "training config");
   TrainConfig c;
   try {
     from_json(j, c);
