@@ -4,6 +4,7 @@
 #include <stb_image_write.h>
 
 #include <climits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -52,6 +53,26 @@ bool jpeg_huffman_tables_fit(const std::string& bytes) {
   }
   return true;
 }
+
+// stb reads a binary PNM's header numbers (width, height, maxval) into int with no overflow check
+// (fuzz_image, UBSan signed overflow on "P5777777777..."). A number of more than 9 digits is
+// refused before stb sees the file; the header is walked as stb walks it (whitespace, # comments).
+bool pnm_header_numbers_fit(const std::string& bytes) {
+  if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return true;
+  size_t i = 2;
+  const auto space = [&](size_t k) { return k < bytes.size() && std::strchr(" \t\n\v\f\r", bytes[k]) && bytes[k]; };
+  for (int number = 0; number < 3; ++number) {
+    while (i < bytes.size() && (space(i) || bytes[i] == '#')) {
+      while (space(i)) ++i;
+      if (i < bytes.size() && bytes[i] == '#')
+        while (i < bytes.size() && bytes[i] != '\n' && bytes[i] != '\r') ++i;
+    }
+    size_t digits = 0;
+    for (; i < bytes.size() && bytes[i] >= '0' && bytes[i] <= '9'; ++i) ++digits;
+    if (digits > 9) return false;
+  }
+  return true;
+}
 }  // namespace
 
 torch::Tensor decode_image(const std::string& bytes, const std::string& source, int channels, int64_t max_pixels) {
@@ -60,6 +81,8 @@ torch::Tensor decode_image(const std::string& bytes, const std::string& source, 
   FLUXION_CHECK(bytes.size() <= static_cast<size_t>(INT_MAX), source, ": image file too large");
   FLUXION_CHECK(jpeg_huffman_tables_fit(bytes), source,
                 ": cannot decode image (corrupt JPEG: a Huffman table declares more than 256 codes)");
+  FLUXION_CHECK(pnm_header_numbers_fit(bytes), source,
+                ": cannot decode image (corrupt PNM: a header number of more than 9 digits)");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
   int width = 0, height = 0, file_channels = 0;

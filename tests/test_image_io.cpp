@@ -170,6 +170,17 @@ TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb (fu
   CHECK_THROWS_WITH(core::decode_image(filled, "filled.jpg"), Catch::Contains("a Huffman table declares more"));
 }
 
+TEST_CASE("a PNM header number too long for int is refused before stb (fuzz_image finding)", "[unit][image]") {
+  // stb multiplied 777777777 by 10 in int (UBSan: signed integer overflow)
+  const std::string bytes("P577777777777777777777777777777777777777777777777777777777777777770\x0c" "1k", 70);
+  CHECK_THROWS_WITH(core::decode_image(bytes, "overflow.pgm"),
+                    Catch::Contains("overflow.pgm: cannot decode image (corrupt PNM: a header number of more than 9"));
+  // a valid binary PGM with a comment still decodes
+  const auto gray = core::decode_image(std::string("P5\n# fluxion\n2 1\n255\n\x07\xf0", 23), "ok.pgm");
+  CHECK(gray.sizes() == torch::IntArrayRef({1, 1, 2}));
+  CHECK(gray[0][0][1].item<int>() == 240);
+}
+
 TEST_CASE("quantisation follows the SiT and ADM rules at the edges", "[unit][image]") {
   using core::Quantization;
   const auto q = [](std::vector<float> values, Quantization rule) {
