@@ -16,9 +16,6 @@ using namespace fluxion;
 namespace fs = std::filesystem;
 
 namespace {
-const char* kTinyVae =
-    R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 4})";
-
 struct Fixture {
   std::string dir, images, weights, config;
   std::vector<torch::Tensor> pictures;  // uint8 (3, H, W), in dataset order
@@ -37,12 +34,9 @@ Fixture make_fixture(const std::string& name) {
     core::write_png(cls + "/img" + std::to_string(i) + ".png", picture);
     f.pictures.push_back(picture);
   }
-  models::AutoencoderKL vae(models::vae_config_from_json(kTinyVae));
-  metrics::fill_module(*vae);
   f.weights = f.dir + "/vae.safetensors";
-  core::save_safetensors(f.weights, models::module_state(*vae));
   f.config = f.dir + "/config.json";
-  test::write_bytes(f.config, kTinyVae);
+  test::write_tiny_vae(f.weights, f.config);
   return f;
 }
 }  // namespace
@@ -61,7 +55,7 @@ TEST_CASE("fluxion encode writes the posterior moments of ADM-cropped images", "
   CHECK(torch::equal(arrays.at("labels"), torch::tensor({0, 0, 0, 0, 0, 1, 0, 1, 1, 1}, torch::kLong)));
   CHECK(torch::equal(arrays.at("flipped"), torch::tensor({0, 0, 1, 1, 0, 0, 1, 1, 0, 1}, torch::kUInt8)));
 
-  models::AutoencoderKL vae(models::vae_config_from_json(kTinyVae));
+  models::AutoencoderKL vae(models::vae_config_from_json(test::kTinyVaeConfig));
   vae->load_state(core::load_safetensors(f.weights), f.weights);
   vae->eval();
   torch::NoGradGuard no_grad;

@@ -31,15 +31,6 @@ const std::string kTiny =
     " --disc-epochs 10 --sampler euler --sampler-steps 4 --group-size 4 --rollout-steps 4"
     " --grid-images 16 ";
 
-void require_same_tensors(const std::string& a, const std::string& b) {
-  auto ta = core::load_safetensors(a), tb = core::load_safetensors(b);
-  REQUIRE(ta.size() == tb.size());
-  for (const auto& [name, t] : ta) {
-    INFO(name);
-    REQUIRE(tb.count(name));
-    CHECK(torch::equal(t, tb.at(name)));
-  }
-}
 }  // namespace
 
 TEST_CASE("fluxion finetune raises the held-out reward and its checkpoint samples like a trained one",
@@ -99,7 +90,7 @@ TEST_CASE("an interrupted and resumed finetune ends with the same weights as an 
   auto resumed = test::run_fluxion("finetune --resume --steps 4 --device cpu --out " + dir + "/split");
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
-  require_same_tensors(dir + "/straight/checkpoints/last.safetensors", dir + "/split/checkpoints/last.safetensors");
+  test::require_same_tensors(dir + "/straight/checkpoints/last.safetensors", dir + "/split/checkpoints/last.safetensors");
   const auto a = test::read_metrics(dir + "/straight"), b = test::read_metrics(dir + "/split");
   CHECK(a.back()["step"] == 4);
   CHECK(b.back()["step"] == 4);

@@ -11,6 +11,10 @@
 #include <sys/wait.h>
 
 #include "core/error.h"
+#include "core/safetensors.h"
+#include "metrics/weight_fill.h"
+#include "models/module_state.h"
+#include "models/vae.h"
 
 namespace fluxion::test {
 
@@ -132,6 +136,26 @@ std::vector<nlohmann::json> read_metrics(const std::string& run) {
   std::string line;
   while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
   return lines;
+}
+
+void require_same_tensors(const std::string& a, const std::string& b) {
+  auto ta = core::load_safetensors(a), tb = core::load_safetensors(b);
+  REQUIRE(ta.size() == tb.size());
+  for (const auto& [name, t] : ta) {
+    INFO(name);
+    REQUIRE(tb.count(name));
+    CHECK(torch::equal(t, tb.at(name)));
+  }
+}
+
+const char* const kTinyVaeConfig =
+    R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 4})";
+
+void write_tiny_vae(const std::string& weights_path, const std::string& config_path) {
+  models::AutoencoderKL vae(models::vae_config_from_json(kTinyVaeConfig));
+  metrics::fill_module(*vae);
+  core::save_safetensors(weights_path, models::module_state(*vae));
+  write_bytes(config_path, kTinyVaeConfig);
 }
 
 }  // namespace fluxion::test

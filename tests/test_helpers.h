@@ -57,6 +57,14 @@ void expect_one_line_error(const std::function<void()>& action, const std::vecto
 // Largest absolute difference, as a double.
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 
+// Two safetensors files hold the same tensor names and bit-identical tensors (exact resumes).
+void require_same_tensors(const std::string& a, const std::string& b);
+
+// A tiny AutoencoderKL (2x downsampling to 4 latent channels) as diffusers' files: its config
+// (kTinyVaeConfig) at `config_path` and fill-rule weights at `weights_path`.
+extern const char* const kTinyVaeConfig;
+void write_tiny_vae(const std::string& weights_path, const std::string& config_path);
+
 // A Python that can import all the given modules (comma-separated, e.g. "torch,numpy"): python3
 // on PATH, else Debian's /usr/bin/python3, since a pyenv shim on PATH lacks Debian's python3-*
 // packages. "" when neither can; the callers then skip.

@@ -98,12 +98,7 @@ TEST_CASE("fluxion sample --vae decodes latent samples to images", "[e2e]") {
   overrides.channels = 4;
   auto model = models::build_model(models::zoo_config("SiT-T/2", overrides));
   core::save_safetensors(dir + "/latent_sit.safetensors", model->state_dict());
-  const std::string vae_json =
-      R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 4})";
-  models::AutoencoderKL vae(models::vae_config_from_json(vae_json));
-  metrics::fill_module(*vae);
-  core::save_safetensors(dir + "/vae.safetensors", models::module_state(*vae));
-  test::write_bytes(dir + "/vae.json", vae_json);
+  test::write_tiny_vae(dir + "/vae.safetensors", dir + "/vae.json");
   const auto common = "sample --ckpt " + dir + "/latent_sit.safetensors --model SiT-T/2 --image-size 8 --channels 4 "
                       "--n 4 --batch 2 --sampler euler --steps 2 --device cpu ";
   auto r = test::run_fluxion(common + "--vae " + dir + "/vae.safetensors --vae-config " + dir + "/vae.json --npz " +

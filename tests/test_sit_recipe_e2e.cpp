@@ -15,7 +15,6 @@
 #include "metrics/inception_fid.h"
 #include "metrics/weight_fill.h"
 #include "models/module_state.h"
-#include "models/vae.h"
 #include "models/zoo.h"
 #include "test_helpers.h"
 
@@ -55,12 +54,7 @@ TEST_CASE("a converted latent SiT checkpoint samples through the VAE and evaluat
   test::write_bytes(dir + "/save.py", kSaveReleased);
   REQUIRE(std::system((python + " " + dir + "/save.py " + dir).c_str()) == 0);
   // The VAE (2x downsampling here, 8x for the SD-VAE) as diffusers' safetensors and config.json.
-  const std::string vae_json =
-      R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 4})";
-  models::AutoencoderKL vae(models::vae_config_from_json(vae_json));
-  metrics::fill_module(*vae);
-  core::save_safetensors(dir + "/diffusion_pytorch_model.safetensors", models::module_state(*vae));
-  test::write_bytes(dir + "/config.json", vae_json);
+  test::write_tiny_vae(dir + "/diffusion_pytorch_model.safetensors", dir + "/config.json");
   // ADM's Inception (fill-rule weights)
   metrics::InceptionFid inception;
   metrics::fill_module(*inception, std::sqrt(2.0));

@@ -17,15 +17,6 @@ const std::string kTiny =
     " train --model SiT-T/4 --batch 16 --warmup 5 --lr 1e-3 --device cpu --data-threads 2"
     " --grid-images 4 --grid-steps 2 --log-every 5 ";
 
-void require_same_tensors(const std::string& a, const std::string& b) {
-  auto ta = core::load_safetensors(a), tb = core::load_safetensors(b);
-  REQUIRE(ta.size() == tb.size());
-  for (const auto& [name, t] : ta) {
-    INFO(name);
-    REQUIRE(tb.count(name));
-    CHECK(torch::equal(t, tb.at(name)));
-  }
-}
 
 int64_t checkpoint_step(const std::string& path) { return core::load_safetensors(path).at("trainer.step").item<int64_t>(); }
 
@@ -50,7 +41,7 @@ TEST_CASE("fluxion train trains a tiny model on Fashion-MNIST and the loss falls
                         "/checkpoints/last.safetensors"})
     REQUIRE(std::filesystem::exists(run + f));
   CHECK(checkpoint_step(run + "/checkpoints/step-0000030.safetensors") == 30);
-  require_same_tensors(run + "/checkpoints/last.safetensors", run + "/checkpoints/step-0000060.safetensors");
+  test::require_same_tensors(run + "/checkpoints/last.safetensors", run + "/checkpoints/step-0000060.safetensors");
   // the sample grid holds images, not a flat fill
   const auto grid = core::read_image(run + "/samples/step-0000060.png").to(torch::kFloat);
   CHECK(grid.size(1) * grid.size(2) >= 4 * 32 * 32);  // --grid-images 4
@@ -83,7 +74,7 @@ TEST_CASE("an interrupted and resumed run ends with the same weights as an unint
   auto resumed = test::run_fluxion("train --resume --steps 20 --device cpu --out " + split);
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
-  require_same_tensors(straight + "/checkpoints/last.safetensors", split + "/checkpoints/last.safetensors");
+  test::require_same_tensors(straight + "/checkpoints/last.safetensors", split + "/checkpoints/last.safetensors");
   // The log holds each step once.
   CHECK(test::read_metrics(split).size() == test::read_metrics(straight).size());
   check_steps_increase(test::read_metrics(split));

@@ -8,10 +8,6 @@
 #include "core/image_io.h"
 #include "core/npz.h"
 #include "core/pil_resize.h"
-#include "core/safetensors.h"
-#include "metrics/weight_fill.h"
-#include "models/module_state.h"
-#include "models/vae.h"
 #include "test_helpers.h"
 #include "train/training_data.h"
 
@@ -96,12 +92,7 @@ TEST_CASE("train --crop adm takes ADM's centre crops of class folders", "[unit]"
 TEST_CASE("fluxion train on latents: grids decoded, exact resume, samples decoded", "[e2e][train]") {
   const auto dir = test::scratch_dir("train_latents_e2e");
   // A tiny 2x VAE (32 px images -> 4 x 16 x 16 latents) with fill-rule weights, and 6 images.
-  const std::string vae_json =
-      R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 4})";
-  models::AutoencoderKL vae(models::vae_config_from_json(vae_json));
-  metrics::fill_module(*vae);
-  core::save_safetensors(dir + "/vae.safetensors", models::module_state(*vae));
-  test::write_bytes(dir + "/vae.json", vae_json);
+  test::write_tiny_vae(dir + "/vae.safetensors", dir + "/vae.json");
   torch::manual_seed(2);
   for (int i = 0; i < 6; ++i) {
     fs::create_directories(dir + "/images/c" + std::to_string(i % 2));
@@ -129,13 +120,7 @@ TEST_CASE("fluxion train on latents: grids decoded, exact resume, samples decode
   auto resumed = test::run_fluxion("train --resume --steps 6 --device cpu --out " + dir + "/split");
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
-  auto a = core::load_safetensors(dir + "/straight/checkpoints/last.safetensors");
-  auto b = core::load_safetensors(dir + "/split/checkpoints/last.safetensors");
-  REQUIRE(a.size() == b.size());
-  for (const auto& [name, tensor] : a) {
-    INFO(name);
-    CHECK(torch::equal(tensor, b.at(name)));
-  }
+  test::require_same_tensors(dir + "/straight/checkpoints/last.safetensors", dir + "/split/checkpoints/last.safetensors");
 
   auto sampled = test::run_fluxion("sample --ckpt " + dir + "/straight/checkpoints/last.safetensors --n 2 --steps 2 "
                                    "--device cpu --npz " + dir + "/samples.npz" + vae_args);

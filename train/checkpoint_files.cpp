@@ -19,6 +19,8 @@ std::string checkpoint_name(int64_t step) {
   return name.str();
 }
 
+std::string step_tag(int64_t step) { return checkpoint_name(step).substr(0, 12); }
+
 void update_last_link(const std::string& target, const std::string& last) {
   const std::string temp = last + ".tmp." + std::to_string(::getpid());
   std::remove(temp.c_str());

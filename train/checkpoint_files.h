@@ -8,6 +8,8 @@ namespace fluxion::train {
 
 // checkpoints/step-0001000.safetensors
 std::string checkpoint_name(int64_t step);
+// step-0001000: the name's stem, for the files of that step (samples/step-0001000.png)
+std::string step_tag(int64_t step);
 // Atomically points `last` at `target` (a hard link renamed into place; a copy where links fail).
 void update_last_link(const std::string& target, const std::string& last);
 // Deletes the oldest step-*.safetensors of `dir` beyond `keep` (0 keeps all).

@@ -16,6 +16,7 @@
 #include "objectives/checkpoint.h"
 #include "train/adamw.h"
 #include "train/checkpoint_files.h"
+#include "train/metrics_log.h"
 #include "train/drl_disc_stage.h"
 #include "train/drl_encoder.h"
 #include "train/drl_flow_model.h"
@@ -37,22 +38,7 @@ constexpr uint64_t kDiscStream = 5;              // the head's initialisation, s
 constexpr uint64_t kPreviewStream = 6;           // the held-out preview noise
 constexpr uint64_t kRefreshStream = 1ull << 41;  // + step: a refresh's policy samples and head
 
-std::string step_tag(int64_t step) { return checkpoint_name(step).substr(0, 12); }  // "step-0000050"
 
-// Keeps metrics.jsonl lines up to `step` (a resumed run rewrites what came after its checkpoint).
-void truncate_metrics(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    try {
-      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
-    } catch (const std::exception&) {
-      // a line torn by a kill: dropped
-    }
-  }
-  core::write_file_atomically(path, [&](std::ostream& out) { out << kept; });
-}
 
 std::vector<std::pair<std::string, torch::Tensor>> named(torch::nn::Module& m, bool with_buffers) {
   std::vector<std::pair<std::string, torch::Tensor>> out;

@@ -19,6 +19,7 @@
 #include "objectives/checkpoint.h"
 #include "objectives/objective_config.h"
 #include "train/checkpoint_files.h"
+#include "train/metrics_log.h"
 #include "train/distributed.h"
 #include "train/lr_schedule.h"
 #include "train/run_report.h"
@@ -38,20 +39,6 @@ constexpr uint64_t kStepStream = 1ull << 40;   // + step: noise, t and label dro
 constexpr uint64_t kGridStream = 7;            // fixed grid noise
 constexpr uint64_t kInitStream = 8;            // weight initialisation
 
-// Keeps metrics.jsonl lines up to `step` (a resumed run rewrites what came after its checkpoint).
-void truncate_metrics(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    try {
-      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
-    } catch (const std::exception&) {
-      // a line torn by a kill: dropped
-    }
-  }
-  core::write_file_atomically(path, [&](std::ostream& out) { out << kept; });
-}
 
 }  // namespace
 
@@ -295,7 +282,7 @@ TrainResult run_training(TrainConfig config, bool resume, const std::string& con
     if (step % config.sample_every == 0 || step == config.steps) {
       stop_if_nonfinite();
       if (writer && config.grid_images > 0)
-        grid->write(ema.weights(0), out + "/samples/" + checkpoint_name(step).substr(0, 12) + ".png");
+        grid->write(ema.weights(0), out + "/samples/" + step_tag(step) + ".png");
       if (writer) write_run_report(out);
     }
     if (step % config.ckpt_every == 0 || step == config.steps) stop_if_nonfinite();

@@ -1,0 +1,13 @@
+#pragma once
+// metrics.jsonl of a run directory (one JSON object per logged step), shared by `fluxion train`
+// and `fluxion finetune`.
+#include <cstdint>
+#include <string>
+
+namespace fluxion::train {
+
+// Keeps the lines up to `step` (a resumed run rewrites what came after its checkpoint); lines
+// torn by a kill are dropped. Atomic; nothing happens when the file does not exist.
+void truncate_metrics(const std::string& path, int64_t step);
+
+}  // namespace fluxion::train
