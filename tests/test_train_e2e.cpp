@@ -175,3 +175,38 @@ TEST_CASE("train --config applies the file, the command line overrides it, bad f
   CHECK(missing.exit_code != 0);
   CHECK(missing.output.find("config file not found") != std::string::npos);
 }
+
+TEST_CASE("the fmnist-300s recipe file drives train and sample from their own sections", "[e2e][train]") {
+  // train/configs/fmnist-300s.toml holds a [train] and a [sample] section: each command reads its
+  // own and leaves the other's keys (steps, batch) alone. Shortened here by the command line.
+  const auto dir = test::scratch_dir("recipe_sections");
+  const std::string recipe = std::string(FLUXION_SOURCE_DIR) + "/train/configs/fmnist-300s.toml";
+  auto train = test::run_fluxion("train --config " + recipe + " --steps 2 --batch 4 --warmup 1 --device cpu "
+                                 "--grid-images 2 --grid-steps 1 --out " + dir + "/run");
+  INFO(train.output);
+  REQUIRE(train.exit_code == 0);
+  auto config = nlohmann::json::parse(test::read_bytes(dir + "/run/config.json"));
+  CHECK(config["model"] == "SiT-T/4");
+  CHECK(config["lr"].get<double>() == 1e-3);
+  CHECK(config["lr_schedule"] == "cosine");
+  CHECK(config["grad_clip"].get<double>() == 1.0);
+  CHECK(config["ema_decays"] == nlohmann::json::array({0.999}));
+  CHECK(config["flow"]["time_sampling"] == "logit-normal");
+  CHECK(config["flow"]["logit_mean"].get<double>() == 0.0);
+  CHECK(config["flow"]["logit_std"].get<double>() == 1.0);
+  CHECK(config["steps"].get<int64_t>() == 2);  // the command line wins over [train] steps = 20214
+  CHECK(config["batch"].get<int64_t>() == 4);
+
+  auto sample = test::run_fluxion("sample --config " + recipe + " --ckpt " + dir +
+                                  "/run/checkpoints/last.safetensors --n 3 --device cpu --npz " + dir + "/s.npz");
+  INFO(sample.output);
+  REQUIRE(sample.exit_code == 0);
+  // [sample] says Heun, 25 steps (2 evaluations each) and guidance 1.25 (the defaults: Euler 50, none).
+  CHECK(sample.output.find("with heun, 25 steps, 50 NFE, cfg 1.25") != std::string::npos);
+
+  // A section naming no fluxion command is still an error.
+  test::write_bytes(dir + "/typo.toml", "[trian]\nlr = 0.1\n");
+  auto typo = test::run_fluxion("train --config " + dir + "/typo.toml --steps 1 --device cpu --out " + dir + "/bad");
+  CHECK(typo.exit_code != 0);
+  CHECK(typo.output.find("section [trian]") != std::string::npos);
+}

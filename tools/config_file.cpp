@@ -11,6 +11,18 @@ void add_config_option(CLI::App& sub, std::string& path, const std::string& desc
   sub.add_option("--config", path, description);
 }
 
+namespace {
+// A recipe file may hold sections for several commands ([train], [sample], [eval]); each command
+// reads the top level and its own section and leaves the others to their commands.
+bool is_sibling_command(const CLI::App& sub, const std::string& name) {
+  const CLI::App* parent = sub.get_parent();
+  if (parent == nullptr) return false;
+  for (const CLI::App* other : parent->get_subcommands([](const CLI::App*) { return true; }))
+    if (other->get_name() == name) return true;
+  return false;
+}
+}  // namespace
+
 void apply_config_file(CLI::App& sub, const std::string& path) {
   if (path.empty()) return;
   FLUXION_CHECK(std::filesystem::is_regular_file(path), path, ": config file not found");
@@ -23,6 +35,7 @@ void apply_config_file(CLI::App& sub, const std::string& path) {
   for (const auto& item : items) {
     const bool own_section = item.parents.empty() || (item.parents.size() == 1 && item.parents[0] == sub.get_name());
     if (item.name == "++" || item.name == "--") continue;  // section markers
+    if (!own_section && item.parents.size() == 1 && is_sibling_command(sub, item.parents[0])) continue;
     FLUXION_CHECK(own_section, path, ": section [", CLI::detail::join(item.parents, "."), "] is not `",
                   sub.get_name(), "`");
     if (item.name == "config") continue;

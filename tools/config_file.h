@@ -2,8 +2,8 @@
 // `--config F.toml` for a subcommand. CLI11 2.1 (Debian 12) silently ignores set_config() on a
 // subcommand, so `fluxion train --config sit.toml` used to train with the defaults; fluxion reads
 // the file itself: every key must name one of the subcommand's options (a `[train]`-style section
-// naming the subcommand is accepted too), and a value applies unless the option was given on the
-// command line.
+// naming the subcommand is accepted too; sections naming other subcommands, e.g. `[sample]` in a
+// recipe, are left to them), and a value applies unless the option was given on the command line.
 #include <CLI/CLI.hpp>
 
 #include <string>
