@@ -54,24 +54,53 @@ bool jpeg_huffman_tables_fit(const std::string& bytes) {
   return true;
 }
 
-// stb reads a binary PNM's header numbers (width, height, maxval) into int with no overflow check
-// (fuzz_image, UBSan signed overflow on "P5777777777..."). A number of more than 9 digits is
-// refused before stb sees the file; the header is walked as stb walks it (whitespace, # comments).
-bool pnm_header_numbers_fit(const std::string& bytes) {
-  if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return true;
+// A binary PNM (P5 gray, P6 RGB) is checked before stb sees it, its header walked exactly as
+// stb_image (Debian's 2022 snapshot) walks it: whitespace and # comments between the numbers,
+// stb's get8 reading 0 at the end of the data without moving, the one byte after maxval
+// consumed. Returns what is wrong, or "" (also for anything that is not a binary PNM).
+// - stb reads the numbers into int with no overflow check (fuzz_image finding 11, UBSan signed
+//   overflow on "P5777777777..."): more than 9 digits are refused.
+// - maxval above 255 sends stb down its 16-bit path, whose channel conversion reads past its
+//   buffer (finding 12, ASan heap-buffer-overflow: stb converts the channels as 8-bit data, then
+//   reads the result as 16-bit). fluxion's images are 8-bit, so maxval must be 1..255.
+// - stb ignores a short read of the pixels and returns uninitialised memory as the image: the
+//   pixels the header declares must all be in the file (and there must be some).
+std::string pnm_header_problem(const std::string& bytes) {
+  if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return "";
   size_t i = 2;
-  const auto space = [&](size_t k) { return k < bytes.size() && std::strchr(" \t\n\v\f\r", bytes[k]) && bytes[k]; };
-  for (int number = 0; number < 3; ++number) {
-    while (i < bytes.size() && (space(i) || bytes[i] == '#')) {
-      while (space(i)) ++i;
-      if (i < bytes.size() && bytes[i] == '#')
-        while (i < bytes.size() && bytes[i] != '\n' && bytes[i] != '\r') ++i;
+  const auto eof = [&] { return i >= bytes.size(); };
+  const auto get8 = [&]() -> char { return eof() ? '\0' : bytes[i++]; };
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  char c = get8();
+  const auto skip_whitespace = [&] {
+    for (;;) {
+      while (!eof() && space(c)) c = get8();
+      if (eof() || c != '#') break;
+      while (!eof() && c != '\n' && c != '\r') c = get8();
     }
-    size_t digits = 0;
-    for (; i < bytes.size() && bytes[i] >= '0' && bytes[i] <= '9'; ++i) ++digits;
-    if (digits > 9) return false;
+  };
+  int64_t numbers[3] = {0, 0, 0};  // width, height, maxval
+  for (int number = 0; number < 3; ++number) {
+    skip_whitespace();
+    int digits = 0;
+    while (!eof() && c >= '0' && c <= '9') {
+      if (++digits > 9) return "a header number of more than 9 digits";
+      numbers[number] = numbers[number] * 10 + (c - '0');
+      c = get8();
+    }
   }
-  return true;
+  const int64_t maxval = numbers[2];
+  if (maxval > 255)
+    return "maxval " + std::to_string(maxval) + " above 255; fluxion reads 8-bit PNM only";
+  if (maxval == 0) return "maxval 0";
+  if (numbers[0] == 0 || numbers[1] == 0)
+    return "an image of " + std::to_string(numbers[0]) + "x" + std::to_string(numbers[1]) + " pixels";
+  const int64_t declared = numbers[0] * numbers[1] * (bytes[1] == '6' ? 3 : 1);  // < 2^62
+  const int64_t held = static_cast<int64_t>(bytes.size() - i);
+  if (held < declared)
+    return "truncated: the header declares " + std::to_string(numbers[0]) + "x" + std::to_string(numbers[1]) +
+           " pixels, " + std::to_string(declared) + " bytes, the file holds " + std::to_string(held);
+  return "";
 }
 }  // namespace
 
@@ -81,8 +110,8 @@ torch::Tensor decode_image(const std::string& bytes, const std::string& source, 
   FLUXION_CHECK(bytes.size() <= static_cast<size_t>(INT_MAX), source, ": image file too large");
   FLUXION_CHECK(jpeg_huffman_tables_fit(bytes), source,
                 ": cannot decode image (corrupt JPEG: a Huffman table declares more than 256 codes)");
-  FLUXION_CHECK(pnm_header_numbers_fit(bytes), source,
-                ": cannot decode image (corrupt PNM: a header number of more than 9 digits)");
+  const std::string pnm_problem = pnm_header_problem(bytes);
+  FLUXION_CHECK(pnm_problem.empty(), source, ": cannot decode image (corrupt PNM: ", pnm_problem, ")");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
   int width = 0, height = 0, file_channels = 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 #include <iostream>
 #include <sstream>
 
@@ -42,12 +43,18 @@ Progress::Progress(std::string label, int64_t total, std::string unit, std::ostr
       total_(std::max<int64_t>(total, 0)),
       out_(out ? out : &std::cerr),
       tty_(out == nullptr && ::isatty(STDERR_FILENO) == 1),
+      uncaught_at_start_(std::uncaught_exceptions()),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
 Progress::~Progress() {
+  if (finished_) return;
+  finished_ = true;
+  // an exception unwinding past us, or a known total not reached: the work did not complete
+  const bool unwinding = std::uncaught_exceptions() > uncaught_at_start_;
+  const bool short_of_total = total_ > 0 && done_ < total_;
   try {
-    finish();
+    draw(unwinding || short_of_total ? Draw::stopped : Draw::done);
   } catch (...) {  // never throw from a destructor
   }
 }
@@ -63,14 +70,14 @@ void Progress::update(int64_t n, const std::string& status) {
   const bool due = tty_ ? since >= kTerminalRedrawSeconds || done_ == n : since >= log_interval_;
   if (due) {
     last_draw_ = now;
-    draw(false);
+    draw(Draw::running);
   }
 }
 
 void Progress::finish() {
   if (finished_) return;
   finished_ = true;
-  draw(true);
+  draw(Draw::done);
 }
 
 double Progress::rate() const {
@@ -78,13 +85,15 @@ double Progress::rate() const {
   return elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
 }
 
-void Progress::draw(bool final) {
+void Progress::draw(Draw kind) {
+  const bool final = kind != Draw::running;
   const double elapsed = seconds_between(start_, std::chrono::steady_clock::now());
   const double per_second = rate();
   const bool known = total_ > 0;
   const double remaining = per_second > 0 && known ? (total_ - done_) / per_second : 0.0;
   const std::string count = known ? std::to_string(done_) + "/" + std::to_string(total_)
                                   : std::to_string(done_);
+  const std::string stopped = "stopped at " + count;
   std::ostringstream line;
   if (tty_) {
     line << '\r' << label_ << "  ";
@@ -95,6 +104,7 @@ void Progress::draw(bool final) {
     line << count << ' ' << unit_ << "  " << format_rate(per_second) << ' ' << unit_ << "/s  "
          << format_duration(elapsed);
     if (known && !final) line << '<' << format_duration(remaining);
+    if (kind == Draw::stopped) line << "  " << stopped;
     if (!status_.empty()) line << "  " << status_;
     line << "\033[K";
     if (final) line << '\n';
@@ -104,7 +114,8 @@ void Progress::draw(bool final) {
     line << ", " << format_rate(per_second) << ' ' << unit_ << "/s, elapsed "
          << format_duration(elapsed);
     if (known && !final) line << ", ETA " << format_duration(remaining);
-    if (final) line << ", done";
+    if (kind == Draw::done) line << ", done";
+    if (kind == Draw::stopped) line << ", " << stopped;
     if (!status_.empty()) line << " | " << status_;
     line << '\n';
   }

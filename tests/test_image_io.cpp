@@ -181,6 +181,35 @@ TEST_CASE("a PNM header number too long for int is refused before stb (fuzz_imag
   CHECK(gray[0][0][1].item<int>() == 240);
 }
 
+TEST_CASE("a PNM with maxval above 255 is refused before stb's 16-bit path (fuzz_image finding)", "[unit][image]") {
+  // finding 12 (20 bytes): 8 x 339 gray, maxval 675; stb's 16-bit path with a channel conversion
+  // read past its buffer (ASan heap-buffer-overflow in stbi__convert_16_to_8)
+  const std::string bytes("P58\n\n\n\n\n\n\n\n339\n\n675P", 20);
+  for (int channels : {0, 1, 3})
+    CHECK_THROWS_WITH(core::decode_image(bytes, "deep.pgm", channels),
+                      "deep.pgm: cannot decode image (corrupt PNM: maxval 675 above 255; "
+                      "fluxion reads 8-bit PNM only)");
+  // a complete, well-formed 16-bit PGM is refused the same way
+  const std::string deep = std::string("P5\n2 1\n65535\n", 13) + std::string("\x12\x34\x56\x78", 4);
+  CHECK_THROWS_WITH(core::decode_image(deep, "deep16.pgm"), Catch::Contains("maxval 65535 above 255"));
+  // maxval 0, zero pixels and data shorter than the header declares are refused too (stb ignored
+  // the short read and returned uninitialised pixels)
+  CHECK_THROWS_WITH(core::decode_image(std::string("P5 1 1 0 \x07", 10), "zero.pgm"),
+                    Catch::Contains("zero.pgm: cannot decode image (corrupt PNM: maxval 0)"));
+  CHECK_THROWS_WITH(core::decode_image(std::string("P5 0 1 255 ", 11), "empty.pgm"),
+                    Catch::Contains("(corrupt PNM: an image of 0x1 pixels)"));
+  CHECK_THROWS_WITH(core::decode_image(std::string("P6 2 2 255\n\x01\x02\x03", 14), "short.ppm"),
+                    "short.ppm: cannot decode image (corrupt PNM: truncated: the header declares 2x2 pixels, 12 bytes, "
+                    "the file holds 3)");
+  // a complete 8-bit PPM decodes, at maxval 255 and below (stb does not rescale)
+  const auto rgb = core::decode_image(std::string("P6 1 2 255\n\x01\x02\x03\x04\x05\x06", 17), "ok.ppm");
+  CHECK(rgb.sizes() == torch::IntArrayRef({3, 2, 1}));
+  CHECK(rgb[2][1][0].item<int>() == 6);
+  const auto gray = core::decode_image(std::string("P5\t1 # c\n1\n100\r\x63", 16), "ok.pgm", 3);
+  CHECK(gray.sizes() == torch::IntArrayRef({3, 1, 1}));
+  CHECK(gray[1][0][0].item<int>() == 99);
+}
+
 TEST_CASE("quantisation follows the SiT and ADM rules at the edges", "[unit][image]") {
   using core::Quantization;
   const auto q = [](std::vector<float> values, Quantization rule) {
