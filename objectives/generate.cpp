@@ -1,8 +1,6 @@
 #include "objectives/generate.h"
 
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
 
 #include "core/atomic_file.h"
 #include "core/compat.h"
@@ -11,7 +9,6 @@
 #include "core/image_io.h"
 #include "core/log.h"
 #include "core/npy.h"
-#include "core/npz.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "models/vae.h"
@@ -19,10 +16,9 @@
 #include "objectives/checkpoint.h"
 #include "objectives/flow_sampling.h"
 #include "objectives/objective_config.h"
+#include "objectives/sample_outputs.h"
 
 namespace fluxion::objectives {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -40,13 +36,6 @@ models::ModelConfig resolve_model(const GenerateConfig& config, const ModelWeigh
   return models::config_from_json(weights.model_config);
 }
 
-std::string image_name(const std::string& dir, int64_t index, int64_t label) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "/%06lld_%lld.png", static_cast<long long>(index),
-                static_cast<long long>(label));
-  return dir + name;
-}
-
 torch::Tensor labels_for(const GenerateConfig& config, int64_t num_classes) {
   if (config.classes == "balanced") {
     // Equal counts per class (the first n mod K classes get one more), in class-cycling order.
@@ -61,26 +50,35 @@ torch::Tensor labels_for(const GenerateConfig& config, int64_t num_classes) {
   } catch (const std::exception&) {
     fail("--classes must be 'balanced' or a class index, got '", config.classes, "'");
   }
-  FLUXION_CHECK(k >= 0 && k <= num_classes, "--classes ", k, " is outside 0..", num_classes,
-                " (", num_classes, " is the null class)");
+  FLUXION_CHECK(k >= 0 && k <= num_classes, "--classes ", k, " is outside 0..", num_classes, " (", num_classes,
+                " is the null class)");
   return torch::full({config.n}, k, torch::kLong);
 }
 
-}  // namespace
+// The network with the checkpoint's weights, on the device in eval mode, and the sampler of
+// the objective it was trained with.
+struct SamplingModel {
+  models::BackbonePtr model;
+  torch::Device device{torch::kCPU};
+  torch::ScalarType precision = torch::kFloat;
+  std::unique_ptr<Objective> objective;  // null for converted official weights
+  std::unique_ptr<ObjectiveSampler> sampler;
+};
 
-GenerateResult generate(const GenerateConfig& config) {
+SamplingModel load_sampling_model(const GenerateConfig& config) {
   FLUXION_CHECK(config.n > 0, "--n must be positive, got ", config.n);
   FLUXION_CHECK(config.batch > 0, "--batch must be positive, got ", config.batch);
   FLUXION_CHECK(config.quantization == "sit" || config.quantization == "adm",
                 "--quantization must be sit or adm, got '", config.quantization, "'");
+  SamplingModel m;
   const auto weights = load_model_weights(config.checkpoint, config.weights);
   const auto model_config = resolve_model(config, weights);
-  auto model = models::build_model(model_config);
-  model->load_state(weights.weights, config.checkpoint);
-  const auto device = core::resolve_device(config.device);
-  const auto precision = core::resolve_precision(config.precision, device);
-  model->to(device);
-  model->eval();
+  m.model = models::build_model(model_config);
+  m.model->load_state(weights.weights, config.checkpoint);
+  m.device = core::resolve_device(config.device);
+  m.precision = core::resolve_precision(config.precision, m.device);
+  m.model->to(m.device);
+  m.model->eval();
 
   // The objective the weights were trained with decides the sampler family, and for flows the
   // path, prediction and end epsilons. Converted official weights record none: a flow sampler
@@ -91,109 +89,126 @@ GenerateResult generate(const GenerateConfig& config) {
   request.prediction_given = config.prediction_given;
   request.prior = config.prior;
   request.source = config.checkpoint;
-  const auto objective = load_objective(weights, model->num_classes());
-  const auto sampler =
-      objective ? objective->sampler(request) : flow_sampler(request, model->num_classes());
+  m.objective = load_objective(weights, m.model->num_classes());
+  m.sampler = m.objective ? m.objective->sampler(request) : flow_sampler(request, m.model->num_classes());
+  return m;
+}
 
-  const int64_t n = config.n, C = model->in_channels(), S = model->image_size();
-  const auto labels = labels_for(config, model->num_classes());
-  // Latent models: images have the VAE's channels and its upsampling factor times the size
+// What is sampled: the labels, the model's inputs (C, S) and, through the VAE of latent models,
+// the images (image_channels, image_size), from seeded draws or --init-noise.
+struct ImagePlan {
+  torch::Tensor labels;  // int64 (n)
+  int64_t C = 0, S = 0;
   models::AutoencoderKL vae{nullptr};
-  if (!config.vae.empty()) {
-    vae = models::load_vae(config.vae, config.vae_config, device);
-    FLUXION_CHECK(vae->config().latent_channels == C, "the VAE ", config.vae, " has ", vae->config().latent_channels,
-                  " latent channels, the model samples ", C);
-  }
-  const int64_t image_channels = vae ? vae->config().out_channels : C;
-  const int64_t image_size = vae ? S * vae->config().downsampling_factor() : S;
-  torch::Tensor init_noise;
-  if (!config.init_noise.empty()) {
-    init_noise = core::load_npy(config.init_noise).to(torch::kFloat);
-    FLUXION_CHECK(init_noise.dim() == 4 && init_noise.size(0) >= n && init_noise.size(1) == C &&
-                      init_noise.size(2) == S && init_noise.size(3) == S,
-                  config.init_noise, ": noise of shape ", init_noise.sizes(), " does not fit ", n,
-                  " images of ", C, "x", S, "x", S);
-  }
-  if (!config.out.empty()) core::ensure_directory(config.out);
+  int64_t image_channels = 0, image_size = 0;
+  torch::Tensor init_noise;  // undefined: seeded draws
+};
 
-  GenerateResult result;
-  result.sampler_description = sampler->describe();
-  core::log_info("sampling " + std::to_string(n) + " images with " + result.sampler_description +
-                 " on " + core::device_summary(device));
+ImagePlan plan_images(const GenerateConfig& config, const SamplingModel& m) {
+  ImagePlan plan;
+  const int64_t n = config.n;
+  plan.C = m.model->in_channels();
+  plan.S = m.model->image_size();
+  const int64_t C = plan.C, S = plan.S;
+  plan.labels = labels_for(config, m.model->num_classes());
+  // Latent models: images have the VAE's channels and its upsampling factor times the size
+  if (!config.vae.empty()) {
+    plan.vae = models::load_vae(config.vae, config.vae_config, m.device);
+    FLUXION_CHECK(plan.vae->config().latent_channels == C, "the VAE ", config.vae, " has ",
+                  plan.vae->config().latent_channels, " latent channels, the model samples ", C);
+  }
+  plan.image_channels = plan.vae ? plan.vae->config().out_channels : C;
+  plan.image_size = plan.vae ? S * plan.vae->config().downsampling_factor() : S;
+  if (!config.init_noise.empty()) {
+    plan.init_noise = core::load_npy(config.init_noise).to(torch::kFloat);
+    const auto& z = plan.init_noise;
+    FLUXION_CHECK(z.dim() == 4 && z.size(0) >= n && z.size(1) == C && z.size(2) == S && z.size(3) == S,
+                  config.init_noise, ": noise of shape ", z.sizes(), " does not fit ", n, " images of ", C, "x", S, "x",
+                  S);
+  }
+  return plan;
+}
+
+// The initial noise of images [first, first + count): image i's from its own generator seeded by
+// (seed, i), so the batch size does not change it.
+torch::Tensor batch_noise(const GenerateConfig& config, const ImagePlan& plan, int64_t first, int64_t count) {
+  if (plan.init_noise.defined()) return plan.init_noise.slice(0, first, first + count);
+  std::vector<torch::Tensor> draws;
+  for (int64_t i = first; i < first + count; ++i) {
+    auto gen = core::make_generator(core::derive_seed(config.seed, kNoiseStream + i));
+    draws.push_back(core::randn({plan.C, plan.S, plan.S}, gen));
+  }
+  return torch::stack(draws);
+}
+
+// Images [first, first + count) sampled (and decoded by the VAE), as uint8 (count, C, H, W) on
+// the CPU; the batch's NFE and lost images go into `result`.
+torch::Tensor sample_batch(const GenerateConfig& config, const SamplingModel& m, const ImagePlan& plan, int64_t first,
+                           int64_t count, GenerateResult& result) {
+  const auto noise = batch_noise(config, plan, first, count);
+  auto gen = core::make_generator(core::derive_seed(config.seed, kSdeStream + first), m.device);
+  const samplers::ModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+    return m.model->forward(x, t, y).to(torch::kFloat);
+  };
+  const auto batch_labels = plan.labels.slice(0, first, first + count).to(m.device);
+  torch::Tensor sampled;
+  {
+    compat::AutocastGuard autocast(m.device.type(), m.precision);
+    const auto r = m.sampler->sample(model_fn, batch_labels, noise.to(m.device), gen);
+    result.nfe_per_batch = r.nfe;
+    result.lost_images += r.lost_images;
+    sampled = r.x;
+    if (auto vae = plan.vae) sampled = vae->decode(sampled.to(torch::kFloat));  // (B, 4, h, w) -> (B, 3, 8h, 8w)
+  }
   const auto rule = config.quantization == "adm" ? core::Quantization::adm_floor : core::Quantization::sit_round;
-  auto all = torch::empty({n, image_channels, image_size, image_size}, torch::kUInt8);
+  return core::to_uint8(sampled.to(torch::kFloat).cpu(), rule);
+}
+
+// Every image, batch by batch with a progress bar: reused from --out when a batch is there
+// already, otherwise sampled and written. Returns uint8 (n, C, H, W).
+torch::Tensor sample_all(const GenerateConfig& config, const SamplingModel& m, const ImagePlan& plan,
+                         GenerateResult& result) {
+  const int64_t n = config.n;
+  auto all = torch::empty({n, plan.image_channels, plan.image_size, plan.image_size}, torch::kUInt8);
   core::Progress progress("sample", n, "img");
-  const auto start = std::chrono::steady_clock::now();
   torch::NoGradGuard no_grad;
   for (int64_t first = 0; first < n; first += config.batch) {
     const int64_t count = std::min(config.batch, n - first);
-    // Reuse images already written (a re-run into the same folder).
-    bool have_all = !config.out.empty();
-    for (int64_t i = first; i < first + count && have_all; ++i)
-      have_all = fs::exists(image_name(config.out, i, labels[i].item<int64_t>()));
-    if (have_all) {
-      for (int64_t i = first; i < first + count; ++i) {
-        auto image = core::read_image(image_name(config.out, i, labels[i].item<int64_t>()),
-                                      static_cast<int>(image_channels));
-        FLUXION_CHECK(image.size(1) == image_size && image.size(2) == image_size, config.out,
-                      ": existing image ", i, " has another size; use an empty --out");
-        all[i].copy_(image);
-      }
+    if (reuse_written_images(config.out, plan.labels, first, count, all)) {
       result.skipped += count;
       progress.update(count, "reused");
       continue;
     }
-    torch::Tensor noise;
-    if (init_noise.defined()) {
-      noise = init_noise.slice(0, first, first + count);
-    } else {
-      std::vector<torch::Tensor> draws;
-      for (int64_t i = first; i < first + count; ++i) {
-        auto gen = core::make_generator(core::derive_seed(config.seed, kNoiseStream + i));
-        draws.push_back(core::randn({C, S, S}, gen));
-      }
-      noise = torch::stack(draws);
-    }
-    auto gen = core::make_generator(core::derive_seed(config.seed, kSdeStream + first), device);
-    const samplers::ModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-      return model->forward(x, t, y).to(torch::kFloat);
-    };
-    const auto batch_labels = labels.slice(0, first, first + count).to(device);
-    torch::Tensor sampled;
-    {
-      compat::AutocastGuard autocast(device.type(), precision);
-      const auto r = sampler->sample(model_fn, batch_labels, noise.to(device), gen);
-      result.nfe_per_batch = r.nfe;
-      result.lost_images += r.lost_images;
-      sampled = r.x;
-      if (vae) sampled = vae->decode(sampled.to(torch::kFloat));  // (B, 4, h, w) -> (B, 3, 8h, 8w)
-    }
-    auto images = core::to_uint8(sampled.to(torch::kFloat).cpu(), rule);
+    const auto images = sample_batch(config, m, plan, first, count, result);
     all.slice(0, first, first + count).copy_(images);
-    if (!config.out.empty())
-      for (int64_t i = 0; i < count; ++i)
-        core::write_png(image_name(config.out, first + i, labels[first + i].item<int64_t>()), images[i]);
+    write_image_files(config.out, plan.labels, first, images);
     result.generated += count;
     progress.update(count, "NFE " + std::to_string(result.nfe_per_batch));
   }
   progress.finish();
+  return all;
+}
+
+}  // namespace
+
+GenerateResult generate(const GenerateConfig& config) {
+  const auto m = load_sampling_model(config);
+  const auto plan = plan_images(config, m);
+  if (!config.out.empty()) core::ensure_directory(config.out);
+
+  GenerateResult result;
+  result.sampler_description = m.sampler->describe();
+  core::log_info("sampling " + std::to_string(config.n) + " images with " + result.sampler_description + " on " +
+                 core::device_summary(m.device));
+  const auto start = std::chrono::steady_clock::now();
+  const auto all = sample_all(config, m, plan, result);
   if (result.lost_images > 0)
     core::log_warn(std::to_string(result.lost_images) + " of " + std::to_string(result.generated) +
                    " images left the positive range during sampling (values <= 0 or not finite) and are "
                    "flat filler, not samples: use smaller steps (--level-stride, --delta) or --sampler dls");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.images_per_second = static_cast<double>(result.generated) / std::max(seconds, 1e-9);
-
-  if (!config.grid.empty()) {
-    const int64_t g = std::min(config.grid_images, n);
-    core::write_png(config.grid, core::make_grid(all.slice(0, 0, g)));
-  }
-  if (!config.npz.empty()) {
-    // (N, C, H, W) -> (N, H, W, C), gray expanded to RGB as ADM's evaluator expects 3 channels
-    auto nhwc = all.permute({0, 2, 3, 1}).contiguous();
-    if (image_channels == 1) nhwc = nhwc.expand({n, image_size, image_size, 3}).contiguous();
-    core::save_npz(config.npz, {{"arr_0", nhwc}, {"arr_1", labels}});
-  }
+  write_image_collections(config.grid, config.grid_images, config.npz, all, plan.labels);
   return result;
 }
 

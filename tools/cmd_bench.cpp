@@ -3,8 +3,9 @@
 #include <iostream>
 
 #include "core/error.h"
-#include "models/block_bench.h"
-#include "train/bench.h"
+#include "tools/bench_block.h"
+#include "tools/bench_throughput.h"
+#include "tools/cli_options.h"
 #include "tools/commands.h"
 
 namespace fluxion::cli {
@@ -12,24 +13,23 @@ namespace fluxion::cli {
 namespace {
 struct BenchOptions {
   std::string what = "block";
-  models::BlockBenchOptions block;
+  BlockBenchOptions block;
   std::string precision = "fp32";
-  train::ThroughputOptions throughput;
+  ThroughputOptions throughput;
 };
 }  // namespace
 
 void add_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "measure throughput");
   auto opts = std::make_shared<BenchOptions>();
-  sub->add_option("--what", opts->what, "block | train | sample")
-      ->check(CLI::IsMember({"block", "train", "sample"}));
+  sub->add_option("--what", opts->what, "block | train | sample")->check(CLI::IsMember({"block", "train", "sample"}));
   auto& t = opts->throughput;
   sub->add_option("--model", t.model, "train/sample: zoo model")->capture_default_str();
   sub->add_option("--image-size", t.image_size, "train/sample: input size (0: the zoo's)");
   sub->add_option("--channels", t.channels, "train/sample: input channels (0: the zoo's)");
-  sub->add_option("--sampler", t.sampler, "sample: sampler name")->capture_default_str();
-  sub->add_option("--steps", t.steps, "sample: solver steps")->capture_default_str();
-  sub->add_option("--cfg", t.cfg, "sample: guidance scale")->capture_default_str();
+  add_sampler_option(*sub, "--sampler", t.sampler, "--what sample");
+  add_sampler_steps_option(*sub, "--steps", t.steps, "--what sample");
+  add_cfg_option(*sub, "--cfg", t.cfg, "--what sample");
   sub->add_option("--attention", opts->block.attentions, "attention kinds, e.g. softmax,linear")->delimiter(',');
   sub->add_option("--tokens", opts->block.tokens, "token counts, e.g. 256,1024,4096")->delimiter(',');
   sub->add_option("--device", opts->block.device, "cpu, cuda, cuda:1, ...");
@@ -42,8 +42,7 @@ void add_bench(CLI::App& app) {
                   "train/sample: write a Chrome trace (Kineto) of extra iterations after the timed ones");
   sub->add_option("--profile-iterations", opts->throughput.profile_iterations, "iterations in the --profile trace")
       ->capture_default_str();
-  sub->add_option("--precision", opts->precision, "fp32 or bf16 (autocast)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  sub->add_option("--precision", opts->precision, "fp32 or bf16 (autocast)")->check(CLI::IsMember({"fp32", "bf16"}));
   sub->callback([opts] {
     if (opts->what != "block") {
       auto t = opts->throughput;
@@ -53,20 +52,20 @@ void add_bench(CLI::App& app) {
       t.precision = opts->precision;
       t.iterations = opts->block.iterations;
       t.warmup = opts->block.warmup;
-      const auto r = opts->what == "train" ? train::bench_train(t) : train::bench_sample(t);
+      const auto r = opts->what == "train" ? bench_train(t) : bench_sample(t);
       std::cout << opts->what << ": " << r.description << ", " << r.parameters << " parameters\n"
-                << "  " << r.images_per_second << " images/s, " << r.seconds_per_iteration * 1e3
-                << " ms per " << (opts->what == "train" ? "step" : "batch");
+                << "  " << r.images_per_second << " images/s, " << r.seconds_per_iteration * 1e3 << " ms per "
+                << (opts->what == "train" ? "step" : "batch");
       if (r.nfe > 0) std::cout << ", " << r.nfe << " NFE";
       std::cout << "\n";
-      if (!t.profile.empty()) std::cout << "  profile of " << t.profile_iterations << " more iterations: " << t.profile << "\n";
+      if (!t.profile.empty())
+        std::cout << "  profile of " << t.profile_iterations << " more iterations: " << t.profile << "\n";
       return;
     }
     opts->block.bf16 = opts->precision == "bf16";
-    std::cout << "block: dim " << opts->block.dim << ", heads " << opts->block.heads << ", batch "
-              << opts->block.batch << ", device " << opts->block.device << ", " << opts->precision
-              << ", forward+backward per iteration\n";
-    std::cout << models::format_block_bench(models::bench_block(opts->block));
+    std::cout << "block: dim " << opts->block.dim << ", heads " << opts->block.heads << ", batch " << opts->block.batch
+              << ", device " << opts->block.device << ", " << opts->precision << ", forward+backward per iteration\n";
+    std::cout << format_block_bench(bench_block(opts->block));
   });
 }
 

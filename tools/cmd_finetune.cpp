@@ -2,6 +2,7 @@
 // (discriminator-guided RL finetuning, issue 11).
 #include <iostream>
 
+#include "tools/cli_options.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
 #include "tools/offline_flag.h"
@@ -14,17 +15,18 @@ void add_finetune(CLI::App& app) {
       "finetune", "discriminator-guided RL finetuning (DRL) of a flow checkpoint towards the data distribution");
   auto config = std::make_shared<train::FinetuneConfig>();
   auto config_path = std::make_shared<std::string>();
-  add_config_option(*sub, *config_path, "read options from a TOML file (CLI options override it)");
+  add_config_file_option(*sub, *config_path);
   auto resume = std::make_shared<bool>(false);
   auto& c = *config;
 
   sub->add_option("--ckpt", c.checkpoint, "the base: a flow checkpoint written by fluxion train");
-  sub->add_option("--weights", c.weights, "which weights of --ckpt: ema | ema1 | ... | model")->capture_default_str();
+  add_weights_option(*sub, c.weights);
   sub->add_option("--data", c.data, "real images: fashion-mnist:train, mnist:DIR, cifar10:DIR, a folder, an .npz")
       ->capture_default_str();
-  sub->add_option("--features", c.features, "frozen encoder: fmnist[:W] | dinov2[:W] | inception[:W] | inception-adm[:W]")
+  sub->add_option("--features", c.features,
+                  "frozen encoder: fmnist[:W] | dinov2[:W] | inception[:W] | inception-adm[:W]")
       ->capture_default_str();
-  sub->add_option("--out", c.out, "run directory")->capture_default_str();
+  add_run_dir_option(*sub, c.out);
 
   sub->add_option("--disc", c.disc, "reuse this discriminator (.safetensors) instead of training one");
   sub->add_option("--disc-samples", c.disc_samples, "M: base samples and real images of the discriminator stage")
@@ -33,11 +35,13 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--disc-epochs", c.disc_epochs, "most epochs of the discriminator")->capture_default_str();
   sub->add_option("--disc-patience", c.disc_patience, "epochs without better held-out accuracy before stopping")
       ->capture_default_str();
-  sub->add_option("--disc-batch", c.disc_batch, "discriminator batch (half real, half generated)")->capture_default_str();
+  sub->add_option("--disc-batch", c.disc_batch, "discriminator batch (half real, half generated)")
+      ->capture_default_str();
   sub->add_option("--disc-lr", c.disc_lr, "discriminator AdamW learning rate")->capture_default_str();
-  sub->add_option("--sampler", c.disc_sampler, "evaluation sampler (discriminator samples, grids)")->capture_default_str();
-  sub->add_option("--sampler-steps", c.disc_sampler_steps, "its steps")->capture_default_str();
-  sub->add_option("--refresh-every", c.refresh_every, "retrain the discriminator on policy samples every K steps (0: never)")
+  add_sampler_option(*sub, "--sampler", c.disc_sampler, "the evaluation (discriminator samples, grids)");
+  add_sampler_steps_option(*sub, "--sampler-steps", c.disc_sampler_steps, "the evaluation sampler");
+  sub->add_option("--refresh-every", c.refresh_every,
+                  "retrain the discriminator on policy samples every K steps (0: never)")
       ->capture_default_str();
   sub->add_option("--disc-class-ratio", c.disc_class_ratio,
                   "n_data / n_base the discriminator was trained with; log of it is subtracted from the logit")
@@ -63,26 +67,25 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--sde-window", c.sde_window, "grpo: stochastic steps in the first half (0: all steps)")
       ->capture_default_str();
   sub->add_option("--inner-epochs", c.inner_epochs, "grpo: optimizer steps per rollout")->capture_default_str();
-  sub->add_option("--micro-batch", c.micro_batch, "samples per forward pass (0: the whole rollout)")->capture_default_str();
+  sub->add_option("--micro-batch", c.micro_batch, "samples per forward pass (0: the whole rollout)")
+      ->capture_default_str();
   sub->add_option("--lr", c.lr, "AdamW learning rate")->capture_default_str();
-  sub->add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  sub->add_option("--grad-clip", c.grad_clip, "max global gradient norm (0: off)")->capture_default_str();
+  add_weight_decay_option(*sub, c.weight_decay);
+  add_grad_clip_option(*sub, c.grad_clip);
   sub->add_option("--ema", c.ema_decay, "EMA decay of the sampled weights")->capture_default_str();
 
-  sub->add_option("--seed", c.seed, "seed of every draw")->capture_default_str();
-  sub->add_option("--device", c.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  sub->add_option("--log-every", c.log_every, "steps between metrics.jsonl lines")->capture_default_str();
-  sub->add_option("--ckpt-every", c.ckpt_every, "steps between checkpoints")->capture_default_str();
-  sub->add_option("--sample-every", c.sample_every, "steps between held-out grids and rewards")->capture_default_str();
-  sub->add_option("--keep-checkpoints", c.keep_checkpoints, "step checkpoints kept (0: all)")->capture_default_str();
-  sub->add_option("--grid-images", c.grid_images, "held-out preview images (0: none)")->capture_default_str();
-  sub->add_option("--data-threads", c.data_threads, "decoding threads (0: all cores)")->capture_default_str();
-  sub->add_flag("--resume", *resume, "continue the run in --out from checkpoints/last.safetensors");
+  add_seed_option(*sub, c.seed, "every draw");
+  add_device_option(*sub, c.device);
+  add_run_cadence_options(*sub, c.log_every, c.ckpt_every, c.sample_every, "held-out grids and rewards",
+                          c.keep_checkpoints);
+  add_grid_images_option(*sub, c.grid_images, "held-out preview images (0: none)");
+  add_data_threads_option(*sub, c.data_threads);
+  add_resume_flag(*sub, *resume);
   add_offline_flag(*sub);
 
   sub->callback([sub, config, config_path, resume, steps] {
     apply_config_file(*sub, *config_path);
-    if (*resume && steps->count() == 0) config->steps = 0;  // keep the checkpoint's length
+    config->steps = run_length(*resume, *steps, config->steps);
     const auto result = train::run_finetune(*config, *resume);
     std::cout << "finetuned to step " << result.steps_done << "; discriminator held-out accuracy "
               << result.disc_holdout_accuracy << "; held-out reward " << result.first_eval_reward << " -> "

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "tools/cli_options.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
 #include "objectives/generate.h"
@@ -12,12 +13,12 @@ void add_sample(CLI::App& app) {
   auto* sub = app.add_subcommand("sample", "sample images from a checkpoint to PNGs, a grid and an .npz");
   auto config = std::make_shared<objectives::GenerateConfig>();
   auto config_path = std::make_shared<std::string>();
-  add_config_option(*sub, *config_path, "read options from a TOML file (CLI options override it)");
+  add_config_file_option(*sub, *config_path);
   auto interval = std::make_shared<std::string>();
   auto& c = *config;
   auto& s = c.sampler;
   sub->add_option("--ckpt", c.checkpoint, "checkpoint or converted official .safetensors (required)");
-  sub->add_option("--weights", c.weights, "ema | ema1 | ... | model")->capture_default_str();
+  add_weights_option(*sub, c.weights);
   sub->add_option("--model", c.model, "zoo name, for files without a stored config (official weights)");
   sub->add_option("--image-size", c.image_size, "with --model: input size");
   sub->add_option("--channels", c.channels, "with --model: input channels");
@@ -25,23 +26,21 @@ void add_sample(CLI::App& app) {
   sub->add_option("--n", c.n, "number of images")->capture_default_str();
   sub->add_option("--batch", c.batch, "images per batch")->capture_default_str();
   sub->add_option("--classes", c.classes, "balanced | K")->capture_default_str();
-  sub->add_option("--seed", c.seed, "seed of the noise")->capture_default_str();
-  sub->add_option("--device", c.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  sub->add_option("--precision", c.precision, "auto (bf16 on CUDA) | fp32 | bf16")->capture_default_str();
+  add_seed_option(*sub, c.seed, "the noise");
+  add_device_option(*sub, c.device);
+  add_precision_option(*sub, c.precision);
   sub->add_option("--out", c.out, "folder for one PNG per image (index_label.png)");
   sub->add_option("--grid", c.grid, "grid PNG of the first images");
-  sub->add_option("--grid-images", c.grid_images, "images in the grid")->capture_default_str();
+  add_grid_images_option(*sub, c.grid_images, "images in the grid");
   sub->add_option("--npz", c.npz, "ADM-style .npz: arr_0 uint8 NHWC, arr_1 labels");
   sub->add_option("--init-noise", c.init_noise, ".npy of (N, C, H, W) initial noise");
-  sub->add_option("--vae", c.vae, "latent models: decode the samples with this AutoencoderKL (.safetensors)");
-  sub->add_option("--vae-config", c.vae_config, "the VAE's diffusers config.json (default: the SD-VAE)");
+  add_vae_options(*sub, c.vae, c.vae_config, "the samples");
   sub->add_option("--quantization", c.quantization, "sit: clamp(127.5x+128) | adm: floor((x+1)127.5)")
       ->capture_default_str();
 
-  sub->add_option("--sampler", s.name,
-                  "flow: euler | heun | midpoint | rk4 | dopri5 | dpm++2m | euler-maruyama | sde-heun; "
-                  "dale: dls | ums")
-      ->capture_default_str();
+  add_sampler_option(*sub, "--sampler", s.name,
+                     "the images (flow: euler | heun | midpoint | rk4 | dopri5 | dpm++2m | euler-maruyama | "
+                     "sde-heun; dale: dls | ums)");
   sub->add_option("--delta", s.delta, "dls/ums step (0: stride T/N)")->capture_default_str();
   sub->add_option("--repeats", s.repeats, "dls/ums updates per noise level")->capture_default_str();
   sub->add_option("--anneal", s.anneal, "dls/ums noise factor per update")->capture_default_str();
@@ -50,7 +49,7 @@ void add_sample(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--last-noise", s.last_noise, "dls/ums: the last update adds noise too (the authors' loop)");
   sub->add_option("--level-stride", s.level_stride, "dls/ums: visit every k-th level")->capture_default_str();
-  sub->add_option("--steps", s.steps, "solver steps (NFE is printed)")->capture_default_str();
+  add_sampler_steps_option(*sub, "--steps", s.steps, "the sampler (NFE is printed)");
   sub->add_option("--atol", s.atol, "dopri5 absolute tolerance")->capture_default_str();
   sub->add_option("--rtol", s.rtol, "dopri5 relative tolerance")->capture_default_str();
   sub->add_option("--time-shift", s.time_shift, "time-grid shift s (1: uniform)")->capture_default_str();
@@ -66,8 +65,8 @@ void add_sample(CLI::App& app) {
   auto* path = sub->add_option("--path", s.path, "override the checkpoint's path: linear | gvp | vp");
   auto* prediction = sub->add_option("--prediction", s.prediction, "override: velocity | x | noise | score");
   sub->add_option("--t-eps", s.t_eps, "clamp of 1 - t for x-prediction");
-  sub->add_option("--cfg", s.cfg_scale, "classifier-free guidance scale (1: off)")->capture_default_str();
-  sub->add_option("--cfg-interval", *interval, "LO,HI: guide only for t in the interval");
+  add_cfg_option(*sub, "--cfg", s.cfg_scale, "the samples");
+  add_cfg_interval_option(*sub, *interval);
   sub->add_option("--cfg-channels", s.cfg_channels, "-1: all channels, 3: SiT's first-3 rule")->capture_default_str();
   sub->add_option("--cfg-space", s.cfg_space, "output (SiT) | velocity (JiT)")->capture_default_str();
 
@@ -76,16 +75,7 @@ void add_sample(CLI::App& app) {
     FLUXION_CHECK(!config->checkpoint.empty(), "fluxion sample: --ckpt is required");
     config->path_given = path->count() > 0;
     config->prediction_given = prediction->count() > 0;
-    if (!interval->empty()) {
-      const auto comma = interval->find(',');
-      FLUXION_CHECK(comma != std::string::npos, "--cfg-interval expects LO,HI, got '", *interval, "'");
-      try {
-        config->sampler.cfg_interval_lo = std::stod(interval->substr(0, comma));
-        config->sampler.cfg_interval_hi = std::stod(interval->substr(comma + 1));
-      } catch (const std::exception&) {
-        fail("--cfg-interval expects two numbers LO,HI, got '", *interval, "'");
-      }
-    }
+    apply_cfg_interval(*interval, config->sampler);
     FLUXION_CHECK(!config->out.empty() || !config->grid.empty() || !config->npz.empty(),
                   "nothing to write: pass --out DIR, --grid F.png and/or --npz F.npz");
     const auto result = objectives::generate(*config);

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "core/log.h"
+#include "tools/cli_options.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
 #include "train/distributed.h"
@@ -10,18 +11,18 @@
 namespace fluxion::cli {
 
 void add_train(CLI::App& app) {
-  auto* sub = app.add_subcommand(
-      "train", "train a generator (defaults: the class-conditional Fashion-MNIST run)");
+  auto* sub = app.add_subcommand("train", "train a generator (defaults: the class-conditional Fashion-MNIST run)");
   auto config = std::make_shared<train::TrainConfig>();
   auto config_path = std::make_shared<std::string>();
-  add_config_option(*sub, *config_path, "read options from a TOML file (CLI options override it)");
+  add_config_file_option(*sub, *config_path);
   auto resume = std::make_shared<bool>(false);
   auto& c = *config;
   auto& f = c.objective.flow;
 
   sub->add_option("--model", c.model, "zoo model name (fluxion inspect --model ?)")->capture_default_str();
   sub->add_option("--attention", c.attention, "softmax | gated | gated-headwise | linear")->capture_default_str();
-  sub->add_option("--objective", c.objective.name, "flow | dale (multiplicative score matching)")->capture_default_str();
+  sub->add_option("--objective", c.objective.name, "flow | dale (multiplicative score matching)")
+      ->capture_default_str();
   sub->add_option("--data", c.data,
                   "fashion-mnist:train, mnist:DIR, cifar10:DIR, an image folder, an .npz, or latents:PATH "
                   "(`fluxion encode` output)")
@@ -30,9 +31,8 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--crop", c.crop, "larger images: resize (shorter side, centre crop) | adm (ADM/SiT center_crop_arr)")
       ->capture_default_str();
-  sub->add_option("--vae", c.vae, "latent data: decode the sample grids with this AutoencoderKL (.safetensors)");
-  sub->add_option("--vae-config", c.vae_config, "the VAE's diffusers config.json (default: the SD-VAE)");
-  sub->add_option("--data-threads", c.data_threads, "decoding threads (0: all cores)")->capture_default_str();
+  add_vae_options(*sub, c.vae, c.vae_config, "the sample grids");
+  add_data_threads_option(*sub, c.data_threads);
 
   sub->add_option("--path", f.path, "linear | gvp | vp")->capture_default_str();
   sub->add_option("--prediction", f.prediction, "velocity | noise | score | x (JiT: x with v-loss)")
@@ -53,46 +53,45 @@ void add_train(CLI::App& app) {
   sub->add_option("--dale-levels", d.levels, "dale: noise levels N")->capture_default_str();
   sub->add_option("--dale-horizon", d.horizon, "dale: horizon T")->capture_default_str();
   sub->add_option("--dale-offset", d.offset, "dale: data mapped to [offset, offset + 1]")->capture_default_str();
-  sub->add_option("--dale-weighting", d.weighting, "dale: noise | sigma2t (the authors') | unit")->capture_default_str();
+  sub->add_option("--dale-weighting", d.weighting, "dale: noise | sigma2t (the authors') | unit")
+      ->capture_default_str();
   sub->add_option("--dale-input", d.input, "dale: backbone input log | linear (the authors')")->capture_default_str();
-  sub->add_option("--dale-output", d.output, "dale: backbone output noise | score (the authors')")->capture_default_str();
+  sub->add_option("--dale-output", d.output, "dale: backbone output noise | score (the authors')")
+      ->capture_default_str();
   sub->add_option("--grid-level-stride", c.grid_level_stride, "dale: grids visit every k-th level")
       ->capture_default_str();
 
-  auto* steps = sub->add_option("--steps", c.steps, "optimizer steps (with --resume: the new total)")
-                    ->capture_default_str();
+  auto* steps =
+      sub->add_option("--steps", c.steps, "optimizer steps (with --resume: the new total)")->capture_default_str();
   sub->add_option("--batch", c.batch, "images per step")->capture_default_str();
   sub->add_option("--grad-accum", c.grad_accum, "micro-batches per step")->capture_default_str();
   sub->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
   sub->add_option("--beta1", c.beta1, "AdamW beta1")->capture_default_str();
   sub->add_option("--beta2", c.beta2, "AdamW beta2")->capture_default_str();
-  sub->add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  add_weight_decay_option(*sub, c.weight_decay);
   sub->add_option("--adam-eps", c.adam_eps, "AdamW epsilon")->capture_default_str();
   sub->add_option("--warmup", c.warmup, "linear warmup steps")->capture_default_str();
   sub->add_option("--lr-schedule", c.lr_schedule, "constant | cosine | linear (after warmup)")->capture_default_str();
   sub->add_option("--final-lr", c.final_lr, "end of the cosine/linear decay")->capture_default_str();
-  sub->add_option("--grad-clip", c.grad_clip, "max global gradient norm (0: off)")->capture_default_str();
+  add_grad_clip_option(*sub, c.grad_clip);
   sub->add_option("--ema", c.ema_decays, "EMA decays; the first is used for sampling")->capture_default_str();
   sub->add_option("--on-nonfinite", c.on_nonfinite, "stop | skip a step whose loss is not finite")
       ->capture_default_str();
 
-  sub->add_option("--seed", c.seed, "seed of the data order, noise and times")->capture_default_str();
-  sub->add_option("--device", c.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  sub->add_option("--precision", c.precision, "auto (bf16 on CUDA) | fp32 | bf16")->capture_default_str();
-  sub->add_option("--out", c.out, "run directory")->capture_default_str();
-  sub->add_option("--log-every", c.log_every, "steps between metrics.jsonl lines")->capture_default_str();
-  sub->add_option("--ckpt-every", c.ckpt_every, "steps between checkpoints")->capture_default_str();
-  sub->add_option("--sample-every", c.sample_every, "steps between sample grids")->capture_default_str();
-  sub->add_option("--keep-checkpoints", c.keep_checkpoints, "step checkpoints kept (0: all)")->capture_default_str();
-  sub->add_option("--grid-images", c.grid_images, "images in each sample grid (0: no grids)")->capture_default_str();
-  sub->add_option("--grid-sampler", c.grid_sampler, "sampler of the grids")->capture_default_str();
-  sub->add_option("--grid-steps", c.grid_steps, "sampler steps of the grids")->capture_default_str();
-  sub->add_option("--grid-cfg", c.grid_cfg, "guidance scale of the grids")->capture_default_str();
-  sub->add_flag("--resume", *resume, "continue the run in --out from checkpoints/last.safetensors");
+  add_seed_option(*sub, c.seed, "the data order, noise and times");
+  add_device_option(*sub, c.device);
+  add_precision_option(*sub, c.precision);
+  add_run_dir_option(*sub, c.out);
+  add_run_cadence_options(*sub, c.log_every, c.ckpt_every, c.sample_every, "sample grids", c.keep_checkpoints);
+  add_grid_images_option(*sub, c.grid_images, "images in each sample grid (0: no grids)");
+  add_sampler_option(*sub, "--grid-sampler", c.grid_sampler, "the grids");
+  add_sampler_steps_option(*sub, "--grid-steps", c.grid_steps, "the grids");
+  add_cfg_option(*sub, "--grid-cfg", c.grid_cfg, "the grids");
+  add_resume_flag(*sub, *resume);
 
   sub->callback([sub, config, config_path, resume, steps] {
     apply_config_file(*sub, *config_path);
-    if (*resume && steps->count() == 0) config->steps = 0;  // keep the checkpoint's length
+    config->steps = run_length(*resume, *steps, config->steps);
     config->objective.dale.label_dropout = config->objective.flow.label_dropout;
     const std::string toml = resolved_config_toml(*sub);
     const auto result = train::run_training(*config, *resume, toml);

@@ -1,4 +1,4 @@
-#include "models/block_bench.h"
+#include "tools/bench_block.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "models/sit.h"
 
-namespace fluxion::models {
+namespace fluxion::cli {
 
 namespace {
 // A square grid when N is a perfect square, otherwise one row of N tokens.
@@ -23,11 +23,11 @@ std::pair<int64_t, int64_t> token_grid(int64_t n) {
 
 double time_block(const std::string& attention, int64_t tokens, const BlockBenchOptions& o) {
   const torch::Device device(o.device);
-  AttentionOptions attn;
-  attn.spec = parse_attention(attention);
+  models::AttentionOptions attn;
+  attn.spec = models::parse_attention(attention);
   attn.num_tokens = tokens;
   std::tie(attn.grid_h, attn.grid_w) = token_grid(tokens);
-  SiTBlock block(o.dim, o.heads, 4.0, attn);
+  models::SiTBlock block(o.dim, o.heads, 4.0, attn);
   block->to(device);
   // adaLN is zero-initialised; give it weights so every branch does real work.
   {
@@ -99,4 +99,4 @@ std::string format_block_bench(const std::vector<BlockBenchRow>& rows) {
   return out.str();
 }
 
-}  // namespace fluxion::models
+}  // namespace fluxion::cli

@@ -1,12 +1,13 @@
 #pragma once
 // Forward+backward timing of one SiT block per attention kind and token count (the linear vs
-// softmax comparison behind `fluxion bench --what block`). A benchmark, not a test.
+// softmax comparison behind `fluxion bench --what block`). A benchmark, not a test; part of the
+// CLI, not of the shipped libraries.
 #include <torch/torch.h>
 
 #include <string>
 #include <vector>
 
-namespace fluxion::models {
+namespace fluxion::cli {
 
 struct BlockBenchOptions {
   std::vector<std::string> attentions{"softmax", "linear"};
@@ -31,4 +32,4 @@ std::vector<BlockBenchRow> bench_block(const BlockBenchOptions& options);
 // One row per token count, one ms column per attention kind, and kind/first-kind ratios.
 std::string format_block_bench(const std::vector<BlockBenchRow>& rows);
 
-}  // namespace fluxion::models
+}  // namespace fluxion::cli

@@ -1,4 +1,4 @@
-#include "train/bench.h"
+#include "tools/bench_throughput.h"
 
 #include <chrono>
 
@@ -11,11 +11,10 @@
 #include "samplers/sampler.h"
 #include "train/train_step.h"
 
-namespace fluxion::train {
+namespace fluxion::cli {
 
 namespace {
-models::BackbonePtr bench_model(const ThroughputOptions& o, const torch::Device& device,
-                                ThroughputResult& result) {
+models::BackbonePtr bench_model(const ThroughputOptions& o, const torch::Device& device, ThroughputResult& result) {
   models::ModelOverrides overrides;
   overrides.attention = o.attention;
   if (o.image_size > 0) overrides.image_size = o.image_size;
@@ -57,11 +56,11 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   model->train();
   // SiT's recipe (train/configs/sit.toml): AdamW 1e-4, no clipping, one EMA of 0.9999; the step
   // itself is the trainer's (TrainStep), so bench measures what `fluxion train` runs.
-  TrainConfig recipe;
+  train::TrainConfig recipe;
   recipe.lr = 1e-4;
   recipe.grad_clip = 0.0;
   recipe.ema_decays = {0.9999};
-  TrainStep train_step(*model, recipe);
+  train::TrainStep train_step(*model, recipe);
   objectives::FlowObjective objective(objectives::FlowConfig{}, model->num_classes());
   auto gen = core::make_generator(0, device);
   const int64_t C = model->in_channels(), S = model->image_size();
@@ -82,8 +81,8 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   result.seconds_per_iteration = seconds;
   result.images_per_second = static_cast<double>(o.batch) / seconds;
   result.description = o.model + ", batch " + std::to_string(o.batch) + ", " +
-                       (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " +
-                       core::device_summary(device) + ", AdamW + EMA step";
+                       (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " + core::device_summary(device) +
+                       ", AdamW + EMA step";
   return result;
 }
 
@@ -117,10 +116,9 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
   });
   result.seconds_per_iteration = seconds;
   result.images_per_second = static_cast<double>(o.batch) / seconds;
-  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " + spec.description +
-                       ", " + (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " +
-                       core::device_summary(device);
+  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " + spec.description + ", " +
+                       (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " + core::device_summary(device);
   return result;
 }
 
-}  // namespace fluxion::train
+}  // namespace fluxion::cli

@@ -2,10 +2,11 @@
 // Throughput measurements behind `fluxion bench --what train|sample`: a zoo model (random
 // initialisation), synthetic inputs, warmup iterations excluded, device synchronised around the
 // timed region. Results are rates, for ratios against a stated baseline in docs/benchmarks.md.
+// Part of the CLI, not of the shipped libraries.
 #include <cstdint>
 #include <string>
 
-namespace fluxion::train {
+namespace fluxion::cli {
 
 struct ThroughputOptions {
   std::string model = "SiT-XL/2";
@@ -40,4 +41,4 @@ ThroughputResult bench_train(const ThroughputOptions& options);
 // Images per second of `sampler` with `steps` (and CFG when cfg != 1).
 ThroughputResult bench_sample(const ThroughputOptions& options);
 
-}  // namespace fluxion::train
+}  // namespace fluxion::cli
