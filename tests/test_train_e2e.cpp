@@ -204,6 +204,17 @@ TEST_CASE("the fmnist-300s recipe file drives train and sample from their own se
   // [sample] says Heun, 25 steps (2 evaluations each) and guidance 1.25 (the defaults: Euler 50, none).
   CHECK(sample.output.find("with heun, 25 steps, 50 NFE, cfg 1.25") != std::string::npos);
 
+  // The default job's recipe (tools/run_default.sh) reads the same way.
+  auto cpu = test::run_fluxion("train --config " + std::string(FLUXION_SOURCE_DIR) +
+                               "/train/configs/fmnist-cpu.toml --steps 1 --device cpu --grid-images 0 --out " + dir +
+                               "/cpu");
+  INFO(cpu.output);
+  REQUIRE(cpu.exit_code == 0);
+  auto cpu_config = nlohmann::json::parse(test::read_bytes(dir + "/cpu/config.json"));
+  CHECK(cpu_config["image_size"].get<int64_t>() == 28);
+  CHECK(cpu_config["batch"].get<int64_t>() == 16);
+  CHECK(cpu_config["flow"]["time_sampling"] == "logit-normal");
+
   // A section naming no fluxion command is still an error.
   test::write_bytes(dir + "/typo.toml", "[trian]\nlr = 0.1\n");
   auto typo = test::run_fluxion("train --config " + dir + "/typo.toml --steps 1 --device cpu --out " + dir + "/bad");

@@ -8,15 +8,26 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "tools/commands.h"
+#include "train/distributed.h"
 
 namespace {
+// Scripts ask this before `fluxion launch` (tools/run_default.sh): a build without Gloo cannot
+// run CPU ranks.
+std::string data_parallel_backends() {
+  std::string backends;
+  if (fluxion::train::distributed_backend_available(torch::Device(torch::kCPU))) backends += "gloo";
+  if (fluxion::train::distributed_backend_available(torch::Device(torch::kCUDA, 0)))
+    backends += backends.empty() ? "nccl" : ", nccl";
+  return backends.empty() ? "none" : backends;
+}
+
 std::string version_text() {
   return fluxion::concat("fluxion ", FLUXION_VERSION, " (LibTorch ",
                          fluxion::compat::torch_version(), ", CUDA ",
                          torch::cuda::is_available()
                              ? fluxion::concat("available, ", static_cast<int>(torch::cuda::device_count()), " device(s)")
                              : std::string("not available"),
-                         ")");
+                         "; data parallel: ", data_parallel_backends(), ")");
 }
 }  // namespace
 
