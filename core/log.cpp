@@ -49,6 +49,7 @@ const char* level_name(LogLevel level) {
 }  // namespace
 
 void set_log_level(LogLevel level) { current_level() = static_cast<int>(level); }
+LogLevel log_level() { return static_cast<LogLevel>(current_level().load()); }
 
 void log(LogLevel level, const std::string& message) {
   if (static_cast<int>(level) < current_level().load()) return;

@@ -10,6 +10,7 @@ namespace fluxion::core {
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 
 void set_log_level(LogLevel level);  // also from env FLUXION_LOG=debug|info|warn|error
+LogLevel log_level();
 void log(LogLevel level, const std::string& message);
 inline void log_info(const std::string& m) { log(LogLevel::info, m); }
 inline void log_warn(const std::string& m) { log(LogLevel::warn, m); }

@@ -1,5 +1,7 @@
 #include "core/progress.h"
 
+#include "core/log.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +45,7 @@ Progress::Progress(std::string label, int64_t total, std::string unit, std::ostr
       total_(std::max<int64_t>(total, 0)),
       out_(out ? out : &std::cerr),
       tty_(out == nullptr && ::isatty(STDERR_FILENO) == 1),
+      silent_(out == nullptr && log_level() > LogLevel::info),
       uncaught_at_start_(std::uncaught_exceptions()),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
@@ -86,6 +89,7 @@ double Progress::rate() const {
 }
 
 void Progress::draw(Draw kind) {
+  if (silent_) return;
   const bool final = kind != Draw::running;
   const double elapsed = seconds_between(start_, std::chrono::steady_clock::now());
   const double per_second = rate();

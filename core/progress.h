@@ -11,7 +11,8 @@ namespace fluxion::core {
 class Progress {
  public:
   // total = 0 for unknown length. `unit` names what is counted ("img", "step"). With out = nullptr
-  // it writes to stderr and redraws in place when stderr is a terminal; a given stream is
+  // it writes to stderr and redraws in place when stderr is a terminal, and stays silent when the
+  // log level is above info (ranks other than 0 of a data-parallel run); a given stream is
   // treated as a log (plain lines).
   //   terminal: "sample  [#######.....]  700/1000 img  35.2 img/s  0:20<0:08  loss 0.1"
   //   log:      "sample: 700/1000 img (70%), 35.2 img/s, elapsed 0:20, ETA 0:08 | loss 0.1"
@@ -36,7 +37,7 @@ class Progress {
   std::string label_, unit_, status_;
   int64_t total_, done_ = 0;
   std::ostream* out_;
-  bool tty_, finished_ = false;
+  bool tty_, silent_, finished_ = false;
   double log_interval_ = 5.0;
   int uncaught_at_start_;  // std::uncaught_exceptions() when constructed
   std::chrono::steady_clock::time_point start_, last_draw_;

@@ -60,7 +60,9 @@ nlohmann::json compute_stats_file(const StatsConfig& config) {
   options.batch_size = config.batch_size;
   options.threads = config.threads;
   options.limit = config.limit;
+  options.ranks = config.ranks;
   auto set = extract_dataset(*data, *extractor, device, options);
+  if (!core::is_root(config.ranks)) return {};
   std::optional<GaussianStats> spatial;
   if (spec.kind == FeatureKind::inception_adm) spatial = set.spatial_stats.stats();
   save_stats_npz(config.output, set.stats.stats(), spatial);

@@ -2,6 +2,8 @@
 // The two whole-dataset operations behind `fluxion stats` and `fluxion eval`.
 #include <nlohmann/json.hpp>
 
+#include "core/rank_group.h"
+
 #include <string>
 #include <vector>
 
@@ -15,10 +17,11 @@ struct StatsConfig {
   int64_t batch_size = 50;
   int threads = 0;
   int64_t limit = 0;
+  core::RankGroup* ranks = nullptr;  // several ranks share the images; rank 0 writes
 };
 
 // Extracts features of every image, writes the statistics file, returns a summary
-// ({"count", "dim", "features", "output"}).
+// ({"count", "dim", "features", "output"}; {} on ranks other than 0).
 nlohmann::json compute_stats_file(const StatsConfig& config);
 
 struct EvalConfig {

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/rank_group.h"
 #include "metrics/dinov2.h"
 #include "metrics/fmnist_classifier.h"
 #include "metrics/inception_fid.h"
@@ -144,37 +145,80 @@ std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec
   fail("--features: unhandled extractor");
 }
 
+namespace {
+// Rank 0's statistics, features and logits from every rank's features of contiguous runs of the
+// same batches: the batches are folded in one process's order, on `device`, so the result is
+// the single process's to the bit.
+void gather_extracted(const ExtractOptions& options, const torch::Device& device, int64_t total,
+                      std::vector<torch::Tensor>& features, std::vector<torch::Tensor>& spatial,
+                      std::vector<torch::Tensor>& logits, ExtractedSet& out) {
+  auto* ranks = options.ranks;
+  auto all_features = ranks->gather_rows(torch::cat(features), "features (gathering)");
+  torch::Tensor all_spatial, all_logits;
+  if (!spatial.empty()) all_spatial = ranks->gather_rows(torch::cat(spatial), "sFID features (gathering)");
+  if (!logits.empty()) all_logits = ranks->gather_rows(torch::cat(logits), "logits (gathering)");
+  if (!core::is_root(ranks)) return;
+  FLUXION_CHECK(all_features.size(0) == total, "features: gathered ", all_features.size(0), " rows from the ranks, expected ",
+                total);
+  for (int64_t begin = 0; begin < total; begin += options.batch_size) {
+    out.stats.update(all_features.slice(0, begin, begin + options.batch_size).to(device));
+    if (all_spatial.defined()) out.spatial_stats.update(all_spatial.slice(0, begin, begin + options.batch_size).to(device));
+  }
+  if (options.keep_features) out.features = all_features.to(torch::kFloat);
+  if (options.keep_logits && all_logits.defined()) out.logits = all_logits.to(torch::kFloat);
+  out.count = total;
+}
+}  // namespace
+
 ExtractedSet extract_dataset(const core::Dataset& data, FeatureExtractor& extractor,
                              const torch::Device& device, const ExtractOptions& options) {
   const int64_t total = options.limit > 0 ? std::min(options.limit, data.size()) : data.size();
   FLUXION_CHECK(total > 0, "features: ", data.describe(), " holds no images");
   FLUXION_CHECK(options.batch_size > 0, "features: batch size must be positive, got ",
                 options.batch_size);
-  auto decode = [&data, &options, total](int64_t begin) {
-    std::vector<int64_t> indices(static_cast<size_t>(std::min(options.batch_size, total - begin)));
+  // Ranks share the work when each gets a batch; fewer batches than ranks: rank 0 does them all.
+  const int64_t batches = (total + options.batch_size - 1) / options.batch_size;
+  const bool sharded = options.ranks != nullptr && batches >= options.ranks->world_size();
+  FLUXION_CHECK(!sharded || !options.on_images, "features: a per-image callback cannot be split over ranks");
+  ExtractedSet out;
+  if (options.ranks != nullptr && !sharded && !core::is_root(options.ranks)) return out;
+  const auto share = core::rank_batches(batches, sharded ? options.ranks : nullptr);
+  const int64_t first = std::min(total, share.begin * options.batch_size);
+  const int64_t last = std::min(total, share.end * options.batch_size);
+  auto decode = [&data, &options, last](int64_t begin) {
+    std::vector<int64_t> indices(static_cast<size_t>(std::min(options.batch_size, last - begin)));
     std::iota(indices.begin(), indices.end(), begin);
     return core::load_images(data, indices, options.threads);
   };
-  ExtractedSet out;
-  std::vector<torch::Tensor> features, logits;
+  // The sharded path keeps every batch's outputs (features in their own dtype) for rank 0.
+  std::vector<torch::Tensor> features, spatial, logits;
   std::unique_ptr<core::Progress> progress;
-  if (options.progress) progress = std::make_unique<core::Progress>(extractor.name(), total, "img");
-  auto pending = std::async(std::launch::async, decode, int64_t{0});
-  for (int64_t begin = 0; begin < total; begin += options.batch_size) {
+  if (options.progress) progress = std::make_unique<core::Progress>(extractor.name(), last - first, "img");
+  auto pending = std::async(std::launch::async, decode, first);
+  for (int64_t begin = first; begin < last; begin += options.batch_size) {
     auto images = pending.get();
     const int64_t next = begin + options.batch_size;
-    if (next < total) pending = std::async(std::launch::async, decode, next);
+    if (next < last) pending = std::async(std::launch::async, decode, next);
     if (options.on_images) options.on_images(images);
     auto batch = extractor.extract(images.to(device));
-    out.stats.update(batch.features);
-    if (batch.spatial.defined()) out.spatial_stats.update(batch.spatial);
-    if (options.keep_features) features.push_back(batch.features.to(torch::kCPU, torch::kFloat));
-    if (options.keep_logits && batch.logits.defined())
-      logits.push_back(batch.logits.to(torch::kCPU, torch::kFloat));
-    out.count += images.size(0);
+    if (sharded) {
+      features.push_back(batch.features.cpu());
+      if (batch.spatial.defined()) spatial.push_back(batch.spatial.cpu());
+      if (batch.logits.defined()) logits.push_back(batch.logits.cpu());
+    } else {
+      out.stats.update(batch.features);
+      if (batch.spatial.defined()) out.spatial_stats.update(batch.spatial);
+      if (options.keep_features) features.push_back(batch.features.to(torch::kCPU, torch::kFloat));
+      if (options.keep_logits && batch.logits.defined()) logits.push_back(batch.logits.to(torch::kCPU, torch::kFloat));
+      out.count += images.size(0);
+    }
     if (progress) progress->update(images.size(0));
   }
   if (progress) progress->finish();
+  if (sharded) {
+    gather_extracted(options, device, total, features, spatial, logits, out);
+    return out;
+  }
   if (!features.empty()) out.features = torch::cat(features);
   if (!logits.empty()) out.logits = torch::cat(logits);
   return out;

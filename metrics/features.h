@@ -19,6 +19,7 @@
 #include <string>
 
 #include "core/dataset.h"
+#include "core/rank_group.h"
 #include "metrics/feature_stats.h"
 
 namespace fluxion::metrics {
@@ -64,6 +65,9 @@ struct ExtractOptions {
   bool progress = true;
   // called with every decoded uint8 batch (CPU) before it goes to the network (spectra)
   std::function<void(const torch::Tensor&)> on_images;
+  // Several ranks: each extracts a contiguous run of the batches, rank 0 gathers the features
+  // and gets the single process's ExtractedSet to the bit; the others get an empty one.
+  core::RankGroup* ranks = nullptr;
 };
 
 struct ExtractedSet {

@@ -1,6 +1,7 @@
 #include "objectives/generate.h"
 
 #include <chrono>
+#include <utility>
 
 #include "core/atomic_file.h"
 #include "core/compat.h"
@@ -164,28 +165,60 @@ torch::Tensor sample_batch(const GenerateConfig& config, const SamplingModel& m,
   return core::to_uint8(sampled.to(torch::kFloat).cpu(), rule);
 }
 
-// Every image, batch by batch with a progress bar: reused from --out when a batch is there
-// already, otherwise sampled and written. Returns uint8 (n, C, H, W).
-torch::Tensor sample_all(const GenerateConfig& config, const SamplingModel& m, const ImagePlan& plan,
-                         GenerateResult& result) {
+// This rank's images, batch by batch with a progress bar: reused from --out when a batch is there
+// already, otherwise sampled and written. The batches are those of one process; a rank takes a
+// contiguous run of them (core::rank_batches). Returns the first image's index and uint8
+// (count, C, H, W).
+std::pair<int64_t, torch::Tensor> sample_rank_share(const GenerateConfig& config, const SamplingModel& m,
+                                                    const ImagePlan& plan, GenerateResult& result) {
   const int64_t n = config.n;
-  auto all = torch::empty({n, plan.image_channels, plan.image_size, plan.image_size}, torch::kUInt8);
-  core::Progress progress("sample", n, "img");
+  const auto share = core::rank_batches((n + config.batch - 1) / config.batch, config.ranks);
+  const int64_t begin = std::min(n, share.begin * config.batch), end = std::min(n, share.end * config.batch);
+  auto mine = torch::empty({end - begin, plan.image_channels, plan.image_size, plan.image_size}, torch::kUInt8);
+  core::Progress progress("sample", end - begin, "img");
   torch::NoGradGuard no_grad;
-  for (int64_t first = 0; first < n; first += config.batch) {
-    const int64_t count = std::min(config.batch, n - first);
-    if (reuse_written_images(config.out, plan.labels, first, count, all)) {
+  for (int64_t first = begin; first < end; first += config.batch) {
+    const int64_t count = std::min(config.batch, end - first);
+    auto rows = mine.slice(0, first - begin, first - begin + count);
+    if (reuse_written_images(config.out, plan.labels, first, count, rows)) {
       result.skipped += count;
       progress.update(count, "reused");
       continue;
     }
     const auto images = sample_batch(config, m, plan, first, count, result);
-    all.slice(0, first, first + count).copy_(images);
+    rows.copy_(images);
     write_image_files(config.out, plan.labels, first, images);
     result.generated += count;
     progress.update(count, "NFE " + std::to_string(result.nfe_per_batch));
   }
   progress.finish();
+  return {begin, mine};
+}
+
+// Every rank's images on rank 0 (uint8 (n, C, H, W); undefined elsewhere) and the counts summed
+// over the ranks into rank 0's result. Rank 0 also writes the PNGs of other ranks that its
+// folder lacks.
+torch::Tensor gather_ranks(const GenerateConfig& config, const ImagePlan& plan, int64_t begin, torch::Tensor mine,
+                           GenerateResult& result) {
+  auto* ranks = config.ranks;
+  if (ranks == nullptr) return mine;
+  // [generated, skipped, lost, NFE of rank 0, ..., NFE of rank W-1]: a rank without batches has NFE 0
+  auto counts = torch::zeros({3 + ranks->world_size()}, torch::kLong);
+  counts[0] = result.generated;
+  counts[1] = result.skipped;
+  counts[2] = result.lost_images;
+  counts[3 + ranks->rank()] = result.nfe_per_batch;
+  ranks->sum(counts, "sample (counts)");
+  auto all = ranks->gather_rows(mine, "sample (gathering images)");
+  if (!core::is_root(ranks)) return {};
+  result.generated = counts[0].item<int64_t>();
+  result.skipped = counts[1].item<int64_t>();
+  result.lost_images = counts[2].item<int64_t>();
+  result.nfe_per_batch = counts.slice(0, 3).max().item<int64_t>();
+  FLUXION_CHECK(all.size(0) == config.n, "sample: gathered ", all.size(0), " images from the ranks, expected ", config.n);
+  write_image_files(config.out, plan.labels, 0, all.slice(0, 0, begin), /*only_missing=*/true);
+  write_image_files(config.out, plan.labels, begin + mine.size(0), all.slice(0, begin + mine.size(0)),
+                    /*only_missing=*/true);
   return all;
 }
 
@@ -201,7 +234,9 @@ GenerateResult generate(const GenerateConfig& config) {
   core::log_info("sampling " + std::to_string(config.n) + " images with " + result.sampler_description + " on " +
                  core::device_summary(m.device));
   const auto start = std::chrono::steady_clock::now();
-  const auto all = sample_all(config, m, plan, result);
+  auto [begin, mine] = sample_rank_share(config, m, plan, result);
+  const auto all = gather_ranks(config, plan, begin, std::move(mine), result);
+  if (!core::is_root(config.ranks)) return result;
   if (result.lost_images > 0)
     core::log_warn(std::to_string(result.lost_images) + " of " + std::to_string(result.generated) +
                    " images left the positive range during sampling (values <= 0 or not finite) and are "

@@ -8,9 +8,15 @@
 // the same seed gives the same images whatever the batch size, and a re-run into the same folder
 // can skip the images already written and still produce identical files. SDE samplers draw their
 // increments per batch (seed, first index of the batch): their output depends on the batch size.
+//
+// Several ranks (GenerateConfig::ranks, from fluxion launch / torchrun) each sample a contiguous
+// run of the same batches and write their PNGs; rank 0 gathers the images, writes the grid, the
+// .npz and any PNG its folder lacks (no shared filesystem needed): the files are byte-identical
+// to one process's with the same --batch.
 #include <cstdint>
 #include <string>
 
+#include "core/rank_group.h"
 #include "samplers/sampler.h"
 
 namespace fluxion::objectives {
@@ -43,8 +49,10 @@ struct GenerateConfig {
   // Which sampler fields the user set explicitly (others come from the checkpoint's objective).
   bool prediction_given = false;
   bool path_given = false;
+  core::RankGroup* ranks = nullptr;  // null: one process
 };
 
+// On rank 0 the counts are the sums over the ranks.
 struct GenerateResult {
   int64_t generated = 0;  // images sampled in this run
   int64_t skipped = 0;    // images already in `out`

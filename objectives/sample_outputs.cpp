@@ -18,26 +18,28 @@ std::string image_name(const std::string& dir, int64_t index, int64_t label) {
 }
 
 bool reuse_written_images(const std::string& dir, const torch::Tensor& labels, int64_t first, int64_t count,
-                          torch::Tensor& all) {
+                          torch::Tensor rows) {
   bool have_all = !dir.empty();
   for (int64_t i = first; i < first + count && have_all; ++i)
     have_all = fs::exists(image_name(dir, i, labels[i].item<int64_t>()));
   if (!have_all) return false;
-  const int64_t channels = all.size(1), size = all.size(2);
+  const int64_t channels = rows.size(1), size = rows.size(2);
   for (int64_t i = first; i < first + count; ++i) {
     auto image = core::read_image(image_name(dir, i, labels[i].item<int64_t>()), static_cast<int>(channels));
     FLUXION_CHECK(image.size(1) == size && image.size(2) == size, dir, ": existing image ", i,
                   " has another size; use an empty --out");
-    all[i].copy_(image);
+    rows[i - first].copy_(image);
   }
   return true;
 }
 
 void write_image_files(const std::string& dir, const torch::Tensor& labels, int64_t first,
-                       const torch::Tensor& images) {
+                       const torch::Tensor& images, bool only_missing) {
   if (dir.empty()) return;
-  for (int64_t i = 0; i < images.size(0); ++i)
-    core::write_png(image_name(dir, first + i, labels[first + i].item<int64_t>()), images[i]);
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    const auto path = image_name(dir, first + i, labels[first + i].item<int64_t>());
+    if (!only_missing || !fs::exists(path)) core::write_png(path, images[i]);
+  }
 }
 
 void write_image_collections(const std::string& grid, int64_t grid_images, const std::string& npz,

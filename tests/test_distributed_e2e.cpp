@@ -1,8 +1,10 @@
-// End-to-end data-parallel training on the CPU (Gloo, 2 ranks through `fluxion launch`): N ranks
+// End-to-end data-parallel runs on the CPU (Gloo, 2 ranks through `fluxion launch`): N ranks
 // with a global batch B train what one process with batch B trains, checkpoints resume across rank
-// counts, rank 0 alone writes, and a dead or hung rank ends the job with one clear line.
+// counts, rank 0 alone writes, and a dead or hung rank ends the job with one clear line; sample,
+// stats and encode split their batches over the ranks and write one process's files byte for byte.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -11,7 +13,11 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
+#include "core/image_io.h"
 #include "core/safetensors.h"
+#include "metrics/inception_fid.h"
+#include "metrics/weight_fill.h"
+#include "models/module_state.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
@@ -175,4 +181,102 @@ TEST_CASE("a hung rank makes the others fail with one line within the collective
   const auto ms_at = r.output.find("ms=");
   REQUIRE(ms_at != std::string::npos);
   CHECK(std::stol(r.output.substr(ms_at + 3)) < 4000 + 8000);
+}
+
+namespace {
+// Every file under `a` and `b` (relative names) with equal bytes.
+void require_same_tree(const std::string& a, const std::string& b) {
+  std::vector<std::string> names_a, names_b;
+  for (const auto& e : fs::recursive_directory_iterator(a)) names_a.push_back(fs::relative(e.path(), a).string());
+  for (const auto& e : fs::recursive_directory_iterator(b)) names_b.push_back(fs::relative(e.path(), b).string());
+  std::sort(names_a.begin(), names_a.end());
+  std::sort(names_b.begin(), names_b.end());
+  REQUIRE(names_a == names_b);
+  for (const auto& name : names_a) {
+    INFO(name);
+    if (fs::is_regular_file(a + "/" + name)) CHECK(test::read_bytes(a + "/" + name) == test::read_bytes(b + "/" + name));
+  }
+}
+
+// The same command run by one process into one-NAME/ and by 2 ranks into two-NAME/ (`@` in the
+// command stands for that folder); both folders must hold the same files, byte for byte. On the
+// CPU a convolution's rounding depends on the number of intra-op threads, so the single process
+// runs with the one thread each rank gets (fluxion launch divides the cores; set here as well).
+// Returns the 2-rank run's output.
+std::string run_both_ways(const std::string& dir, const std::string& name, const std::string& command) {
+  auto in = [&command](const std::string& folder) {
+    std::string text = command;
+    for (size_t at = text.find('@'); at != std::string::npos; at = text.find('@', at + folder.size()))
+      text.replace(at, 1, folder);
+    return text;
+  };
+  const auto one = dir + "/one-" + name, two = dir + "/two-" + name;
+  fs::create_directories(one);
+  fs::create_directories(two);
+  auto r = run_script(dir, "export OMP_NUM_THREADS=1\n\"$F\" " + in(one) + " > " + one + ".log 2>&1 || { cat " + one +
+                               ".log; exit 1; }\n\"$F\" launch --nproc 2 -- " + in(two) + " 2>&1\n");
+  INFO(r.output);
+  skip_without_backend(r);
+  REQUIRE(r.exit_code == 0);
+  require_same_tree(one, two);
+  return r.output;
+}
+}  // namespace
+
+TEST_CASE("2 ranks sample, extract statistics and encode the files one process writes, byte for byte",
+          "[e2e][distributed][sample]") {
+  const auto dir = test::scratch_dir("distributed_sharded");
+
+  SECTION("sample: PNGs, grid and npz; an SDE sampler; re-runs; fewer batches than ranks") {
+    auto trained = test::run_fluxion(kRun + "--steps 3 --ckpt-every 3 --out " + dir + "/run");
+    INFO(trained.output);
+    REQUIRE(trained.exit_code == 0);
+    const std::string base = "sample --ckpt " + dir + "/run/checkpoints/last.safetensors --steps 3 --device cpu --seed 5 ";
+    // 11 images in batches of 3: the ranks take batches {0, 1} and {2, 3}.
+    auto out = run_both_ways(dir, "ode", base + "--n 11 --batch 3 --out @/png --grid @/grid.png --npz @/s.npz");
+    CHECK(out.find("sampled 11 images (0 reused)") != std::string::npos);
+    CHECK(out.find("split over 2 ranks") != std::string::npos);
+    // The SDE's increments are drawn per batch (seed, first index): the batches must be one process's.
+    run_both_ways(dir, "sde", base + "--n 11 --batch 3 --sampler euler-maruyama --npz @/s.npz");
+    // One batch for two ranks: rank 0 has none and still gathers and writes.
+    run_both_ways(dir, "one-batch", base + "--n 4 --batch 5 --npz @/s.npz --out @/png");
+    // A re-run reuses each rank's PNGs; a PNG removed from rank 1's share is sampled again.
+    fs::remove(dir + "/two-ode/png/000010_0.png");
+    auto again = run_script(dir, "\"$F\" launch --nproc 2 -- " + base + "--n 11 --batch 3 --out " + dir +
+                                     "/two-ode/png --npz " + dir + "/again.npz 2>&1");
+    INFO(again.output);
+    REQUIRE(again.exit_code == 0);
+    CHECK(again.output.find("sampled 2 images (9 reused)") != std::string::npos);
+    CHECK(test::read_bytes(dir + "/again.npz") == test::read_bytes(dir + "/one-ode/s.npz"));
+  }
+
+  SECTION("stats: fmnist features, and Inception's sFID features, folded in one process's order") {
+    auto images = torch::randint(0, 256, {9, 1, 28, 28}, at::detail::createCPUGenerator(7), torch::kUInt8);
+    fs::create_directories(dir + "/images");
+    for (int64_t i = 0; i < images.size(0); ++i)
+      core::write_png(dir + "/images/" + std::to_string(100 + i) + ".png", images[i]);
+    run_both_ways(dir, "fmnist", "stats --images " + dir + "/images --features fmnist --batch 2 --device cpu -o @/s.npz");
+    metrics::InceptionFid net;
+    metrics::fill_module(*net, std::sqrt(2.0));  // the golden fill rule: a network with varied outputs
+    core::TensorMap weights;
+    for (const auto& item : net->named_parameters()) weights[item.key()] = item.value().detach();
+    for (const auto& item : net->named_buffers()) weights[item.key()] = item.value().detach();
+    core::save_safetensors(dir + "/inception.safetensors", weights);
+    auto out = run_both_ways(dir, "adm", "stats --images " + dir + "/images --features inception-adm:" + dir +
+                                             "/inception.safetensors --batch 4 --device cpu -o @/s.npz");
+    CHECK(out.find("wrote ") != std::string::npos);
+  }
+
+  SECTION("encode: one archive with flipped copies, and a folder of shards") {
+    fs::create_directories(dir + "/train/n01");
+    torch::manual_seed(3);
+    for (int i = 0; i < 5; ++i)
+      core::write_png(dir + "/train/n01/img" + std::to_string(i) + ".png",
+                      torch::randint(0, 256, {3, 40 + i, 37}, torch::kUInt8));
+    test::write_tiny_vae(dir + "/vae.safetensors", dir + "/vae.json");
+    const std::string base = "encode --images " + dir + "/train --vae " + dir + "/vae.safetensors --vae-config " + dir +
+                             "/vae.json --image-size 32 --device cpu ";
+    run_both_ways(dir, "archive", base + "--flip --batch 2 -o @/latents.npz");
+    run_both_ways(dir, "shards", base + "--batch 1 --shard-size 2 -o @/latents");
+  }
 }

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "tools/commands.h"
+#include "train/distributed.h"
 #include "train/encode_latents.h"
 
 namespace fluxion::cli {
@@ -26,7 +27,11 @@ void add_encode(CLI::App& app) {
   sub->add_option("--precision", config->precision, "auto (bf16 on CUDA), fp32, bf16")->capture_default_str();
   sub->add_option("--threads", config->threads, "decoding threads (0: all cores)")->capture_default_str();
   sub->callback([config] {
+    auto ranks = train::join_command_ranks(config->device, "encoding");
+    config->device = ranks.device;
+    config->ranks = ranks.group.get();
     const auto result = train::encode_latents(*config);
+    if (!core::is_root(config->ranks)) return;  // rank 0 reports for the job
     std::cout << "encoded " << result.encoded << " images (" << result.kept << " kept from earlier runs) into "
               << config->output << ", " << result.shards << " shard(s), " << result.images_per_second << " img/s\n";
   });

@@ -2,10 +2,11 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "objectives/generate.h"
 #include "tools/cli_options.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
-#include "objectives/generate.h"
+#include "train/distributed.h"
 
 namespace fluxion::cli {
 
@@ -78,7 +79,11 @@ void add_sample(CLI::App& app) {
     apply_cfg_interval(*interval, config->sampler);
     FLUXION_CHECK(!config->out.empty() || !config->grid.empty() || !config->npz.empty(),
                   "nothing to write: pass --out DIR, --grid F.png and/or --npz F.npz");
+    auto ranks = train::join_command_ranks(config->device, "sampling");
+    config->device = ranks.device;
+    config->ranks = ranks.group.get();
     const auto result = objectives::generate(*config);
+    if (!core::is_root(config->ranks)) return;  // rank 0 reports for the job
     std::cout << "sampled " << result.generated << " images (" << result.skipped << " reused) with "
               << result.sampler_description << "; NFE per batch " << result.nfe_per_batch << ", "
               << result.images_per_second << " images/s\n";

@@ -5,6 +5,7 @@
 #include "metrics/evaluate.h"
 #include "tools/commands.h"
 #include "tools/offline_flag.h"
+#include "train/distributed.h"
 
 namespace fluxion::cli {
 
@@ -14,7 +15,7 @@ void add_stats(CLI::App& app) {
   sub->add_option("--images", config->images, "dataset spec: a folder, an .npz (arr_0), fashion-mnist:train, ...")
       ->required();
   sub->add_option("--features", config->features,
-                  "inception[:W] (pytorch-fid), inception-adm[:W] (ADM/TF), dinov2[:W], fmnist[:W]")
+                  "inception[:W] (pytorch-fid), inception-adm[:W] (ADM/TF), dinov2[:W], fmnist[:W], fmnist-resnet[:W]")
       ->capture_default_str();
   sub->add_option("-o,--output", config->output, "statistics file to write (.npz)")->required();
   sub->add_option("--device", config->device, "auto, cpu, cuda, cuda:N")->capture_default_str();
@@ -23,7 +24,11 @@ void add_stats(CLI::App& app) {
   sub->add_option("--limit", config->limit, "use only the first N images (0: all)")->capture_default_str();
   add_offline_flag(*sub);
   sub->callback([config] {
+    auto ranks = train::join_command_ranks(config->device, "feature extraction");
+    config->device = ranks.device;
+    config->ranks = ranks.group.get();
     const auto summary = metrics::compute_stats_file(*config);
+    if (!core::is_root(config->ranks)) return;  // rank 0 reports for the job
     std::cout << "wrote " << summary["output"].get<std::string>() << ": "
               << summary["count"].get<int64_t>() << " images, " << summary["dim"].get<int64_t>()
               << "-d " << summary["features"].get<std::string>() << " features\n";

@@ -11,16 +11,17 @@ fx=${FLUXION_BUILD_DIR:-build}/fluxion
 run=${FLUXION_RUN:-runs/default}
 recipe=train/configs/fmnist-cpu.toml
 
-# Two data-parallel ranks train what one process trains (the same batches, to float rounding) but
-# use two cores better than one process's intra-op threads do (docs/benchmarks.md).
-train=("$fx" train)
+# Two data-parallel ranks train what one process trains (the same batches, to float rounding) and
+# sample the same files byte for byte, but use two cores better than one process's intra-op
+# threads do (docs/benchmarks.md).
+ranks=("$fx")
 if [ "$(nproc)" -ge 2 ] && "$fx" --version | grep -q "data parallel: .*gloo"; then
-  train=("$fx" launch --nproc 2 -- train)
+  ranks=("$fx" launch --nproc 2 --)
 fi
 resume=()
 [ -f "$run/checkpoints/last.safetensors" ] && resume=(--resume)
-"${train[@]}" --config "$recipe" "${resume[@]}" --out "$run" "$@"
-"$fx" sample --config "$recipe" --ckpt "$run/checkpoints/last.safetensors" \
+"${ranks[@]}" train --config "$recipe" "${resume[@]}" --out "$run" "$@"
+"${ranks[@]}" sample --config "$recipe" --ckpt "$run/checkpoints/last.safetensors" \
   --out "$run/final" --grid "$run/grid.png" --npz "$run/samples.npz"
 "$fx" eval --samples "$run/samples.npz" --ref fashion-mnist:test --features fmnist \
     --metrics fd,kid,pr --json "$run/eval.json"

@@ -2,11 +2,14 @@
 // averaging that overlaps with backward. See distributed.h.
 #include "train/distributed.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
 
+#include "core/device.h"
 #include "core/error.h"
+#include "core/log.h"
 
 #if FLUXION_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -78,6 +81,7 @@ DistEnv dist_env_from_environment() {
   const int bucket_mb = env_int("FLUXION_DIST_BUCKET_MB", 25);
   FLUXION_CHECK(bucket_mb > 0, "FLUXION_DIST_BUCKET_MB must be a positive number of MiB");
   env.bucket_bytes = int64_t{bucket_mb} << 20;
+  env.force_group = env_int("FLUXION_DIST_FORCE", 0) > 0;
   const int timeout_s = env_int("FLUXION_DIST_TIMEOUT", 600);
   FLUXION_CHECK(timeout_s > 0, "FLUXION_DIST_TIMEOUT must be a positive number of seconds");
   env.timeout = std::chrono::milliseconds(int64_t{timeout_s} * 1000);
@@ -113,6 +117,8 @@ struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)> allreduce;
   std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&, int)> broadcast;
+  std::function<c10::intrusive_ptr<c10d::Work>(std::vector<std::vector<at::Tensor>>&, std::vector<at::Tensor>&, int)>
+      gather;
   std::function<c10::intrusive_ptr<c10d::Work>()> barrier;
   std::string backend;
 };
@@ -129,6 +135,11 @@ void bind(ProcessGroup::Impl& impl, c10::intrusive_ptr<Group> group) {
     c10d::BroadcastOptions options;
     options.rootRank = root;
     return group->broadcast(t, options);
+  };
+  impl.gather = [group](std::vector<std::vector<at::Tensor>>& outputs, std::vector<at::Tensor>& inputs, int root) {
+    c10d::GatherOptions options;
+    options.rootRank = root;
+    return group->gather(outputs, inputs, options);
   };
   impl.barrier = [group] { return group->barrier(c10d::BarrierOptions()); };
 }
@@ -161,8 +172,8 @@ class C10dWork : public ProcessGroup::Work {
 }  // namespace
 
 ProcessGroup::ProcessGroup(const DistEnv& env, const torch::Device& device)
-    : env_(env), impl_(std::make_unique<Impl>()) {
-  FLUXION_CHECK(distributed_backend_available(device), "distributed training on ", device.str(),
+    : env_(env), device_(device), impl_(std::make_unique<Impl>()) {
+  FLUXION_CHECK(distributed_backend_available(device), "a data-parallel run on ", device.str(),
                 " needs a c10d backend this build lacks (Gloo for CPU: Debian's libgloo-dev at build "
                 "time; NCCL for CUDA)");
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
@@ -250,12 +261,71 @@ void ProcessGroup::barrier(const std::string& what) {
   }
 }
 
+torch::Tensor ProcessGroup::gather_rows(const torch::Tensor& local, const std::string& what) {
+  FLUXION_CHECK(local.dim() >= 1, "distributed: ", what, ": rows of a tensor with at least one dimension");
+  const int world = env_.world_size;
+  auto counts = torch::zeros({world}, torch::kLong);
+  counts[env_.rank] = local.size(0);
+  sum(counts, what + " (row counts)");
+  auto row_shape = local.sizes().vec();
+  int64_t row_bytes = local.element_size();
+  for (size_t d = 1; d < row_shape.size(); ++d) row_bytes *= row_shape[d];
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{64} << 20) / std::max<int64_t>(1, row_bytes));
+  const int64_t most = counts.max().item<int64_t>();
+  const bool root = env_.rank == 0;
+  std::vector<std::vector<torch::Tensor>> parts(static_cast<size_t>(world));
+  for (int64_t offset = 0; offset < most; offset += chunk) {
+    const int64_t rows = std::min(chunk, most - offset);
+    row_shape[0] = rows;
+    // Every rank sends `rows` rows (zeros past its own): c10d's gather takes equal shapes.
+    auto send = torch::zeros(row_shape, local.options());
+    const int64_t mine = std::clamp<int64_t>(local.size(0) - offset, 0, rows);
+    if (mine > 0) send.slice(0, 0, mine).copy_(local.slice(0, offset, offset + mine));
+    std::vector<at::Tensor> inputs{send.to(device_)};
+    std::vector<std::vector<at::Tensor>> outputs;
+    if (root) {
+      outputs.emplace_back();
+      for (int r = 0; r < world; ++r) outputs[0].push_back(torch::empty_like(inputs[0]));
+    }
+    try {
+      C10dWork(impl_->gather(outputs, inputs, 0), env_, what).wait();
+    } catch (const fluxion::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      C10dWork(c10::intrusive_ptr<c10d::Work>(), env_, what).fail(first_line(e));
+    }
+    if (!root) continue;
+    for (int r = 0; r < world; ++r) {
+      const int64_t valid = std::clamp<int64_t>(counts[r].item<int64_t>() - offset, 0, rows);
+      if (valid > 0) parts[static_cast<size_t>(r)].push_back(outputs[0][static_cast<size_t>(r)].slice(0, 0, valid).cpu());
+    }
+  }
+  if (!root) return {};
+  std::vector<torch::Tensor> ordered;
+  for (auto& rank_parts : parts)
+    for (auto& part : rank_parts) ordered.push_back(std::move(part));
+  row_shape[0] = 0;
+  return ordered.empty() ? torch::empty(row_shape, local.options()) : torch::cat(ordered);
+}
+
+void ProcessGroup::sum(torch::Tensor& values, const std::string& what) {
+  auto on_device = values.to(device_);
+  allreduce_sum(on_device, what);
+  values.copy_(on_device.cpu());
+}
+
+void ProcessGroup::share_from_root(torch::Tensor& values, const std::string& what) {
+  std::vector<torch::Tensor> on_device{values.to(device_)};
+  broadcast(on_device, 0, what);
+  values.copy_(on_device[0].cpu());
+}
+
 #else  // no c10d backend in this build
 
 struct ProcessGroup::Impl {};
 
-ProcessGroup::ProcessGroup(const DistEnv& env, const torch::Device& device) : env_(env) {
-  FLUXION_CHECK(false, "distributed training (WORLD_SIZE=", env.world_size, ") on ", device.str(),
+ProcessGroup::ProcessGroup(const DistEnv& env, const torch::Device& device) : env_(env), device_(device) {
+  FLUXION_CHECK(false, "a data-parallel run (WORLD_SIZE=", env.world_size, ") on ", device.str(),
                 " needs a c10d backend this build lacks (Gloo for CPU: install Debian's libgloo-dev and "
                 "reconfigure; NCCL for CUDA)");
 }
@@ -266,8 +336,27 @@ std::unique_ptr<ProcessGroup::Work> ProcessGroup::allreduce_sum_async(torch::Ten
 void ProcessGroup::allreduce_sum(torch::Tensor&, const std::string&) {}
 void ProcessGroup::broadcast(std::vector<torch::Tensor>&, int, const std::string&) {}
 void ProcessGroup::barrier(const std::string&) {}
+torch::Tensor ProcessGroup::gather_rows(const torch::Tensor& local, const std::string&) { return local; }
+void ProcessGroup::sum(torch::Tensor&, const std::string&) {}
+void ProcessGroup::share_from_root(torch::Tensor&, const std::string&) {}
 
 #endif
+
+CommandRanks join_command_ranks(const std::string& device_option, const std::string& command) {
+  CommandRanks ranks;
+  ranks.device = device_option;
+  const auto env = dist_env_from_environment();
+  if (!env.enabled()) return ranks;
+  auto device = core::resolve_device(device_option);
+  if (device.is_cuda() && !device.has_index())
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  ranks.device = device.str();
+  if (env.rank != 0 && !std::getenv("FLUXION_LOG")) core::set_log_level(core::LogLevel::warn);
+  ranks.group = std::make_unique<ProcessGroup>(env, device);
+  core::log_info("distributed: " + command + " split over " + std::to_string(env.world_size) + " ranks (" +
+                 env.source + ")");
+  return ranks;
+}
 
 // ---- gradient buckets ----------------------------------------------------------------------
 

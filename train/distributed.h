@@ -9,6 +9,7 @@
 //   FLUXION_DIST_TIMEOUT   seconds a collective or the rendezvous may wait (default 600): a rank
 //                          that dies or hangs makes the others fail with one line, not hang.
 //   FLUXION_DIST_BUCKET_MB  size of the gradient buckets (default 25)
+//   FLUXION_DIST_FORCE=1    a process group even for WORLD_SIZE 1 (checks a backend on one device)
 // With WORLD_SIZE unset or 1 nothing here is used and training is exactly the single process.
 //
 // Backends: Gloo for CPU tensors (needs gloo's headers: Debian's libgloo-dev), NCCL for CUDA
@@ -28,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/rank_group.h"
+
 namespace fluxion::train {
 
 struct DistEnv {
@@ -39,7 +42,10 @@ struct DistEnv {
   std::chrono::milliseconds timeout{600000};
   int64_t bucket_bytes = 25 << 20;  // FLUXION_DIST_BUCKET_MB: gradient bucket size (default 25)
   std::string source = "none";  // "torchrun", "slurm" or "none"
-  bool enabled() const { return world_size > 1; }
+  // FLUXION_DIST_FORCE=1: form the process group even for one rank, to check a backend (NCCL on
+  // a single GPU) before a multi-GPU run; the work is the single process's.
+  bool force_group = false;
+  bool enabled() const { return world_size > 1 || force_group; }
 };
 
 // Reads the variables above; throws a fluxion::Error naming a malformed one.
@@ -50,16 +56,22 @@ bool distributed_backend_available(const torch::Device& device);
 
 // A c10d process group (Gloo or NCCL) joined through a TCPStore rendezvous. Every collective
 // waits at most env.timeout; a failure (a peer died, timed out) throws a fluxion::Error whose
-// one-line message names this rank, the operation and the cause.
-class ProcessGroup {
+// one-line message names this rank, the operation and the cause. Collectives take tensors on
+// `device` (CUDA for NCCL); the RankGroup calls take CPU tensors and move them.
+class ProcessGroup : public core::RankGroup {
  public:
   ProcessGroup(const DistEnv& env, const torch::Device& device);
-  ~ProcessGroup();
+  ~ProcessGroup() override;
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
 
-  int rank() const { return env_.rank; }
-  int world_size() const { return env_.world_size; }
+  int rank() const override { return env_.rank; }
+  int world_size() const override { return env_.world_size; }
+  // core::RankGroup: gathers in chunks of at most 64 MiB per rank, so a rank's send buffer on the
+  // device stays small whatever the number of rows.
+  torch::Tensor gather_rows(const torch::Tensor& local, const std::string& what) override;
+  void sum(torch::Tensor& values, const std::string& what) override;
+  void share_from_root(torch::Tensor& values, const std::string& what) override;
   const DistEnv& env() const { return env_; }
 
   // A pending collective; wait() throws as above.
@@ -79,8 +91,19 @@ class ProcessGroup {
 
  private:
   DistEnv env_;
+  torch::Device device_;
   std::unique_ptr<Impl> impl_;
 };
+
+// A command that splits its work over the ranks of a launch (sample, stats, encode) joins them
+// here: `group` is null for a single process. `device` is the command's --device resolved for
+// this rank (auto or cuda without an index: cuda:LOCAL_RANK), to be passed on as its --device.
+// Ranks other than 0 log warnings only (FLUXION_LOG overrides).
+struct CommandRanks {
+  std::unique_ptr<ProcessGroup> group;
+  std::string device;
+};
+CommandRanks join_command_ranks(const std::string& device_option, const std::string& command);
 
 // Averages the gradients of `parameters` over the ranks. Buckets of about `bucket_bytes` hold
 // the parameters in reverse order (the order backward produces their gradients); during the

@@ -10,8 +10,12 @@
 //   DIR        shards DIR/moments-000000.npz ... of `shard_size` images each plus DIR/vae.json
 //              (the VAE config with its scaling factor); finished shards are kept when a run is
 //              repeated, so a killed encode resumes at the first missing shard.
+// Several ranks (fluxion launch, torchrun) split each shard's batches; rank 0 gathers and writes
+// every file, byte-identical to one process's with the same --batch.
 #include <cstdint>
 #include <string>
+
+#include "core/rank_group.h"
 
 namespace fluxion::train {
 
@@ -29,6 +33,7 @@ struct EncodeConfig {
   std::string device = "auto";
   std::string precision = "auto";  // auto (bf16 on CUDA) | fp32 | bf16
   int threads = 0;                 // decoding threads (0: all cores)
+  core::RankGroup* ranks = nullptr;  // null: one process
 };
 
 struct EncodeResult {
