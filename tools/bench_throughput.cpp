@@ -14,15 +14,43 @@
 namespace fluxion::cli {
 
 namespace {
-models::BackbonePtr bench_model(const ThroughputOptions& o, const torch::Device& device, ThroughputResult& result) {
+// What both benchmarks start from: the zoo model on the device, a batch of Gaussian inputs and
+// labels from a seeded generator, and the precision autocast runs in.
+struct BenchSetup {
+  torch::Device device{torch::kCPU};
+  torch::ScalarType precision = torch::kFloat;
+  models::BackbonePtr model;
+  at::Generator gen;
+  torch::Tensor x;  // (B, C, S, S)
+  torch::Tensor y;  // (B) int64
+};
+
+BenchSetup bench_setup(const ThroughputOptions& o, ThroughputResult& result) {
+  BenchSetup b;
+  b.device = core::resolve_device(o.device);
+  b.precision = core::resolve_precision(o.precision, b.device);
   models::ModelOverrides overrides;
   overrides.attention = o.attention;
   if (o.image_size > 0) overrides.image_size = o.image_size;
   if (o.channels > 0) overrides.channels = o.channels;
-  auto model = models::build_model(models::zoo_config(o.model, overrides));
-  model->to(device);
-  result.parameters = model->parameter_count();
-  return model;
+  b.model = models::build_model(models::zoo_config(o.model, overrides));
+  b.model->to(b.device);
+  result.parameters = b.model->parameter_count();
+  b.gen = core::make_generator(0, b.device);
+  const int64_t C = b.model->in_channels(), S = b.model->image_size();
+  b.x = at::randn({o.batch, C, S, S}, b.gen, torch::TensorOptions().device(b.device));
+  b.y = at::randint(0, std::max<int64_t>(b.model->num_classes(), 1), {o.batch}, b.gen,
+                    torch::TensorOptions().device(b.device).dtype(torch::kLong));
+  return b;
+}
+
+// "SiT-S/2, batch 256, <what>, bf16, cuda:0 (...)" and the per-iteration figures.
+void finish_result(const ThroughputOptions& o, const BenchSetup& b, const std::string& what, double seconds,
+                   ThroughputResult& result) {
+  result.seconds_per_iteration = seconds;
+  result.images_per_second = static_cast<double>(o.batch) / seconds;
+  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " + what + ", " +
+                       (b.precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " + core::device_summary(b.device);
 }
 
 void synchronize(const torch::Device& device) {
@@ -50,9 +78,8 @@ double time_iterations(const ThroughputOptions& o, const torch::Device& device, 
 
 ThroughputResult bench_train(const ThroughputOptions& o) {
   ThroughputResult result;
-  const auto device = core::resolve_device(o.device);
-  const auto precision = core::resolve_precision(o.precision, device);
-  auto model = bench_model(o, device, result);
+  auto b = bench_setup(o, result);
+  auto& model = b.model;
   model->train();
   // SiT's recipe (train/configs/sit.toml): AdamW 1e-4, no clipping, one EMA of 0.9999; the step
   // itself is the trainer's (TrainStep), so bench measures what `fluxion train` runs.
@@ -62,35 +89,25 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   recipe.ema_decays = {0.9999};
   train::TrainStep train_step(*model, recipe);
   objectives::FlowObjective objective(objectives::FlowConfig{}, model->num_classes());
-  auto gen = core::make_generator(0, device);
-  const int64_t C = model->in_channels(), S = model->image_size();
-  auto x = at::randn({o.batch, C, S, S}, gen, torch::TensorOptions().device(device));
-  auto y = at::randint(0, std::max<int64_t>(model->num_classes(), 1), {o.batch}, gen,
-                       torch::TensorOptions().device(device).dtype(torch::kLong));
-  const double seconds = time_iterations(o, device, [&] {
+  const double seconds = time_iterations(o, b.device, [&] {
     const auto loss = train_step.backward(
         [&](int64_t) {
-          compat::AutocastGuard autocast(device.type(), precision);
+          compat::AutocastGuard autocast(b.device.type(), b.precision);
           return objective.loss([&](const torch::Tensor& xt, const torch::Tensor& t,
                                     const torch::Tensor& labels) { return model->forward(xt, t, labels); },
-                                x, y, gen);
+                                b.x, b.y, b.gen);
         },
         1);
     train_step.apply(loss, recipe.lr);
   });
-  result.seconds_per_iteration = seconds;
-  result.images_per_second = static_cast<double>(o.batch) / seconds;
-  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " +
-                       (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " + core::device_summary(device) +
-                       ", AdamW + EMA step";
+  finish_result(o, b, "AdamW + EMA step", seconds, result);
   return result;
 }
 
 ThroughputResult bench_sample(const ThroughputOptions& o) {
   ThroughputResult result;
-  const auto device = core::resolve_device(o.device);
-  const auto precision = core::resolve_precision(o.precision, device);
-  auto model = bench_model(o, device, result);
+  auto b = bench_setup(o, result);
+  auto& model = b.model;
   model->eval();
   samplers::SamplerConfig config;
   config.name = o.sampler;
@@ -98,26 +115,18 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
   config.cfg_scale = o.cfg;
   config.null_label = model->num_classes();
   const auto spec = samplers::parse_sampler(config);
-  auto gen = core::make_generator(0, device);
-  const int64_t C = model->in_channels(), S = model->image_size();
-  auto noise = at::randn({o.batch, C, S, S}, gen, torch::TensorOptions().device(device));
-  auto y = at::randint(0, std::max<int64_t>(model->num_classes(), 1), {o.batch}, gen,
-                       torch::TensorOptions().device(device).dtype(torch::kLong));
   torch::NoGradGuard no_grad;
-  const double seconds = time_iterations(o, device, [&] {
-    compat::AutocastGuard autocast(device.type(), precision);
+  const double seconds = time_iterations(o, b.device, [&] {
+    compat::AutocastGuard autocast(b.device.type(), b.precision);
     auto r = samplers::sample(
         spec,
         [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels) {
           return model->forward(x, t, labels).to(torch::kFloat);
         },
-        y, noise, gen);
+        b.y, b.x, b.gen);
     result.nfe = r.nfe;
   });
-  result.seconds_per_iteration = seconds;
-  result.images_per_second = static_cast<double>(o.batch) / seconds;
-  result.description = o.model + ", batch " + std::to_string(o.batch) + ", " + spec.description + ", " +
-                       (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " + core::device_summary(device);
+  finish_result(o, b, spec.description, seconds, result);
   return result;
 }
 

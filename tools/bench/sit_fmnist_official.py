@@ -121,7 +121,7 @@ def save_ema(path, ema, kwargs, name, meta):
 
 
 @torch.no_grad()
-def sample_euler(model, n, steps, batch, seed, device, autocast):
+def sample_euler(model, n, steps, batch, seed, device, autocast, cfg=1.0):
     labels = torch.arange(n, device=device) % NUM_CLASSES
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
@@ -134,7 +134,14 @@ def sample_euler(model, n, steps, batch, seed, device, autocast):
         with autocast():
             for i in range(steps):  # as sit_pytorch_baseline.py's Euler loop
                 t0, t1 = ts[i], ts[i + 1]
-                v = model(z, t0.expand(count), y).float()
+                if cfg > 1.0:
+                    # sample.py's guidance: the batch doubled with the null label (num_classes),
+                    # the official forward_with_cfg (its first-3-channel rule covers 1 channel)
+                    y_null = torch.full_like(y, NUM_CLASSES)
+                    zz = torch.cat([z, z])
+                    v = model.forward_with_cfg(zz, t0.expand(2 * count), torch.cat([y, y_null]), cfg)[:count].float()
+                else:
+                    v = model(z, t0.expand(count), y).float()
                 z = z + (t1 - t0) * v
         # sample_ddp.py: clamp(127.5 x + 128, 0, 255), NCHW -> NHWC, uint8; gray -> 3 channels
         images = torch.clamp(127.5 * z + 128.0, 0, 255).permute(0, 2, 3, 1).to("cpu", dtype=torch.uint8)
@@ -173,6 +180,7 @@ def main():
     ap.add_argument("--n-samples", type=int, default=10000)
     ap.add_argument("--sample-steps", type=int, default=50)
     ap.add_argument("--sample-batch", type=int, default=2500)
+    ap.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale of the samples (1: none)")
     ap.add_argument("--log-every", type=int, default=500)
     ap.add_argument("--device", default="cuda", help="cuda (cpu: a smoke test only)")
     ap.add_argument("--data-dir", default=os.environ.get("FLUXION_FASHION_MNIST_DIR")
@@ -263,17 +271,18 @@ def main():
     print(f"wrote {count} EMA tensors to {ckpt}", flush=True)
 
     sample_start = time.perf_counter()
-    images, labels = sample_euler(ema, a.n_samples, a.sample_steps, a.sample_batch, a.seed, device, autocast)
+    images, labels = sample_euler(ema, a.n_samples, a.sample_steps, a.sample_batch, a.seed, device, autocast, a.cfg)
     sync()
     sample_seconds = time.perf_counter() - sample_start
     npz = os.path.join(a.out, "samples.npz")
     with open(npz + ".tmp", "wb") as f:
         np.savez(f, arr_0=images, arr_1=labels)
     os.replace(npz + ".tmp", npz)
-    print(f"sampled {a.n_samples} images (Euler {a.sample_steps} steps, EMA, no guidance) in "
+    guidance = f"CFG {a.cfg:g}" if a.cfg > 1.0 else "no guidance"
+    print(f"sampled {a.n_samples} images (Euler {a.sample_steps} steps, EMA, {guidance}) in "
           f"{sample_seconds:.1f} s -> {npz}", flush=True)
 
-    summary = dict(run="official", model=a.model, seed=a.seed, compile=a.compile, batch=a.batch,
+    summary = dict(run="official", model=a.model, seed=a.seed, compile=a.compile, batch=a.batch, cfg=a.cfg,
                    steps=steps, seconds=round(seconds, 3), first_step_s=round(first_step_s or 0.0, 3),
                    images_per_s=round(steps * a.batch / seconds, 2), images_per_s_after_step1=round(steady, 2),
                    final_loss=round(last_loss, 6), sample_seconds=round(sample_seconds, 3),
