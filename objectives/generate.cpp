@@ -38,11 +38,7 @@ models::ModelConfig resolve_model(const GenerateConfig& config, const ModelWeigh
 }
 
 torch::Tensor labels_for(const GenerateConfig& config, int64_t num_classes) {
-  if (config.classes == "balanced") {
-    // Equal counts per class (the first n mod K classes get one more), in class-cycling order.
-    return num_classes > 0 ? torch::arange(config.n, torch::kLong).remainder(num_classes)
-                           : torch::zeros({config.n}, torch::kLong);
-  }
+  if (config.classes == "balanced") return balanced_labels(config.n, num_classes);
   int64_t k = -1;
   try {
     size_t used = 0;
@@ -134,12 +130,7 @@ ImagePlan plan_images(const GenerateConfig& config, const SamplingModel& m) {
 // (seed, i), so the batch size does not change it.
 torch::Tensor batch_noise(const GenerateConfig& config, const ImagePlan& plan, int64_t first, int64_t count) {
   if (plan.init_noise.defined()) return plan.init_noise.slice(0, first, first + count);
-  std::vector<torch::Tensor> draws;
-  for (int64_t i = first; i < first + count; ++i) {
-    auto gen = core::make_generator(core::derive_seed(config.seed, kNoiseStream + i));
-    draws.push_back(core::randn({plan.C, plan.S, plan.S}, gen));
-  }
-  return torch::stack(draws);
+  return sample_noise(config.seed, first, count, plan.C, plan.S);
 }
 
 // Images [first, first + count) sampled (and decoded by the VAE), as uint8 (count, C, H, W) on
@@ -147,7 +138,7 @@ torch::Tensor batch_noise(const GenerateConfig& config, const ImagePlan& plan, i
 torch::Tensor sample_batch(const GenerateConfig& config, const SamplingModel& m, const ImagePlan& plan, int64_t first,
                            int64_t count, GenerateResult& result) {
   const auto noise = batch_noise(config, plan, first, count);
-  auto gen = core::make_generator(core::derive_seed(config.seed, kSdeStream + first), m.device);
+  auto gen = sample_batch_generator(config.seed, first, m.device);
   const samplers::ModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
     return m.model->forward(x, t, y).to(torch::kFloat);
   };
@@ -223,6 +214,24 @@ torch::Tensor gather_ranks(const GenerateConfig& config, const ImagePlan& plan, 
 }
 
 }  // namespace
+
+torch::Tensor sample_noise(uint64_t seed, int64_t first, int64_t count, int64_t channels, int64_t size) {
+  std::vector<torch::Tensor> draws;
+  for (int64_t i = first; i < first + count; ++i) {
+    auto gen = core::make_generator(core::derive_seed(seed, kNoiseStream + i));
+    draws.push_back(core::randn({channels, size, size}, gen));
+  }
+  return torch::stack(draws);
+}
+
+at::Generator sample_batch_generator(uint64_t seed, int64_t first, const torch::Device& device) {
+  return core::make_generator(core::derive_seed(seed, kSdeStream + first), device);
+}
+
+torch::Tensor balanced_labels(int64_t n, int64_t num_classes) {
+  // Equal counts per class (the first n mod K classes get one more), in class-cycling order.
+  return num_classes > 0 ? torch::arange(n, torch::kLong).remainder(num_classes) : torch::zeros({n}, torch::kLong);
+}
 
 GenerateResult generate(const GenerateConfig& config) {
   const auto m = load_sampling_model(config);

@@ -13,6 +13,8 @@
 // run of the same batches and write their PNGs; rank 0 gathers the images, writes the grid, the
 // .npz and any PNG its folder lacks (no shared filesystem needed): the files are byte-identical
 // to one process's with the same --batch.
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <string>
 
@@ -63,5 +65,15 @@ struct GenerateResult {
 };
 
 GenerateResult generate(const GenerateConfig& config);
+
+// The initial noise of images [first, first + count) of `fluxion sample --seed seed`: image i's
+// from its own generator seeded by (seed, i). float (count, channels, size, size) on the CPU.
+torch::Tensor sample_noise(uint64_t seed, int64_t first, int64_t count, int64_t channels, int64_t size);
+// The generator the SDE samplers of `fluxion sample --seed seed` draw from in the batch that
+// starts at image `first`.
+at::Generator sample_batch_generator(uint64_t seed, int64_t first, const torch::Device& device);
+// The labels of `fluxion sample --classes balanced`: int64 (n), class-cycling (0 when
+// unconditional).
+torch::Tensor balanced_labels(int64_t n, int64_t num_classes);
 
 }  // namespace fluxion::objectives

@@ -19,6 +19,8 @@ void TrainConfig::validate() const {
   FLUXION_CHECK(log_every > 0 && ckpt_every > 0 && sample_every > 0,
                 "--log-every, --ckpt-every and --sample-every must be positive");
   FLUXION_CHECK(grid_images >= 0, "--grid-images must be 0 (no grids) or positive, got ", grid_images);
+  FLUXION_CHECK(eval_every >= 0, "--eval-every must be 0 (never) or positive, got ", eval_every);
+  FLUXION_CHECK(eval_samples >= 2, "--eval-samples must be at least 2 (a covariance), got ", eval_samples);
 }
 
 // One field list serves both directions; keys are the member names, and keys a JSON object lacks
@@ -30,7 +32,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, d
                                                 grad_clip, ema_decays, on_nonfinite, seed, device, precision,
                                                 out, log_every, ckpt_every, sample_every, keep_checkpoints,
                                                 grid_images, grid_sampler, grid_steps, grid_cfg,
-                                                grid_level_stride)
+                                                grid_level_stride, eval_every, eval_samples, eval_features,
+                                                eval_ref)
 
 nlohmann::json to_json(const TrainConfig& c) {
   nlohmann::json j;

@@ -64,6 +64,13 @@ struct TrainConfig {
   int64_t grid_steps = 25;
   double grid_cfg = 1.0;
   int64_t grid_level_stride = 10;  // dale grids visit every 10th noise level (100 NFE for N = 1000)
+  // Evaluation during training (training_eval.h): every eval_every steps (0: never) the FD of
+  // eval_samples samples of the first EMA, drawn with the grid's sampler, to eval_ref ("": the
+  // training data) in eval_features space (auto: fmnist for Fashion-MNIST, else inception)
+  int64_t eval_every = 0;
+  int64_t eval_samples = 1000;
+  std::string eval_features = "auto";
+  std::string eval_ref;
 
   void validate() const;
 };

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/compat.h"
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -50,6 +51,10 @@ void TrainLoop::run() {
     if (due(config.sample_every)) {
       stop_if_nonfinite();
       write_samples();
+    }
+    if (config.eval_every > 0 && due(config.eval_every)) {
+      stop_if_nonfinite();
+      evaluate();
     }
     if (due(config.ckpt_every)) {
       stop_if_nonfinite();
@@ -106,17 +111,33 @@ void TrainLoop::log_window(double lr) {
                         {"lr", lr},
                         {"grad_norm", window.mean_grad_norm},
                         {"images_per_s", ips},
+                        {"memory_mb", core::peak_memory_mib(run_.device)},
                         {"skipped", skipped_},
                         {"elapsed_s", std::chrono::duration<double>(now - run_start_).count()}});
   window_steps_ = 0;
   window_start_ = std::chrono::steady_clock::now();
+  core::reset_peak_memory(run_.device);
 }
 
 void TrainLoop::write_samples() {
   if (!run_.writer) return;
-  if (run_.config.grid_images > 0)
+  if (run_.grid)
     run_.grid->write(run_.train_step->ema().weights(0), run_.paths.out + "/samples/" + step_tag(run_.step) + ".png");
   write_run_report(run_.paths.out);
+}
+
+void TrainLoop::evaluate() {
+  if (!run_.eval) return;  // ranks other than 0
+  const auto start = std::chrono::steady_clock::now();
+  const double fd = run_.eval->fd(run_.train_step->ema().weights(0));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string name = "fd (" + run_.eval->features() + ", " + std::to_string(run_.config.eval_samples) + " samples)";
+  core::append_jsonl(run_.paths.metrics_path, {{"step", run_.step}, {"eval", {{name, fd}}}, {"eval_s", seconds}});
+  core::log_info("step " + std::to_string(run_.step) + ": " + name + " " + std::to_string(fd) + " (" +
+                 std::to_string(seconds).substr(0, 5) + " s)");
+  write_run_report(run_.paths.out);
+  // the evaluation's time is not the training's
+  window_start_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 void TrainLoop::stop_if_nonfinite() {

@@ -2,7 +2,8 @@
 // The optimizer steps of a training run (internal to train/; training_run.h lists the steps of
 // run_training): from the run's step to config.steps, each seeded by (seed, step), with what
 // happens at their cadence: a metrics.jsonl line every log_every steps, a sample grid and the
-// report every sample_every, a checkpoint every ckpt_every, and all three after the last step.
+// report every sample_every, an evaluation every eval_every (when set), a checkpoint every
+// ckpt_every, and all of them after the last step.
 // Per-step figures stay on the device (StepMonitor); the host reads them at those steps, so a
 // CUDA step never waits for the GPU. --on-nonfinite skip reads each step's flag instead, to leave
 // the EMA alone on a skipped step and to say which step it was.
@@ -28,6 +29,7 @@ class TrainLoop {
   void count_step(const StepStats& stats);
   void log_window(double lr);  // a metrics.jsonl line for the steps since the last one
   void write_samples();        // the grid of the first EMA and report.html
+  void evaluate();             // --eval-every: the first EMA's FD into metrics.jsonl and report.html
   // A non-finite step stops the run before anything after it is logged or written.
   void stop_if_nonfinite();
   bool due(int64_t every) const { return run_.step % every == 0 || run_.step == run_.config.steps; }

@@ -140,10 +140,14 @@ std::unique_ptr<TrainingRun> open_training_run(TrainConfig config, bool resume, 
   else if (run->writer)
     write_run_config(*run, config_toml);
   if (run->group) start_gradient_sync(*run);
-  if (run->writer)
-    run->grid =
-        std::make_unique<SampleGrid>(run->model_config, c, *run->objective, run->data->num_classes(), run->device,
-                                     core::derive_seed(c.seed, kGridStream), run->data->latent_vae());
+  if (run->writer && (c.grid_images > 0 || c.eval_every > 0))
+    run->sampler = std::make_unique<RunSampler>(run->model_config, c, *run->objective, run->device,
+                                                run->data->latent_vae());
+  if (run->writer && c.grid_images > 0)
+    run->grid = std::make_unique<SampleGrid>(*run->sampler, c.grid_images, run->data->num_classes(),
+                                             run->model->num_classes(), core::derive_seed(c.seed, kGridStream));
+  if (run->writer && c.eval_every > 0)
+    run->eval = std::make_unique<TrainingEval>(*run->sampler, c, run->data->num_classes(), run->paths.out);
   run->train_config_json = to_json(c).dump();
   run->model_config_json = models::config_to_json(run->model_config);
   return run;

@@ -2,7 +2,8 @@
 // One training run's state, built by open_training_run in the order its parts need each other
 // (internal to train/; trainer.h is the interface). The steps of run_training (trainer.cpp):
 //   open_training_run   (training_run.cpp)      config, devices and ranks, data, model, optimizer,
-//                                               objective, run directory, gradient sync, grid;
+//                                               objective, run directory, gradient sync, grid,
+//                                               evaluation;
 //     resolve_run_config, restore_training_state (training_resume.cpp) for --resume;
 //   TrainLoop           (train_loop.cpp)        the optimizer steps with their logging, grids and
 //     save_training_checkpoint (training_checkpoint.cpp) checkpoints, then finishing.
@@ -18,10 +19,12 @@
 #include "objectives/objective.h"
 #include "train/distributed.h"
 #include "train/lr_schedule.h"
+#include "train/run_sampler.h"
 #include "train/sample_grid.h"
 #include "train/train_config.h"
 #include "train/train_step.h"
 #include "train/training_data.h"
+#include "train/training_eval.h"
 
 namespace fluxion::train {
 
@@ -50,7 +53,9 @@ struct TrainingRun {
   std::unique_ptr<objectives::Objective> objective;
   BatchShard shard;                                  // this rank's rows of each global micro-batch
   std::unique_ptr<GradientSync> gradient_sync;       // data parallel only
-  std::unique_ptr<SampleGrid> grid;                  // the writer's
+  std::unique_ptr<RunSampler> sampler;               // the writer's, for grids and evaluations
+  std::unique_ptr<SampleGrid> grid;                  // the writer's, with --grid-images > 0
+  std::unique_ptr<TrainingEval> eval;                // the writer's, with --eval-every > 0
   int64_t step = 0;                                  // steps done
   std::string train_config_json, model_config_json;  // stored in every checkpoint
 };
