@@ -6,6 +6,7 @@
 #include "core/device.h"
 #include "core/profile_trace.h"
 #include "core/rng.h"
+#include "models/vae.h"
 #include "models/zoo.h"
 #include "objectives/flow_objective.h"
 #include "samplers/sampler.h"
@@ -127,6 +128,31 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
     result.nfe = r.nfe;
   });
   finish_result(o, b, spec.description, seconds, result);
+  return result;
+}
+
+ThroughputResult bench_decode(const ThroughputOptions& o) {
+  ThroughputResult result;
+  const auto device = core::resolve_device(o.device);
+  const auto precision = core::resolve_precision(o.precision, device);
+  models::AutoencoderKL vae(models::vae_preset("sd-vae-ft-ema"));
+  vae->to(device);
+  vae->eval();
+  for (const auto& p : vae->parameters()) result.parameters += p.numel();
+  auto gen = core::make_generator(0, device);
+  const auto latents = at::randn({o.batch, vae->config().latent_channels, o.latent_size, o.latent_size}, gen,
+                                 torch::TensorOptions().device(device));
+  torch::NoGradGuard no_grad;
+  const double seconds = time_iterations(o, device, [&] {
+    compat::AutocastGuard autocast(device.type(), precision);
+    vae->decode(latents);
+  });
+  result.seconds_per_iteration = seconds;
+  result.images_per_second = static_cast<double>(o.batch) / seconds;
+  const int64_t pixels = o.latent_size * vae->config().downsampling_factor();
+  result.description = "SD-VAE decoder, batch " + std::to_string(o.batch) + ", " + std::to_string(o.latent_size) +
+                       "x" + std::to_string(o.latent_size) + " latents -> " + std::to_string(pixels) + " px, " +
+                       (precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " + core::device_summary(device);
   return result;
 }
 

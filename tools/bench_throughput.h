@@ -1,5 +1,6 @@
 #pragma once
-// Throughput measurements behind `fluxion bench --what train|sample`: a zoo model (random
+// Throughput measurements behind `fluxion bench --what train|sample|decode`: a zoo model or the
+// SD-VAE (random
 // initialisation), synthetic inputs, warmup iterations excluded, device synchronised around the
 // timed region. Results are rates, for ratios against a stated baseline in docs/benchmarks.md.
 // Part of the CLI, not of the shipped libraries.
@@ -26,6 +27,8 @@ struct ThroughputOptions {
   std::string sampler = "euler";
   int64_t steps = 50;
   double cfg = 1.0;
+  // decode only: latents of this size through the SD-VAE decoder (32: 256-px images)
+  int64_t latent_size = 32;
 };
 
 struct ThroughputResult {
@@ -40,5 +43,8 @@ struct ThroughputResult {
 ThroughputResult bench_train(const ThroughputOptions& options);
 // Images per second of `sampler` with `steps` (and CFG when cfg != 1).
 ThroughputResult bench_sample(const ThroughputOptions& options);
+// Images per second of the SD-VAE decoder (sd-vae-ft-ema architecture, random weights) on
+// latents (batch, 4, latent_size, latent_size): what `fluxion sample --vae` adds per image.
+ThroughputResult bench_decode(const ThroughputOptions& options);
 
 }  // namespace fluxion::cli

@@ -1,5 +1,6 @@
 // fluxion bench --what block: forward+backward time of one SiT block for each attention kind
-// and token count, with the ratio to the first kind.
+// and token count, with the ratio to the first kind; --what train|sample|decode: throughput of a
+// training step, a sampler or the SD-VAE decoder (tools/bench_throughput.h).
 #include <iostream>
 
 #include "core/error.h"
@@ -22,7 +23,8 @@ struct BenchOptions {
 void add_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "measure throughput");
   auto opts = std::make_shared<BenchOptions>();
-  sub->add_option("--what", opts->what, "block | train | sample")->check(CLI::IsMember({"block", "train", "sample"}));
+  sub->add_option("--what", opts->what, "block | train | sample | decode (the SD-VAE decoder)")
+      ->check(CLI::IsMember({"block", "train", "sample", "decode"}));
   auto& t = opts->throughput;
   sub->add_option("--model", t.model, "train/sample: zoo model")->capture_default_str();
   sub->add_option("--image-size", t.image_size, "train/sample: input size (0: the zoo's)");
@@ -30,6 +32,7 @@ void add_bench(CLI::App& app) {
   add_sampler_option(*sub, "--sampler", t.sampler, "--what sample");
   add_sampler_steps_option(*sub, "--steps", t.steps, "--what sample");
   add_cfg_option(*sub, "--cfg", t.cfg, "--what sample");
+  sub->add_option("--latent-size", t.latent_size, "decode: latent side (32: 256-px images)")->capture_default_str();
   sub->add_option("--attention", opts->block.attentions, "attention kinds, e.g. softmax,linear")->delimiter(',');
   sub->add_option("--tokens", opts->block.tokens, "token counts, e.g. 256,1024,4096")->delimiter(',');
   sub->add_option("--device", opts->block.device, "cpu, cuda, cuda:1, ...");
@@ -52,7 +55,7 @@ void add_bench(CLI::App& app) {
       t.precision = opts->precision;
       t.iterations = opts->block.iterations;
       t.warmup = opts->block.warmup;
-      const auto r = opts->what == "train" ? bench_train(t) : bench_sample(t);
+      const auto r = opts->what == "train" ? bench_train(t) : opts->what == "sample" ? bench_sample(t) : bench_decode(t);
       std::cout << opts->what << ": " << r.description << ", " << r.parameters << " parameters\n"
                 << "  " << r.images_per_second << " images/s, " << r.seconds_per_iteration * 1e3 << " ms per "
                 << (opts->what == "train" ? "step" : "batch");
