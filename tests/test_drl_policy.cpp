@@ -63,6 +63,15 @@ TEST_CASE("advantages: per-class groups, global std, GDPO, clipping", "[unit]") 
   const double batch_std = rewards.std(/*unbiased=*/false).item<double>();
   CHECK(global[3].item<double>() == Approx(2.0 / batch_std).epsilon(1e-3));
   CHECK(torch::equal(train::advantages(rewards, groups, train::AdvantageNorm::none, 100.0), rewards));
+  // center: the group's mean is the baseline and nothing is rescaled, so 10x the rewards give 10x
+  // the advantages
+  auto centred = train::advantages(rewards, groups, train::AdvantageNorm::center, 100.0);
+  auto centred10 = train::advantages(rewards * 10, groups, train::AdvantageNorm::center, 100.0);
+  for (int64_t i = 0; i < rewards.size(0); ++i) {
+    const auto members = rewards.masked_select(groups == groups[i]);
+    CHECK(centred[i].item<double>() == Approx(rewards[i].item<double>() - members.mean().item<double>()));
+  }
+  CHECK(test::max_abs_diff(centred10, centred * 10) < 1e-9);
   // clipping at +-5
   auto spread = train::advantages(torch::tensor({0.0, 0.0, 0.0, 100.0}), torch::zeros({4}, torch::kLong),
                                   train::AdvantageNorm::none, 5.0);
@@ -78,7 +87,7 @@ TEST_CASE("advantages: per-class groups, global std, GDPO, clipping", "[unit]") 
   auto summed_scaled = train::advantages(torch::stack({a, b * 1000}, 1), same, train::AdvantageNorm::group);
   CHECK(test::max_abs_diff(summed, summed_scaled) > 0.5);
   CHECK(gdpo.mean().item<double>() == Approx(0.0).margin(1e-6));
-  CHECK_THROWS_WITH(train::parse_advantage_norm("zscore"), Catch::Contains("none | group | global | gdpo"));
+  CHECK_THROWS_WITH(train::parse_advantage_norm("zscore"), Catch::Contains("none | center | group | global | gdpo"));
 }
 
 TEST_CASE("PPO clipping stops the gradient beyond the trust region", "[unit]") {

@@ -24,7 +24,7 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--data", c.data, "real images: fashion-mnist:train, mnist:DIR, cifar10:DIR, a folder, an .npz")
       ->capture_default_str();
   sub->add_option("--features", c.features,
-                  "frozen encoder: fmnist[:W] | dinov2[:W] | inception[:W] | inception-adm[:W]")
+                  "frozen encoder: fmnist[:W] | fmnist-resnet[:W] | dinov2[:W] | inception[:W] | inception-adm[:W]")
       ->capture_default_str();
   add_run_dir_option(*sub, c.out);
 
@@ -50,7 +50,7 @@ void add_finetune(CLI::App& app) {
 
   sub->add_option("--algo", c.algo, "grpo (Flow-GRPO) | reward-grad (backpropagates the reward's gradient)")
       ->capture_default_str();
-  sub->add_option("--adv-norm", c.adv_norm, "none | group | global | gdpo")->capture_default_str();
+  sub->add_option("--adv-norm", c.adv_norm, "none | center (group baseline, no rescaling) | group | global | gdpo")->capture_default_str();
   sub->add_option("--adv-clip", c.adv_clip, "advantages clipped to +-this")->capture_default_str();
   sub->add_option("--kl-to-go", c.kl_to_go,
                   "grpo: credit each step with the KL of the steps after it (the exact KL gradient)")

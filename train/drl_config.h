@@ -35,7 +35,7 @@ struct FinetuneConfig {
   double reward_scale = 1.0;
   // RL
   std::string algo = "grpo";        // grpo | reward-grad
-  std::string adv_norm = "group";   // none | group | global | gdpo
+  std::string adv_norm = "group";   // none | center | group | global | gdpo
   double adv_clip = 5.0;
   bool kl_to_go = true;             // grpo: the exact KL gradient (drl_update.h)
   double beta = 1.0;                // KL coefficient (A.2: 1 on raw logits targets the data)

@@ -31,10 +31,11 @@ torch::Tensor sde_log_prob(const torch::Tensor& next, const SdeStep& step) {
 
 AdvantageNorm parse_advantage_norm(const std::string& name) {
   if (name == "none") return AdvantageNorm::none;
+  if (name == "center") return AdvantageNorm::center;
   if (name == "group") return AdvantageNorm::group;
   if (name == "global") return AdvantageNorm::global;
   if (name == "gdpo") return AdvantageNorm::gdpo;
-  fail("unknown advantage normalisation '", name, "' (none | group | global | gdpo)");
+  fail("unknown advantage normalisation '", name, "' (none | center | group | global | gdpo)");
 }
 
 namespace {
@@ -69,6 +70,11 @@ torch::Tensor advantages(const torch::Tensor& rewards, const torch::Tensor& grou
     case AdvantageNorm::none:
       a = r.sum(1);
       break;
+    case AdvantageNorm::center: {
+      const auto total = r.sum(1);
+      a = total - group_moments(total, groups).first;
+      break;
+    }
     case AdvantageNorm::group:
     case AdvantageNorm::global:
       a = group_normalised(r.sum(1), groups, norm == AdvantageNorm::global);

@@ -29,12 +29,14 @@ SdeStep flow_sde_step(const torch::Tensor& x, const torch::Tensor& v, double s, 
 // Per-sample log-probability (B) of `next` under the step's Gaussian, averaged over dimensions.
 torch::Tensor sde_log_prob(const torch::Tensor& next, const SdeStep& step);
 
-enum class AdvantageNorm { none, group, global, gdpo };
-AdvantageNorm parse_advantage_norm(const std::string& name);  // none | group | global | gdpo
+enum class AdvantageNorm { none, center, group, global, gdpo };
+AdvantageNorm parse_advantage_norm(const std::string& name);  // none | center | group | global | gdpo
 
 // Advantages (B) from rewards: rewards (B) or, for several rewards, (B, R) (summed after their
 // normalisation); groups (B) int64 (the class label: samples of one label form a group).
 //   none:   r                         (R > 1: the sum)
+//   center: r - mean_group r          (a baseline without rescaling: beta keeps its meaning on
+//                                      raw logits, with less variance than none)
 //   group:  (r - mean_group r) / (std_group r + 1e-4)
 //   global: (r - mean_group r) / (std_batch r + 1e-4)   (Flow-GRPO's global_std)
 //   gdpo:   each reward column group-normalised on its own, then summed and normalised over the
