@@ -97,7 +97,9 @@ torch::Tensor AutoencoderKLImpl::latents(const torch::Tensor& images, const torc
 torch::Tensor AutoencoderKLImpl::decode_raw(const torch::Tensor& z) {
   FLUXION_CHECK(z.dim() == 4 && z.size(1) == config_.latent_channels, "VAE: latents of shape ", z.sizes(),
                 " do not fit (B, ", config_.latent_channels, ", h, w)");
-  return decoder->forward(post_quant_conv ? post_quant_conv->forward(z) : z);
+  // In the weights' dtype: float32, or bfloat16 for a VAE cast with to(torch::kBFloat16)
+  const auto x = z.to(decoder->parameters().front().scalar_type());
+  return decoder->forward(post_quant_conv ? post_quant_conv->forward(x) : x);
 }
 
 torch::Tensor AutoencoderKLImpl::decode(const torch::Tensor& latents) {

@@ -55,7 +55,9 @@ class AutoencoderKLImpl : public torch::nn::Module {
   // The generator's latents for images, with the posterior sample's standard normal draws `eps`
   // (shaped like the mean); an undefined `eps` takes the posterior mean.
   torch::Tensor latents(const torch::Tensor& images, const torch::Tensor& eps = {});
-  // Images in about [-1, 1] (not clamped) from the generator's latents.
+  // Images in about [-1, 1] (not clamped) from the generator's latents, in the weights' dtype:
+  // a VAE cast with to(torch::kBFloat16) decodes in bfloat16 (diffusers' vae.to(torch.bfloat16),
+  // faster than autocast on a GPU), a float32 one in float32.
   torch::Tensor decode(const torch::Tensor& latents);
   // The decoder on raw posterior values (no scaling): diffusers' AutoencoderKL.decode.
   torch::Tensor decode_raw(const torch::Tensor& z);

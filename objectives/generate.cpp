@@ -111,6 +111,7 @@ ImagePlan plan_images(const GenerateConfig& config, const SamplingModel& m) {
   // Latent models: images have the VAE's channels and its upsampling factor times the size
   if (!config.vae.empty()) {
     plan.vae = models::load_vae(config.vae, config.vae_config, m.device);
+    if (m.precision == torch::kBFloat16) plan.vae->to(torch::kBFloat16);  // decodes in bf16, without autocast
     FLUXION_CHECK(plan.vae->config().latent_channels == C, "the VAE ", config.vae, " has ",
                   plan.vae->config().latent_channels, " latent channels, the model samples ", C);
   }
@@ -150,8 +151,8 @@ torch::Tensor sample_batch(const GenerateConfig& config, const SamplingModel& m,
     result.nfe_per_batch = r.nfe;
     result.lost_images += r.lost_images;
     sampled = r.x;
-    if (auto vae = plan.vae) sampled = vae->decode(sampled.to(torch::kFloat));  // (B, 4, h, w) -> (B, 3, 8h, 8w)
   }
+  if (auto vae = plan.vae) sampled = vae->decode(sampled.to(torch::kFloat));  // (B, 4, h, w) -> (B, 3, 8h, 8w)
   const auto rule = config.quantization == "adm" ? core::Quantization::adm_floor : core::Quantization::sit_round;
   return core::to_uint8(sampled.to(torch::kFloat).cpu(), rule);
 }

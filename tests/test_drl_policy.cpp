@@ -117,3 +117,15 @@ TEST_CASE("the KL term is zero at the base and quadratic in the mean shift", "[u
   const double shift = 0.5 * (1 + base.sigma * base.sigma * 0.2 / 1.6) * 0.1;
   CHECK(train::step_kl(shifted, base).item<double>() == Approx(shift * shift / (2 * base.std * base.std)).epsilon(1e-4));
 }
+
+TEST_CASE("advantages of rewards on the GPU take their group ids from the host", "[cuda]") {
+  if (!torch::cuda::is_available()) test::skip_test("CUDA not available");
+  auto rewards = torch::tensor({1.0, 3.0, 10.0, 14.0, 2.0, 7.0});
+  auto groups = torch::tensor({0, 0, 1, 1, 2, 2}, torch::kLong);  // on the CPU, as the finetuner passes them
+  for (auto norm : {train::AdvantageNorm::none, train::AdvantageNorm::center, train::AdvantageNorm::group,
+                    train::AdvantageNorm::global, train::AdvantageNorm::gdpo}) {
+    auto on_gpu = train::advantages(rewards.cuda(), groups, norm, 100.0);
+    CHECK(on_gpu.is_cuda());
+    CHECK(test::max_abs_diff(on_gpu.cpu(), train::advantages(rewards, groups, norm, 100.0)) < 1e-9);
+  }
+}

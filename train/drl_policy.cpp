@@ -63,6 +63,7 @@ torch::Tensor advantages(const torch::Tensor& rewards, const torch::Tensor& grou
   FLUXION_CHECK(rewards.dim() == 1 || rewards.dim() == 2, "advantages: rewards must be (B) or (B, R), got ",
                 rewards.sizes());
   FLUXION_CHECK(groups.dim() == 1 && groups.size(0) == rewards.size(0), "advantages: one group id per sample");
+  const auto group_ids = groups.to(rewards.device());  // the labels may come from the host, rewards from a GPU
   auto r = rewards.to(torch::kDouble);
   if (r.dim() == 1) r = r.unsqueeze(1);  // (B) -> (B, 1)
   torch::Tensor a;
@@ -72,16 +73,16 @@ torch::Tensor advantages(const torch::Tensor& rewards, const torch::Tensor& grou
       break;
     case AdvantageNorm::center: {
       const auto total = r.sum(1);
-      a = total - group_moments(total, groups).first;
+      a = total - group_moments(total, group_ids).first;
       break;
     }
     case AdvantageNorm::group:
     case AdvantageNorm::global:
-      a = group_normalised(r.sum(1), groups, norm == AdvantageNorm::global);
+      a = group_normalised(r.sum(1), group_ids, norm == AdvantageNorm::global);
       break;
     case AdvantageNorm::gdpo: {
       a = torch::zeros({r.size(0)}, r.options());
-      for (int64_t k = 0; k < r.size(1); ++k) a = a + group_normalised(r.select(1, k).contiguous(), groups, false);
+      for (int64_t k = 0; k < r.size(1); ++k) a = a + group_normalised(r.select(1, k).contiguous(), group_ids, false);
       a = (a - a.mean()) / (a.std(/*unbiased=*/false) + 1e-4);
       break;
     }

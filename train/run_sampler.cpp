@@ -20,6 +20,7 @@ RunSampler::RunSampler(const models::ModelConfig& model_config, const TrainConfi
       FLUXION_CHECK(decoder_->config().latent_channels == model_->in_channels(), "the VAE ", config.vae, " has ",
                     decoder_->config().latent_channels, " latent channels, the model ", model_->in_channels());
       decoder_->eval();
+      if (core::resolve_precision(precision_, device) == torch::kBFloat16) decoder_->to(torch::kBFloat16);
     }
   }
   model_->to(device);
@@ -47,8 +48,11 @@ torch::Tensor RunSampler::sample(const torch::Tensor& noise, const torch::Tensor
   const samplers::ModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
     return model_->forward(x, t, y).to(torch::kFloat);
   };
-  compat::AutocastGuard autocast(device_.type(), precision);
-  auto images = sampler_->sample(model_fn, labels.to(device_), noise.to(device_), gen).x;
+  torch::Tensor images;
+  {
+    compat::AutocastGuard autocast(device_.type(), precision);
+    images = sampler_->sample(model_fn, labels.to(device_), noise.to(device_), gen).x;
+  }
   if (decoder_) images = decoder_->decode(images.to(torch::kFloat));  // (N, L, h, w) -> (N, 3, 8h, 8w)
   return images;
 }

@@ -34,8 +34,8 @@ class RunSampler {
   // Loads `weights` (EMA weights) into the sampler's model copy.
   void load(const core::TensorMap& weights);
   // Samples noise (N, C, S, S) with labels (N), decoded to images for latent runs; the SDE
-  // samplers draw from `gen`. Returns images in [-1, 1] on the device (float, or the autocast
-  // dtype of the VAE's output).
+  // samplers draw from `gen`. Returns images in [-1, 1] on the device (float, or bfloat16 from a
+  // VAE decoding in bf16).
   torch::Tensor sample(const torch::Tensor& noise, const torch::Tensor& labels, at::Generator& gen);
 
  private:
