@@ -269,3 +269,17 @@ TEST_CASE("rollouts record the log-probabilities of their stochastic steps, and 
   CHECK(torch::equal(train::group_labels(3, 2, 2), torch::tensor({0, 0, 1, 1, 0, 0}, torch::kLong)));
   CHECK(torch::equal(train::group_labels(2, 2, 0), torch::tensor({0, 0, 0, 0}, torch::kLong)));
 }
+
+TEST_CASE("KL-penalised returns take host rewards to the GPU trajectory's device", "[cuda]") {
+  if (!torch::cuda::is_available()) test::skip_test("CUDA not available");
+  train::Trajectory trajectory;
+  trajectory.step_kls = torch::tensor({{0.5, 0.25}, {1.0, 0.0}}, torch::kDouble);
+  const auto rewards = torch::tensor({2.0, -1.0}, torch::kDouble);  // on the CPU, as the finetuner has them
+  const auto on_cpu = train::kl_penalised_returns(rewards, trajectory, 2.0);
+  trajectory.step_kls = trajectory.step_kls.cuda();
+  const auto on_gpu = train::kl_penalised_returns(rewards, trajectory, 2.0);
+  CHECK(on_gpu.is_cuda());
+  CHECK(test::max_abs_diff(on_gpu.cpu(), on_cpu) < 1e-12);
+  // the step after k carries the KL of the later steps: [2 - 2 * 0.25, 2], [-1 - 2 * 0, -1]
+  CHECK(test::max_abs_diff(on_cpu, torch::tensor({{1.5, 2.0}, {-1.0, -1.0}}, torch::kDouble)) < 1e-12);
+}

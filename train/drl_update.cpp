@@ -12,7 +12,7 @@ torch::Tensor kl_penalised_returns(const torch::Tensor& rewards, const Trajector
   FLUXION_CHECK(rewards.dim() == 1 && rewards.size(0) == kls.size(0), "one reward per trajectory needed");
   // KL of the steps after k: the reversed cumulative sum, shifted by one
   auto after = kls.flip({1}).cumsum(1).flip({1}) - kls;  // (B, n)
-  return rewards.to(kls.dtype()).unsqueeze(1) - beta * after;
+  return rewards.to(kls.device(), kls.dtype()).unsqueeze(1) - beta * after;  // rewards may come from the host
 }
 
 UpdateStats grpo_backward(const VelocityFn& policy, const VelocityFn& base, const Trajectory& trajectory,
