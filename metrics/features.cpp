@@ -10,6 +10,7 @@
 #include "core/rank_group.h"
 #include "metrics/dinov2.h"
 #include "metrics/fmnist_classifier.h"
+#include "metrics/fmnist_resnet.h"
 #include "metrics/inception_fid.h"
 #include "metrics/weights_cache.h"
 
@@ -68,6 +69,22 @@ class FmnistExtractor : public FeatureExtractor {
   torch::Device device_;
 };
 
+class FmnistResnetExtractor : public FeatureExtractor {
+ public:
+  FmnistResnetExtractor(const std::string& weights, const torch::Device& device)
+      : net_(load_or_train_fmnist_resnet(weights, device)), device_(device) {}
+  FeatureBatch extract(const torch::Tensor& images_u8) override {
+    torch::NoGradGuard no_grad;
+    const auto out = net_->extract(images_u8.to(device_));
+    return {out.features, out.logits, {}};
+  }
+  std::string name() const override { return "fmnist resnet"; }
+
+ private:
+  FmnistResnet net_;
+  torch::Device device_;
+};
+
 std::string cached(const std::string& file) {
   return (std::filesystem::path(default_cache_dir()) / file).string();
 }
@@ -101,14 +118,21 @@ FeatureSpec parse_feature_spec(const std::string& text) {
   } else if (kind == "fmnist") {
     spec.kind = FeatureKind::fmnist;
     default_file = "fmnist_classifier.safetensors";
+  } else if (kind == "fmnist-resnet") {
+    spec.kind = FeatureKind::fmnist_resnet;
+    default_file = "fmnist_resnet.safetensors";
   } else {
     fail("--features: unknown extractor '", kind,
-         "' (inception, inception-adm, dinov2, fmnist, each optionally :WEIGHTS)");
+         "' (inception, inception-adm, dinov2, fmnist, fmnist-resnet, each optionally :WEIGHTS)");
   }
-  if (spec.weights.empty()) spec.weights = cached(default_file);
+  const bool given = !spec.weights.empty();
+  if (!given) spec.weights = cached(default_file);
   // A classifier trained earlier on this machine wins; otherwise the shipped one, not a new one.
-  if (spec.kind == FeatureKind::fmnist && !std::filesystem::exists(spec.weights)) {
-    const auto shipped = shipped_fmnist_classifier();
+  // An fmnist WEIGHTS file that does not exist is where one is trained and cached
+  // (tools/make_fmnist_classifier.sh).
+  const bool fmnist = spec.kind == FeatureKind::fmnist || spec.kind == FeatureKind::fmnist_resnet;
+  if (!given && fmnist && !std::filesystem::exists(spec.weights)) {
+    const auto shipped = spec.kind == FeatureKind::fmnist ? shipped_fmnist_classifier() : shipped_fmnist_resnet();
     if (!shipped.empty()) spec.weights = shipped;
   }
   return spec;
@@ -121,7 +145,7 @@ std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec
                 "--dims ", spec.dims, ": Inception features have 64, 192, 768 or 2048 dimensions",
                 inception ? "" : std::string(", and only Inception has more than one: ") + spec.text);
   std::string weights = spec.weights;
-  if (spec.kind != FeatureKind::fmnist) {
+  if (spec.kind != FeatureKind::fmnist && spec.kind != FeatureKind::fmnist_resnet) {
     // The default file in the cache is fetched on first use; a path given as NAME:FILE is not.
     const auto* pinned = find_pinned_weights(std::filesystem::path(weights).filename().string());
     if (pinned && weights == cached(pinned->cached_file) && !std::filesystem::exists(weights))
@@ -141,6 +165,8 @@ std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec
       return std::make_unique<Dinov2Extractor>(weights, device);
     case FeatureKind::fmnist:
       return std::make_unique<FmnistExtractor>(weights, device);
+    case FeatureKind::fmnist_resnet:
+      return std::make_unique<FmnistResnetExtractor>(weights, device);
   }
   fail("--features: unhandled extractor");
 }

@@ -9,9 +9,12 @@
 //        dinov2[:WEIGHTS]         CLS after the final norm, dgm-eval preprocessing
 //        fmnist[:WEIGHTS]         fluxion's Fashion-MNIST classifier (trained and cached on
 //                                 first use when WEIGHTS is absent)
+//        fmnist-resnet[:WEIGHTS]  fluxion's second Fashion-MNIST network, a small ResNet
+//                                 (fmnist_resnet.h): 128-d pooled features, logits for IS
 // Without WEIGHTS the file is looked up in the cache folder ($FLUXION_CACHE, else
 // ~/.cache/fluxion): pt_inception-2015-12-05.safetensors, dinov2_vitl14.safetensors,
-// fmnist_classifier.safetensors.
+// fmnist_classifier.safetensors, fmnist_resnet.safetensors (the two fmnist networks fall back
+// to the files shipped in metrics/weights/).
 #include <torch/torch.h>
 
 #include <functional>
@@ -24,7 +27,7 @@
 
 namespace fluxion::metrics {
 
-enum class FeatureKind { inception, inception_adm, dinov2, fmnist };
+enum class FeatureKind { inception, inception_adm, dinov2, fmnist, fmnist_resnet };
 
 struct FeatureSpec {
   FeatureKind kind = FeatureKind::inception;

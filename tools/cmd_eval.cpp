@@ -16,7 +16,7 @@ void add_eval(CLI::App& app) {
                   "reference: a dataset spec, an ADM reference batch (.npz with arr_0, mu, sigma) or a stats .npz")
       ->required();
   sub->add_option("--features", config->features,
-                  "inception[:W] (pytorch-fid), inception-adm[:W] (ADM/TF), dinov2[:W], fmnist[:W]")
+                  "inception[:W] (pytorch-fid), inception-adm[:W] (ADM/TF), dinov2[:W], fmnist[:W], fmnist-resnet[:W]")
       ->capture_default_str();
   sub->add_option("--metrics", config->metrics, "comma-separated: fd, is, kid, pr, sfid, spectral")
       ->delimiter(',')

@@ -38,7 +38,7 @@ void add_fid(CLI::App& app) {
   sub->add_option("--device", config->device, "auto, cpu, cuda, cuda:N")->capture_default_str();
   sub->add_option("--num-workers", config->threads, "decoding threads (0: all cores)")->capture_default_str();
   sub->add_option("--features", config->features,
-                  "inception[:W] (pytorch-fid's network), inception-adm[:W], dinov2[:W], fmnist[:W]")
+                  "inception[:W] (pytorch-fid's network), inception-adm[:W], dinov2[:W], fmnist[:W], fmnist-resnet[:W]")
       ->capture_default_str();
   add_offline_flag(*sub);
   sub->callback([config, paths, save_stats] {

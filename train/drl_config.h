@@ -18,7 +18,7 @@ struct FinetuneConfig {
   std::string checkpoint;  // the base: a fluxion flow checkpoint (its EMA weights, or `weights`)
   std::string weights = "ema";
   std::string data = "fashion-mnist:train";
-  std::string features = "fmnist";  // frozen encoder: fmnist[:W] | dinov2[:W] | inception[:W]
+  std::string features = "fmnist";  // frozen encoder: fmnist[:W] | fmnist-resnet[:W] | dinov2[:W] | inception[:W]
   std::string out = "runs/drl";
   // Discriminator stage (drl_disc_stage.h)
   std::string disc;                 // reuse this discriminator file instead of training one

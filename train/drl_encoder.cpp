@@ -6,6 +6,7 @@
 #include "metrics/dinov2.h"
 #include "metrics/features.h"
 #include "metrics/fmnist_classifier.h"
+#include "metrics/fmnist_resnet.h"
 #include "metrics/inception_fid.h"
 #include "metrics/weights_cache.h"
 
@@ -39,6 +40,24 @@ class FmnistEncoder : public FrozenEncoder {
 
  private:
   metrics::FmnistClassifier net_;
+  torch::Device device_;
+};
+
+class FmnistResnetEncoder : public FrozenEncoder {
+ public:
+  FmnistResnetEncoder(const std::string& weights, const torch::Device& device)
+      : net_(metrics::load_or_train_fmnist_resnet(weights, device)), device_(device) {
+    freeze(*net_);
+  }
+  torch::Tensor encode(const torch::Tensor& images) override {
+    // (B, C, 32|28, .) -> gray (B, 1, 28, 28) -> (B, 128)
+    return net_->forward(metrics::fmnist_preprocess(to_pixels(images.to(device_)))).features;
+  }
+  int64_t dim() const override { return metrics::FmnistResnetImpl::kFeatureDim; }
+  std::string describe() const override { return "fmnist resnet (128-d pooled features)"; }
+
+ private:
+  metrics::FmnistResnet net_;
   torch::Device device_;
 };
 
@@ -101,7 +120,9 @@ class Dinov2Encoder : public FrozenEncoder {
 // metrics::make_feature_extractor does).
 std::string resolve_weights(const metrics::FeatureSpec& spec) {
   namespace fs = std::filesystem;
-  if (spec.kind == metrics::FeatureKind::fmnist || fs::exists(spec.weights)) return spec.weights;
+  if (spec.kind == metrics::FeatureKind::fmnist || spec.kind == metrics::FeatureKind::fmnist_resnet ||
+      fs::exists(spec.weights))
+    return spec.weights;
   const auto* pinned = metrics::find_pinned_weights(fs::path(spec.weights).filename().string());
   const auto cached = (fs::path(metrics::default_cache_dir()) / fs::path(spec.weights).filename()).string();
   if (pinned && spec.weights == cached) return metrics::fetch_pinned_weights(*pinned, metrics::default_cache_dir());
@@ -115,6 +136,8 @@ std::unique_ptr<FrozenEncoder> make_frozen_encoder(const std::string& text, cons
   switch (spec.kind) {
     case metrics::FeatureKind::fmnist:
       return std::make_unique<FmnistEncoder>(weights, device);
+    case metrics::FeatureKind::fmnist_resnet:
+      return std::make_unique<FmnistResnetEncoder>(weights, device);
     case metrics::FeatureKind::inception:
     case metrics::FeatureKind::inception_adm:
       return std::make_unique<InceptionEncoder>(weights, spec.kind == metrics::FeatureKind::inception_adm, spec.dims,

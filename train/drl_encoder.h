@@ -1,7 +1,7 @@
 #pragma once
 // The frozen encoder phi of DRL finetuning (issue 11; drl_dale.md D(ii).2): the feature space in
 // which the discriminator tells real images from the model's. Same networks and weights as
-// `--features` of `fluxion eval` (metrics/features.h: fmnist[:W], dinov2[:W], inception[:W],
+// `--features` of `fluxion eval` (metrics/features.h: fmnist[:W], fmnist-resnet[:W], dinov2[:W], inception[:W],
 // inception-adm[:W]), but applied to float images in [-1, 1] without the uint8 rounding of the
 // evaluation path, so that the reward is differentiable in the image (--algo reward-grad) and
 // real images and samples go through exactly the same function. DINOv2's resize to 224 is
