@@ -3,6 +3,10 @@
 # (tools/gpu_deps.sh) passed through CMAKE_PREFIX_PATH.
 find_package(Torch REQUIRED)
 find_package(Threads REQUIRED)
+# The shared zlib first: a prefix of unpacked .debs (tools/gpu_deps.sh) holds only libz.a (its
+# libz.so link points outside the prefix), and a static zlib in the executables beside the
+# system's libz.so.1, which other libraries load, puts two zlibs in one process.
+find_library(ZLIB_LIBRARY NAMES libz.so.1 z)
 find_package(ZLIB REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
