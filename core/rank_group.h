@@ -29,13 +29,14 @@ class RankGroup {
   virtual void share_from_root(torch::Tensor& values, const std::string& what) = 0;
 };
 
-// Batches [begin, end) of `batches` that rank `rank` of `world_size` takes: contiguous runs in
-// rank order, sizes differing by at most one.
-struct BatchRange {
+// Rows [begin, end) of `rows` items in batches of `batch` that this rank takes: a contiguous run
+// of whole batches in rank order, the numbers of batches differing by at most one (a null group:
+// every row).
+struct RowRange {
   int64_t begin = 0;
   int64_t end = 0;
 };
-BatchRange rank_batches(int64_t batches, const RankGroup* group);
+RowRange rank_rows(int64_t rows, int64_t batch, const RankGroup* group);
 
 inline bool is_root(const RankGroup* group) { return group == nullptr || group->rank() == 0; }
 

@@ -208,9 +208,7 @@ ExtractedSet extract_dataset(const core::Dataset& data, FeatureExtractor& extrac
   FLUXION_CHECK(!sharded || !options.on_images, "features: a per-image callback cannot be split over ranks");
   ExtractedSet out;
   if (options.ranks != nullptr && !sharded && !core::is_root(options.ranks)) return out;
-  const auto share = core::rank_batches(batches, sharded ? options.ranks : nullptr);
-  const int64_t first = std::min(total, share.begin * options.batch_size);
-  const int64_t last = std::min(total, share.end * options.batch_size);
+  const auto [first, last] = core::rank_rows(total, options.batch_size, sharded ? options.ranks : nullptr);
   auto decode = [&data, &options, last](int64_t begin) {
     std::vector<int64_t> indices(static_cast<size_t>(std::min(options.batch_size, last - begin)));
     std::iota(indices.begin(), indices.end(), begin);

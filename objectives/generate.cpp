@@ -159,13 +159,12 @@ torch::Tensor sample_batch(const GenerateConfig& config, const SamplingModel& m,
 
 // This rank's images, batch by batch with a progress bar: reused from --out when a batch is there
 // already, otherwise sampled and written. The batches are those of one process; a rank takes a
-// contiguous run of them (core::rank_batches). Returns the first image's index and uint8
+// contiguous run of them (core::rank_rows). Returns the first image's index and uint8
 // (count, C, H, W).
 std::pair<int64_t, torch::Tensor> sample_rank_share(const GenerateConfig& config, const SamplingModel& m,
                                                     const ImagePlan& plan, GenerateResult& result) {
   const int64_t n = config.n;
-  const auto share = core::rank_batches((n + config.batch - 1) / config.batch, config.ranks);
-  const int64_t begin = std::min(n, share.begin * config.batch), end = std::min(n, share.end * config.batch);
+  const auto [begin, end] = core::rank_rows(n, config.batch, config.ranks);
   auto mine = torch::empty({end - begin, plan.image_channels, plan.image_size, plan.image_size}, torch::kUInt8);
   core::Progress progress("sample", end - begin, "img");
   torch::NoGradGuard no_grad;

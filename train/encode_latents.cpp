@@ -83,8 +83,8 @@ EncodeResult encode_latents(const EncodeConfig& c) {
   // The images of shard `shard` this rank encodes: a contiguous run of the shard's batches.
   auto my_range = [&](int64_t shard) {
     const int64_t begin = shard * shard_size, end = std::min(count, begin + shard_size);
-    const auto share = core::rank_batches((end - begin + c.batch - 1) / c.batch, c.ranks);
-    return std::make_pair(std::min(end, begin + share.begin * c.batch), std::min(end, begin + share.end * c.batch));
+    const auto rows = core::rank_rows(end - begin, c.batch, c.ranks);
+    return std::make_pair(begin + rows.begin, begin + rows.end);
   };
   int64_t my_images = 0;
   for (int64_t shard = 0; shard < shards; ++shard) {
