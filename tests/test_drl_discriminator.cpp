@@ -85,10 +85,15 @@ TEST_CASE("balanced batches leave no log(n_data / n_base) offset in the logit", 
 TEST_CASE("discriminator files round-trip and bad input fails in one line", "[unit]") {
   train::DiscriminatorHead head(train::DiscriminatorConfig{kDim, 16, 3});
   const auto dir = test::scratch_dir("discriminator_files");
-  train::save_discriminator(dir + "/disc.safetensors", head, "fmnist");
+  train::save_discriminator(dir + "/disc.safetensors", head, "fmnist", 0.8125);
   std::string features;
-  auto loaded = train::load_discriminator(dir + "/disc.safetensors", &features);
+  double accuracy = 0;
+  auto loaded = train::load_discriminator(dir + "/disc.safetensors", &features, &accuracy);
   CHECK(features == "fmnist");
+  CHECK(accuracy == 0.8125);
+  train::save_discriminator(dir + "/unknown.safetensors", head, "fmnist");  // accuracy not known
+  train::load_discriminator(dir + "/unknown.safetensors", nullptr, &accuracy);
+  CHECK(accuracy == -1.0);
   auto x = gaussian(5, 0.3, 12);
   auto y = torch::tensor({0, 1, 2, 3, 1}, torch::kLong);
   torch::NoGradGuard no_grad;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "test_helpers.h"
+#include "train/drl_config.h"
 #include "train/drl_policy.h"
 
 using namespace fluxion;
@@ -128,4 +129,25 @@ TEST_CASE("advantages of rewards on the GPU take their group ids from the host",
     CHECK(on_gpu.is_cuda());
     CHECK(test::max_abs_diff(on_gpu.cpu(), train::advantages(rewards, groups, norm, 100.0)) < 1e-9);
   }
+}
+
+TEST_CASE("the advantage clip defaults to 5 for normalised advantages and to none for raw returns", "[unit][drl]") {
+  train::FinetuneConfig c;
+  c.checkpoint = "base.safetensors";
+  for (const char* norm : {"group", "global", "gdpo"}) {
+    c.adv_norm = norm;
+    CHECK(c.resolved_adv_clip() == 5.0);
+  }
+  for (const char* norm : {"none", "center"}) {
+    c.adv_norm = norm;
+    CHECK(std::isinf(c.resolved_adv_clip()));
+    // raw logits of 30 (a confident discriminator) keep their size
+    const auto a = train::advantages(torch::tensor({30.0, -30.0}), torch::tensor({0, 0}), train::parse_advantage_norm(norm),
+                                     c.resolved_adv_clip());
+    CHECK(a.abs().max().item<double>() >= 30.0 - 1e-9);
+  }
+  c.adv_clip = 2.5;  // an explicit clip applies to every normalisation
+  CHECK(c.resolved_adv_clip() == 2.5);
+  c.adv_clip = 0;
+  test::expect_one_line_error([&] { c.validate(); }, {"--adv-clip"});
 }

@@ -134,3 +134,57 @@ TEST_CASE("fluxion finetune refuses bad input with one line and writes nothing",
   expect_refused("--ckpt " + base_checkpoint() + " --data " + dir + "/big.npz", "48x48 images, but the model makes 32x32",
                  dir + "/o4");
 }
+
+TEST_CASE("a refreshed discriminator moves the KL's reference to the policy, and a resumed run refreshes alike",
+          "[e2e][drl]") {
+  const auto dir = test::scratch_dir("finetune_refresh");
+  const std::string common = "finetune --ckpt " + base_checkpoint() + kTiny +
+                             "--features fmnist --groups 2 --algo grpo --lr 1e-3 --log-every 1 --ckpt-every 2"
+                             " --sample-every 100 --refresh-every 2 ";
+  auto kl_at = [](const std::string& run, int64_t at) {
+    for (const auto& m : test::read_metrics(run))
+      if (m.contains("kl") && m["step"] == at) return m["kl"].get<double>();
+    FAIL("no kl logged at step " << at);
+    return -1.0;
+  };
+  auto policy = test::run_fluxion(common + "--steps 3 --out " + dir + "/policy");
+  INFO(policy.output);
+  REQUIRE(policy.exit_code == 0);
+  for (const char* f : {"/disc.safetensors", "/disc-step-0000002.safetensors", "/anchor-step-0000002.safetensors"})
+    CHECK(fs::exists(dir + "/policy" + f));
+  CHECK(kl_at(dir + "/policy", 2) > 0);
+  // step 3's rollout runs the weights the anchor holds: the KL to it is zero to the bit
+  CHECK(kl_at(dir + "/policy", 3) == 0.0);
+  // the anchor is the policy after step 2's update
+  const auto anchor = core::load_safetensors(dir + "/policy/anchor-step-0000002.safetensors");
+  const auto at_step_2 = core::load_safetensors(dir + "/policy/checkpoints/step-0000002.safetensors");
+  REQUIRE(!anchor.empty());
+  for (const auto& [name, tensor] : anchor) {
+    INFO(name);
+    REQUIRE(at_step_2.count(name));
+    CHECK(torch::equal(tensor, at_step_2.at(name)));
+  }
+
+  auto base = test::run_fluxion(common + "--steps 3 --refresh-anchor base --out " + dir + "/base");
+  INFO(base.output);
+  REQUIRE(base.exit_code == 0);
+  CHECK(!fs::exists(dir + "/base/anchor-step-0000002.safetensors"));
+  CHECK(kl_at(dir + "/base", 3) > 0);
+
+  // stopped at the refresh step and resumed: the refresh happens on resume, same weights
+  auto first = test::run_fluxion(common + "--steps 2 --disc " + dir + "/policy/disc.safetensors --out " + dir + "/split");
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  CHECK(!fs::exists(dir + "/split/anchor-step-0000002.safetensors"));
+  CHECK(first.output.find("held-out accuracy unknown") == std::string::npos);  // --disc files carry it
+  auto resumed = test::run_fluxion("finetune --resume --steps 3 --device cpu --out " + dir + "/split");
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(fs::exists(dir + "/split/anchor-step-0000002.safetensors"));
+  test::require_same_tensors(dir + "/policy/checkpoints/last.safetensors", dir + "/split/checkpoints/last.safetensors");
+
+  auto bad = test::run_fluxion(common + "--steps 3 --refresh-anchor data --out " + dir + "/bad");
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.output.find("--refresh-anchor") != std::string::npos);
+  CHECK(!fs::exists(dir + "/bad"));
+}

@@ -1,6 +1,7 @@
 // fluxion finetune: binds the options to FinetuneConfig and runs train::run_finetune
 // (discriminator-guided RL finetuning, issue 11).
 #include <iostream>
+#include <string>
 
 #include "tools/cli_options.h"
 #include "tools/commands.h"
@@ -43,6 +44,10 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--refresh-every", c.refresh_every,
                   "retrain the discriminator on policy samples every K steps (0: never)")
       ->capture_default_str();
+  sub->add_option("--refresh-anchor", c.refresh_anchor,
+                  "after a refresh, the KL is to: policy (the weights at the refresh; targets the data at beta 1) | "
+                  "base (the frozen base throughout)")
+      ->capture_default_str();
   sub->add_option("--disc-class-ratio", c.disc_class_ratio,
                   "n_data / n_base the discriminator was trained with; log of it is subtracted from the logit")
       ->capture_default_str();
@@ -51,7 +56,7 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--algo", c.algo, "grpo (Flow-GRPO) | reward-grad (backpropagates the reward's gradient)")
       ->capture_default_str();
   sub->add_option("--adv-norm", c.adv_norm, "none | center (group baseline, no rescaling) | group | global | gdpo")->capture_default_str();
-  sub->add_option("--adv-clip", c.adv_clip, "advantages clipped to +-this")->capture_default_str();
+  sub->add_option("--adv-clip", c.adv_clip, "advantages clipped to +-this (< 0: 5 for group, global and gdpo; no clip for none and center)")->capture_default_str();
   sub->add_option("--kl-to-go", c.kl_to_go,
                   "grpo: credit each step with the KL of the steps after it (the exact KL gradient)")
       ->capture_default_str();
@@ -88,7 +93,9 @@ void add_finetune(CLI::App& app) {
     config->steps = run_length(*resume, *steps, config->steps);
     const auto result = train::run_finetune(*config, *resume);
     std::cout << "finetuned to step " << result.steps_done << "; discriminator held-out accuracy "
-              << result.disc_holdout_accuracy << "; held-out reward " << result.first_eval_reward << " -> "
+              << (result.disc_holdout_accuracy >= 0 ? std::to_string(result.disc_holdout_accuracy)
+                                                    : std::string("unknown (its --disc file does not say)"))
+              << "; held-out reward " << result.first_eval_reward << " -> "
               << result.last_eval_reward << "; checkpoint " << result.last_checkpoint << "\n";
   });
 }

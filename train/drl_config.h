@@ -31,12 +31,19 @@ struct FinetuneConfig {
   std::string disc_sampler = "heun";  // the evaluation sampler that draws the base samples
   int64_t disc_sampler_steps = 25;
   int64_t refresh_every = 0;        // retrain against the policy every K steps (0: never)
+  // What the KL is measured against after a refresh: the policy at that refresh (the reward is
+  // then log p_data / p_policy, and p_policy exp(r / beta) is the data at beta = 1) or the
+  // frozen base (the reward's reference and the KL's disagree: the target becomes the geometric
+  // mixture p_base^(beta / (1 + beta)) p_data^(1 / (1 + beta)), never the data).
+  std::string refresh_anchor = "policy";  // policy | base
   double disc_class_ratio = 1.0;    // n_data / n_base the head was trained with (log subtracted)
   double reward_scale = 1.0;
   // RL
   std::string algo = "grpo";        // grpo | reward-grad
   std::string adv_norm = "group";   // none | center | group | global | gdpo
-  double adv_clip = 5.0;
+  // Advantages clipped to +-this; < 0: 5 for the normalised ones (group, global, gdpo), none for
+  // none and center, whose raw logit-scale returns a clip would bias.
+  double adv_clip = -1.0;
   bool kl_to_go = true;             // grpo: the exact KL gradient (drl_update.h)
   double beta = 1.0;                // KL coefficient (A.2: 1 on raw logits targets the data)
   double clip_range = 1e-4;         // PPO epsilon
@@ -64,6 +71,7 @@ struct FinetuneConfig {
 
   void validate() const;  // throws fluxion::Error naming the bad option
   double resolved_noise_level() const;
+  double resolved_adv_clip() const;
   RolloutOptions rollout_options() const;  // without the window start (drawn per rollout)
 };
 

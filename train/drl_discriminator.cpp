@@ -147,17 +147,19 @@ torch::Tensor discriminator_reward(DiscriminatorHead& head, const torch::Tensor&
   return head->forward(features, labels) * scale;
 }
 
-void save_discriminator(const std::string& path, DiscriminatorHead& head, const std::string& features) {
+void save_discriminator(const std::string& path, DiscriminatorHead& head, const std::string& features,
+                        double holdout_accuracy) {
   const auto& c = head->config();
-  core::save_safetensors(path, models::module_state(*head),
-                         {{"format", "fluxion-discriminator-1"},
+  core::Metadata metadata{{"format", "fluxion-discriminator-1"},
                           {"feature_dim", std::to_string(c.feature_dim)},
                           {"hidden", std::to_string(c.hidden)},
                           {"num_classes", std::to_string(c.num_classes)},
-                          {"features", features}});
+                          {"features", features}};
+  if (holdout_accuracy >= 0) metadata["holdout_accuracy"] = std::to_string(holdout_accuracy);
+  core::save_safetensors(path, models::module_state(*head), metadata);
 }
 
-DiscriminatorHead load_discriminator(const std::string& path, std::string* features) {
+DiscriminatorHead load_discriminator(const std::string& path, std::string* features, double* holdout_accuracy) {
   core::Metadata metadata;
   auto tensors = core::load_safetensors(path, &metadata);
   FLUXION_CHECK(metadata.count("format") && metadata.at("format") == "fluxion-discriminator-1", path,
@@ -174,6 +176,16 @@ DiscriminatorHead load_discriminator(const std::string& path, std::string* featu
   models::load_module_state(*head, tensors, path, "the discriminator");
   head->eval();
   if (features) *features = metadata.count("features") ? metadata.at("features") : "";
+  if (holdout_accuracy) {
+    *holdout_accuracy = -1.0;
+    if (metadata.count("holdout_accuracy")) {
+      try {
+        *holdout_accuracy = std::stod(metadata.at("holdout_accuracy"));
+      } catch (const std::exception&) {
+        fail(path, ": discriminator metadata 'holdout_accuracy' is not a number");
+      }
+    }
+  }
   return head;
 }
 

@@ -70,9 +70,12 @@ DiscriminatorFit train_discriminator(DiscriminatorHead& head, const torch::Tenso
 torch::Tensor discriminator_reward(DiscriminatorHead& head, const torch::Tensor& features, const torch::Tensor& labels,
                                    double scale = 1.0);
 
-// safetensors with the config (and `features`, the feature-space spec it was trained in) in the
-// metadata; loading checks the file's config against what the caller needs.
-void save_discriminator(const std::string& path, DiscriminatorHead& head, const std::string& features);
-DiscriminatorHead load_discriminator(const std::string& path, std::string* features = nullptr);
+// safetensors with the config, `features` (the feature-space spec it was trained in) and its
+// held-out accuracy (< 0: unknown, not written) in the metadata; loading checks the file's config
+// against what the caller needs and gives back the accuracy (-1 when the file lacks it).
+void save_discriminator(const std::string& path, DiscriminatorHead& head, const std::string& features,
+                        double holdout_accuracy = -1.0);
+DiscriminatorHead load_discriminator(const std::string& path, std::string* features = nullptr,
+                                     double* holdout_accuracy = nullptr);
 
 }  // namespace fluxion::train

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/safetensors.h"
 #include "objectives/checkpoint.h"
 #include "train/adamw.h"
 #include "train/checkpoint_files.h"
@@ -99,10 +100,10 @@ class Preview {
 // Advantages (B) of rewards (B), or one column per stochastic step of returns (B, n).
 torch::Tensor advantages_of(const torch::Tensor& returns, const torch::Tensor& labels, const FinetuneConfig& c) {
   const auto norm = parse_advantage_norm(c.adv_norm);
-  if (returns.dim() == 1) return advantages(returns, labels.cpu(), norm, c.adv_clip);
+  if (returns.dim() == 1) return advantages(returns, labels.cpu(), norm, c.resolved_adv_clip());
   std::vector<torch::Tensor> columns;
   for (int64_t j = 0; j < returns.size(1); ++j)
-    columns.push_back(advantages(returns.select(1, j).contiguous(), labels.cpu(), norm, c.adv_clip));
+    columns.push_back(advantages(returns.select(1, j).contiguous(), labels.cpu(), norm, c.resolved_adv_clip()));
   return torch::stack(columns, 1);  // (B, n)
 }
 
@@ -147,7 +148,8 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
   const int64_t num_classes = conditional ? model_classes : 0;
   std::string disc_features;
   DiscriminatorHead head{nullptr};
-  if (!resume && !config.disc.empty()) head = load_discriminator(config.disc, &disc_features);
+  double loaded_accuracy = -1.0;  // of a --disc file (-1: it does not say)
+  if (!resume && !config.disc.empty()) head = load_discriminator(config.disc, &disc_features, &loaded_accuracy);
   if (resume) head = load_discriminator(out + "/" + resumed_state.value("disc", std::string("disc.safetensors")),
                                         &disc_features);
   if (head) {
@@ -174,6 +176,7 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
   FinetuneResult result;
   int64_t step = 0;
   std::string disc_file = "disc.safetensors";
+  std::string anchor_file;  // the KL's reference after a refresh (--refresh-anchor policy); empty: the base
   if (checkpoint) {
     policy_model->load_state(checkpoint->model, last_path);
     optimizer.load_state(checkpoint->optimizer, last_path);
@@ -181,7 +184,12 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
     ema.load(0, checkpoint->emas[0], last_path);
     step = checkpoint->step;
     disc_file = resumed_state.value("disc", disc_file);
-    result.disc_holdout_accuracy = resumed_state.value("disc_holdout_accuracy", 0.0);
+    anchor_file = resumed_state.value("anchor", anchor_file);
+    if (!anchor_file.empty()) {
+      torch::NoGradGuard no_grad;
+      base_model->load_state(core::load_safetensors(out + "/" + anchor_file), out + "/" + anchor_file);
+    }
+    result.disc_holdout_accuracy = resumed_state.value("disc_holdout_accuracy", -1.0);
     result.first_eval_reward = resumed_state.value("first_eval_reward", 0.0);
     truncate_metrics(metrics_path, step);
     core::log_info("resumed " + out + " at step " + std::to_string(step));
@@ -211,8 +219,12 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
                                         {"disc_holdout_accuracy", stage.fit.holdout_accuracy},
                                         {"disc_train_accuracy", stage.fit.train_accuracy},
                                         {"disc_epochs", stage.fit.epochs}});
+    } else {
+      result.disc_holdout_accuracy = loaded_accuracy;
+      if (loaded_accuracy >= 0)
+        core::append_jsonl(metrics_path, {{"step", 0}, {"disc_holdout_accuracy", loaded_accuracy}, {"disc", config.disc}});
     }
-    save_discriminator(out + "/" + disc_file, head, config.features);
+    save_discriminator(out + "/" + disc_file, head, config.features, result.disc_holdout_accuracy);
   }
   const double offset = std::log(config.disc_class_ratio);
   // r(x, y) = scale (logit - log(n_d / n_b)); differentiable in x when x requires grad
@@ -233,6 +245,7 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
     auto train_config = nlohmann::json::parse(base.weights.train_config);
     train_config["finetune"] = to_json(config);
     train_config["finetune_state"] = {{"disc", disc_file},
+                                      {"anchor", anchor_file},
                                       {"disc_holdout_accuracy", result.disc_holdout_accuracy},
                                       {"first_eval_reward", result.first_eval_reward}};
     objectives::Checkpoint c;
@@ -262,6 +275,24 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
   const auto run_start = window_start;
   const int64_t first_step = step;
   while (step < config.steps) {
+    if (config.refresh_every > 0 && step > 0 && step % config.refresh_every == 0 &&
+        disc_file != "disc-" + step_tag(step) + ".safetensors") {
+      // retrain against the current policy (its live weights), as a GAN would; off by default.
+      // At the start of a step, not the end of the last one, so a run resumed here refreshes too.
+      auto stage = fit_against(*policy_model, core::derive_seed(config.seed, kRefreshStream + step), "policy samples");
+      head = stage.head;
+      disc_file = "disc-" + step_tag(step) + ".safetensors";
+      save_discriminator(out + "/" + disc_file, head, config.features, stage.fit.holdout_accuracy);
+      if (config.refresh_anchor == "policy") {
+        // the new logit is log p_data / p_policy: the KL moves to the same reference, or the
+        // optimum p_ref exp(r / beta) mixes the base back in (drl_config.h)
+        torch::NoGradGuard no_grad;
+        base_model->load_state(policy_model->state_dict(), "the policy at step " + std::to_string(step));
+        anchor_file = "anchor-" + step_tag(step) + ".safetensors";
+        core::save_safetensors(out + "/" + anchor_file, base_model->state_dict());
+      }
+      core::append_jsonl(metrics_path, {{"step", step}, {"disc_holdout_accuracy", stage.fit.holdout_accuracy}});
+    }
     auto gen = core::make_generator(core::derive_seed(config.seed, kStepStream + step));
     // groups cycle through the classes across steps, so every class is visited with few groups
     const auto labels = group_labels(config.groups, config.group_size, num_classes, step * config.groups).to(device);
@@ -344,14 +375,6 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
       sum_loss = sum_reward = sum_reward_sq = sum_kl = sum_acc = sum_clip = sum_norm = 0;
       window = 0;
       window_start = std::chrono::steady_clock::now();
-    }
-    if (config.refresh_every > 0 && step % config.refresh_every == 0 && step < config.steps) {
-      // retrain against the current policy (its live weights), as a GAN would; off by default
-      auto stage = fit_against(*policy_model, core::derive_seed(config.seed, kRefreshStream + step), "policy samples");
-      head = stage.head;
-      disc_file = "disc-" + step_tag(step) + ".safetensors";
-      save_discriminator(out + "/" + disc_file, head, config.features);
-      core::append_jsonl(metrics_path, {{"step", step}, {"disc_holdout_accuracy", stage.fit.holdout_accuracy}});
     }
     if (step % config.sample_every == 0 || step == config.steps) {
       if (config.grid_images > 0) {

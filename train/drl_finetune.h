@@ -8,13 +8,15 @@
 // Run directory, as `fluxion train` writes it (DESIGN.md):
 //   config.json                 the resolved FinetuneConfig
 //   disc.safetensors            the discriminator (disc-step-XXXXXXX.safetensors after refreshes)
+//   anchor-step-XXXXXXX.safetensors  the policy at a refresh, the KL's reference from then on
+//                               (--refresh-anchor policy)
 //   metrics.jsonl               step, loss, reward, reward_std, kl, disc_acc, clip_fraction,
 //                               grad_norm, images_per_s, elapsed_s per logged step; held-out
 //                               rewards as {"step", "eval": {"reward": ...}}
 //   checkpoints/step-XXXXXXX.safetensors, last.safetensors: the checkpoint format of
 //                               objectives/checkpoint.h (policy weights, EMA, AdamW moments); its
 //                               train_config is the base's plus "finetune" (this config) and
-//                               "finetune_state" (the discriminator in use), so `fluxion sample`
+//                               "finetune_state" (the discriminator and anchor in use), so `fluxion sample`
 //                               samples it exactly like a trained checkpoint
 //   samples/step-XXXXXXX.png    guidance-free grids of fixed held-out noise (EMA weights)
 //   report.html                 reward, KL, discriminator accuracy and loss charts, the grids
@@ -28,7 +30,7 @@ namespace fluxion::train {
 
 struct FinetuneResult {
   int64_t steps_done = 0;
-  double disc_holdout_accuracy = 0.0;  // of the discriminator the run started with
+  double disc_holdout_accuracy = -1.0;  // of the discriminator the run started with (< 0: unknown)
   double first_eval_reward = 0.0;      // held-out reward of the base (step 0) and at the end
   double last_eval_reward = 0.0;
   std::string last_checkpoint;
