@@ -33,8 +33,7 @@ void fsync_written(const std::string& temp, const std::string& path) {
 }
 }  // namespace
 
-void write_file_atomically(const std::string& path,
-                           const std::function<void(std::ostream&)>& write) {
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::filesystem::path target(path);
   if (target.has_parent_path()) ensure_directory(target.parent_path().string());
   const std::string temp = path + ".tmp." + std::to_string(::getpid());
@@ -52,8 +51,7 @@ void write_file_atomically(const std::string& path,
     FLUXION_CHECK(std::rename(temp.c_str(), path.c_str()) == 0, path,
                   ": cannot rename temporary file into place: ", std::strerror(errno));
     // Make the rename itself durable.
-    fsync_path(target.has_parent_path() ? target.parent_path().string() : ".",
-               O_RDONLY | O_DIRECTORY);
+    fsync_path(target.has_parent_path() ? target.parent_path().string() : ".", O_RDONLY | O_DIRECTORY);
   } catch (...) {
     std::remove(temp.c_str());
     throw;

@@ -38,8 +38,7 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
   std::iota(order.begin(), order.end(), int64_t(0));
   if (!shuffle) return order;
   SplitMix64 random(derive_seed(seed, static_cast<uint64_t>(epoch)));
-  for (int64_t i = n - 1; i > 0; --i)
-    std::swap(order[i], order[random.below(static_cast<uint64_t>(i + 1))]);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[random.below(static_cast<uint64_t>(i + 1))]);
   return order;
 }
 }  // namespace

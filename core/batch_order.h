@@ -19,14 +19,13 @@ namespace fluxion::core {
 class BatchOrder {
  public:
   // `what` names the examples in errors (a dataset's description).
-  BatchOrder(int64_t size, int64_t batch_size, uint64_t seed, bool shuffle, bool drop_last,
-             const std::string& what);
+  BatchOrder(int64_t size, int64_t batch_size, uint64_t seed, bool shuffle, bool drop_last, const std::string& what);
   // This rank's indices of the next global batch; advances position by the global batch.
   std::vector<int64_t> next();
   int64_t position() const { return position_; }
   void set_position(int64_t position);
   int64_t batches_per_epoch() const;
-  int64_t epoch() const;  // epoch of the next batch
+  int64_t epoch() const;                     // epoch of the next batch
   void set_shard(int rank, int world_size);  // batch_size must divide by world_size
   int64_t size() const { return size_; }
 

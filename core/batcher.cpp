@@ -42,12 +42,10 @@ torch::Tensor load_images(const Dataset& dataset, const std::vector<int64_t>& in
       for (int64_t i = begin; i < end; ++i) {
         Example example = dataset.get(indices[static_cast<size_t>(i)]);
         FLUXION_CHECK(example.image.dim() == 3 && example.image.scalar_type() == torch::kByte &&
-                          example.image.size(0) == c &&
-                          example.image.size(1) == h && example.image.size(2) == w,
+                          example.image.size(0) == c && example.image.size(1) == h && example.image.size(2) == w,
                       dataset.describe(), ": item ", indices[static_cast<size_t>(i)], " has shape ",
-                      example.image.sizes(), " ", c10::toString(example.image.scalar_type()),
-                      ", expected uint8 ", c, "x", h, "x", w,
-                      " (give a resize/crop so that all items match)");
+                      example.image.sizes(), " ", c10::toString(example.image.scalar_type()), ", expected uint8 ", c,
+                      "x", h, "x", w, " (give a resize/crop so that all items match)");
         images[i].copy_(example.image);
         label_ptr[i] = example.label;
       }
@@ -74,8 +72,8 @@ struct Batcher::Impl {
   BatchOrder order;
 };
 
-Batcher::Batcher(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t seed, bool shuffle,
-                 bool drop_last, int threads) {
+Batcher::Batcher(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t seed, bool shuffle, bool drop_last,
+                 int threads) {
   FLUXION_CHECK(dataset != nullptr, "Batcher: no dataset");
   BatchOrder order(dataset->size(), batch_size, seed, shuffle, drop_last, dataset->describe());
   impl_ = std::make_shared<Impl>(Impl{std::move(dataset), threads, std::move(order)});

@@ -21,8 +21,8 @@ using pickle::ValuePtr;
 const std::vector<std::string> kAutoKeys = {"ema", "model", "state_dict", "model_ema"};  // convert_checkpoint.py
 const std::vector<std::string> kEmaKeys = {"ema", "model_ema", "model_ema1"};
 const std::vector<std::string> kModelKeys = {"model", "state_dict"};
-const std::vector<std::string> kInceptionRequired = {"Conv2d_1a_3x3.conv.weight",
-                                                     "Mixed_7c.branch_pool.conv.weight", "fc.weight", "fc.bias"};
+const std::vector<std::string> kInceptionRequired = {"Conv2d_1a_3x3.conv.weight", "Mixed_7c.branch_pool.conv.weight",
+                                                     "fc.weight", "fc.bias"};
 
 bool is_state_dict(const Value& v) {
   if (v.kind != Kind::dict || v.entries.empty()) return false;
@@ -45,8 +45,7 @@ std::string key_label(const Value& key) {
 std::string top_level(const Value& root) {
   if (root.kind != Kind::dict) return pickle::kind_name(root.kind);
   std::string out = "[";
-  for (size_t i = 0; i < root.entries.size() && i < 10; ++i)
-    out += (i ? ", " : "") + key_label(*root.entries[i].first);
+  for (size_t i = 0; i < root.entries.size() && i < 10; ++i) out += (i ? ", " : "") + key_label(*root.entries[i].first);
   return out + (root.entries.size() > 10 ? ", ...]" : "]");
 }
 
@@ -101,8 +100,8 @@ Choice choose_state_dict(const std::string& path, const Value& root, const Conve
          "), not a state dict; save model.state_dict() with torch.save and convert that");
   if (!options.key.empty()) {
     const ValuePtr* entry = root.kind == Kind::dict ? root.find(options.key) : nullptr;
-    FLUXION_CHECK(entry, path, ": no entry '", options.key, "' in the checkpoint (top-level keys: ",
-                  top_level(root), ")");
+    FLUXION_CHECK(entry, path, ": no entry '", options.key, "' in the checkpoint (top-level keys: ", top_level(root),
+                  ")");
     refuse_objects(path, **entry, "['" + options.key + "']");
     FLUXION_CHECK(is_state_dict(**entry), path, ": entry '", options.key, "' is not a dict of tensors");
     return {entry->get(), options.key};
@@ -127,8 +126,7 @@ Choice choose_state_dict(const std::string& path, const Value& root, const Conve
   }
   std::string wanted;
   for (const auto& candidate : candidates) wanted += (wanted.empty() ? "" : ", ") + candidate;
-  fail(path, ": no state dict found (a dict of tensors in ", wanted, "; top level: ", top_level(root),
-       "); pass --key");
+  fail(path, ": no state dict found (a dict of tensors in ", wanted, "; top level: ", top_level(root), "); pass --key");
 }
 
 // json.dumps(s) with ensure_ascii, as convert_checkpoint.py writes the header. Pickled strs may
@@ -198,8 +196,7 @@ const char* dtype_name(const TensorRef& ref, bool inception) {
 // sorted order}, compact JSON, padded with spaces to 8 bytes; data in the same order.
 void write_python_layout(TorchCheckpoint& checkpoint, const std::string& output,
                          const std::map<std::string, const TensorRef*>& tensors,
-                         const std::vector<std::pair<std::string, std::string>>& metadata,
-                         bool inception) {
+                         const std::vector<std::pair<std::string, std::string>>& metadata, bool inception) {
   std::vector<Planned> plan;
   std::string header = "{\"__metadata__\":{";
   for (size_t i = 0; i < metadata.size(); ++i) {
@@ -212,8 +209,7 @@ void write_python_layout(TorchCheckpoint& checkpoint, const std::string& output,
   uint64_t offset = 0;
   for (const auto& [name, ref] : tensors) {
     const char* dtype = dtype_name(*ref, inception);
-    FLUXION_CHECK(dtype, checkpoint.path(), ": tensor ", name, " has unsupported dtype ",
-                  ref->storage->type_name);
+    FLUXION_CHECK(dtype, checkpoint.path(), ": tensor ", name, " has unsupported dtype ", ref->storage->type_name);
     const uint64_t nbytes = static_cast<uint64_t>(ref->numel()) * static_cast<uint64_t>(ref->storage->element_size);
     header += ',';
     append_json_string(header, name, false);
@@ -234,8 +230,8 @@ void write_python_layout(TorchCheckpoint& checkpoint, const std::string& output,
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     for (const auto& item : plan) {
       const auto values = checkpoint.read(*item.ref);
-      FLUXION_CHECK(static_cast<uint64_t>(values.numel()) * values.element_size() == item.nbytes,
-                    checkpoint.path(), ": a tensor's size changed while reading");
+      FLUXION_CHECK(static_cast<uint64_t>(values.numel()) * values.element_size() == item.nbytes, checkpoint.path(),
+                    ": a tensor's size changed while reading");
       out.write(static_cast<const char*>(values.data_ptr()), static_cast<std::streamsize>(item.nbytes));
     }
   });
@@ -278,8 +274,8 @@ ConvertSummary convert_inception(TorchCheckpoint& checkpoint, const ConvertOptio
 }  // namespace
 
 ConvertSummary convert_torch_checkpoint(const ConvertOptions& options) {
-  FLUXION_CHECK(options.weights == "auto" || options.weights == "ema" || options.weights == "model",
-                "--weights ", options.weights, ": expected auto, ema or model");
+  FLUXION_CHECK(options.weights == "auto" || options.weights == "ema" || options.weights == "model", "--weights ",
+                options.weights, ": expected auto, ema or model");
   FLUXION_CHECK(options.key.empty() || options.weights == "auto", "give --key or --weights, not both");
   FLUXION_CHECK(!options.inception || (options.key.empty() && options.weights == "auto" &&
                                        options.strip_prefixes.empty() && options.model.empty()),
@@ -300,12 +296,11 @@ ConvertSummary convert_torch_checkpoint(const ConvertOptions& options) {
     for (const auto& prefix : options.strip_prefixes)
       if (name.compare(0, prefix.size(), prefix) == 0) name.erase(0, prefix.size());
     FLUXION_CHECK(name != "__metadata__", options.input, ": a tensor is named __metadata__");
-    FLUXION_CHECK(tensors.emplace(name, value->tensor.get()).second, options.input, ": two tensors named ",
-                  name, " after stripping prefixes");
+    FLUXION_CHECK(tensors.emplace(name, value->tensor.get()).second, options.input, ": two tensors named ", name,
+                  " after stripping prefixes");
     summary.values += value->tensor->numel();
   }
-  std::vector<std::pair<std::string, std::string>> metadata = {{"source", basename(options.input)},
-                                                               {"format", "pt"}};
+  std::vector<std::pair<std::string, std::string>> metadata = {{"source", basename(options.input)}, {"format", "pt"}};
   if (!choice.key.empty()) metadata.emplace_back("source_key", choice.key);
   if (!options.model.empty()) metadata.emplace_back("model", options.model);
   write_python_layout(checkpoint, options.output, tensors, metadata, false);

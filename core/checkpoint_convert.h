@@ -35,7 +35,7 @@ struct ConvertOptions {
   std::string weights = "auto";  // auto | ema | model
   std::string key;               // explicit entry; excludes weights other than auto
   std::vector<std::string> strip_prefixes;
-  std::string model;   // zoo name recorded in the metadata (the caller validates it)
+  std::string model;       // zoo name recorded in the metadata (the caller validates it)
   bool inception = false;  // pytorch-fid's FID Inception weights (tools/convert_inception.py)
 };
 

@@ -15,8 +15,8 @@ std::string torch_version() {
 #endif
 }
 
-torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
-                                           const torch::Tensor& v, std::optional<double> scale) {
+torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                           std::optional<double> scale) {
 #if FLUXION_TORCH2
   return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
                                           /*is_causal=*/false, scale);
@@ -33,8 +33,7 @@ bool autocast_enabled(c10::DeviceType device) {
 #if FLUXION_TORCH2
   return at::autocast::is_autocast_enabled(device);
 #else
-  return device == c10::DeviceType::CUDA ? at::autocast::is_enabled()
-                                         : at::autocast::is_cpu_enabled();
+  return device == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
 #endif
 }
 void set_autocast_enabled(c10::DeviceType device, bool enabled) {
@@ -69,8 +68,7 @@ void set_autocast_dtype(c10::DeviceType device, c10::ScalarType dtype) {
 }
 }  // namespace
 
-AutocastGuard::AutocastGuard(c10::DeviceType device_type, c10::ScalarType dtype)
-    : device_type_(device_type) {
+AutocastGuard::AutocastGuard(c10::DeviceType device_type, c10::ScalarType dtype) : device_type_(device_type) {
   if (dtype == c10::kFloat) return;
   active_ = true;
   previous_enabled_ = autocast_enabled(device_type);
@@ -89,8 +87,7 @@ AutocastGuard::~AutocastGuard() {
 }
 
 AutocastOffGuard::AutocastOffGuard()
-    : previous_cpu_(autocast_enabled(c10::DeviceType::CPU)),
-      previous_cuda_(autocast_enabled(c10::DeviceType::CUDA)) {
+    : previous_cpu_(autocast_enabled(c10::DeviceType::CPU)), previous_cuda_(autocast_enabled(c10::DeviceType::CUDA)) {
   set_autocast_enabled(c10::DeviceType::CPU, false);
   set_autocast_enabled(c10::DeviceType::CUDA, false);
 }

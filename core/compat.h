@@ -20,8 +20,7 @@ std::string torch_version();
 // softmax(q k^T * scale [+ mask]) v with q, k, v shaped (B, H, N, d). On LibTorch 2.x this is
 // at::scaled_dot_product_attention (flash / cuDNN / memory-efficient kernels); on 1.13 an exact
 // matmul-softmax-matmul fallback. The math is computed in the inputs' dtype.
-torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
-                                           const torch::Tensor& v,
+torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                            std::optional<double> scale = std::nullopt);
 
 // RAII: enables autocast to `dtype` on `device_type` for its lifetime, restoring the previous

@@ -43,10 +43,10 @@ const std::vector<std::string>& cifar10_class_names();
 
 // Resizing/cropping/padding applied to each item.
 struct ImageTransform {
-  int resize = 0;          // shorter side to this size (bilinear, antialiased) when > 0
-  int center_crop = 0;     // then centre crop to this square when > 0
-  int pad_to = 0;          // then zero-pad (symmetrically) to this square when > 0 (28 -> 32)
-  int channels = 0;        // 0 keeps; 1 or 3 converts
+  int resize = 0;       // shorter side to this size (bilinear, antialiased) when > 0
+  int center_crop = 0;  // then centre crop to this square when > 0
+  int pad_to = 0;       // then zero-pad (symmetrically) to this square when > 0 (28 -> 32)
+  int channels = 0;     // 0 keeps; 1 or 3 converts
   // ADM's center_crop_arr to this square when > 0 (core/pil_resize.h: Pillow BOX halvings, then
   // BICUBIC, bit for bit), the ImageNet preprocessing of ADM, SiT and REPA; instead of resize and
   // center_crop, after the channel conversion.
@@ -62,8 +62,7 @@ torch::Tensor transform_image(const torch::Tensor& image_u8, const ImageTransfor
 // Unknown specs throw one line listing the accepted forms. A non-empty transform wraps the source.
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const ImageTransform& transform = {});
 // Wraps any dataset so that get() returns transformed items.
-std::shared_ptr<Dataset> transform_dataset(std::shared_ptr<Dataset> dataset,
-                                           const ImageTransform& transform);
+std::shared_ptr<Dataset> transform_dataset(std::shared_ptr<Dataset> dataset, const ImageTransform& transform);
 
 // Seeded batching of a dataset: the order, resuming and data-parallel slices are BatchOrder's
 // (core/batch_order.h); next() decodes this rank's items on several threads. Resuming needs the
@@ -78,10 +77,10 @@ class Batcher {
     torch::Tensor labels;  // int64 (B)
   };
   Batch next();
-  int64_t position() const;        // examples consumed since the start
+  int64_t position() const;             // examples consumed since the start
   void set_position(int64_t position);  // continue exactly from a checkpoint
   int64_t batches_per_epoch() const;
-  int64_t epoch() const;  // epoch of the next batch
+  int64_t epoch() const;                     // epoch of the next batch
   void set_shard(int rank, int world_size);  // batch_size must divide by world_size
   const Dataset& dataset() const;
 
@@ -91,7 +90,7 @@ class Batcher {
 };
 
 // Decodes `indices` of a dataset into uint8 (N, C, H, W) on `threads` threads.
-torch::Tensor load_images(const Dataset& dataset, const std::vector<int64_t>& indices,
-                          int threads = 0, torch::Tensor* labels = nullptr);
+torch::Tensor load_images(const Dataset& dataset, const std::vector<int64_t>& indices, int threads = 0,
+                          torch::Tensor* labels = nullptr);
 
 }  // namespace fluxion::core

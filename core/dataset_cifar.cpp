@@ -15,8 +15,7 @@ constexpr int64_t kPixels = 3 * kSide * kSide;
 constexpr int64_t kRecord = 1 + kPixels;
 
 // Appends the records of one batch file to `images` (N, 3, 32, 32) and `labels` (N).
-void read_batch(const std::string& path, std::vector<torch::Tensor>& images,
-                std::vector<torch::Tensor>& labels) {
+void read_batch(const std::string& path, std::vector<torch::Tensor>& images, std::vector<torch::Tensor>& labels) {
   FLUXION_CHECK(std::filesystem::is_regular_file(path), "CIFAR-10 batch ", path, ": not found");
   const auto bytes = static_cast<int64_t>(std::filesystem::file_size(path));
   FLUXION_CHECK(bytes > 0 && bytes % kRecord == 0, "CIFAR-10 batch ", path, ": size ", bytes,
@@ -25,8 +24,7 @@ void read_batch(const std::string& path, std::vector<torch::Tensor>& images,
   auto records = torch::empty({n, kRecord}, torch::kByte);
   std::ifstream in(path, std::ios::binary);
   in.read(reinterpret_cast<char*>(records.data_ptr<uint8_t>()), bytes);
-  FLUXION_CHECK(in.gcount() == bytes, "CIFAR-10 batch ", path, ": read ", in.gcount(), " of ",
-                bytes, " bytes");
+  FLUXION_CHECK(in.gcount() == bytes, "CIFAR-10 batch ", path, ": read ", in.gcount(), " of ", bytes, " bytes");
   auto label = records.select(1, 0).to(torch::kLong);
   const int64_t highest = label.max().item<int64_t>();
   FLUXION_CHECK(highest < 10, "CIFAR-10 batch ", path, ": label ", highest,
@@ -38,9 +36,8 @@ void read_batch(const std::string& path, std::vector<torch::Tensor>& images,
 }  // namespace
 
 const std::vector<std::string>& cifar10_class_names() {
-  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",
-                                                 "deer",     "dog",        "frog",  "horse",
-                                                 "ship",     "truck"};
+  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                                 "dog",      "frog",       "horse", "ship", "truck"};
   return names;
 }
 
@@ -61,8 +58,7 @@ std::shared_ptr<Dataset> open_cifar10(const std::string& dir, const std::string&
   std::vector<torch::Tensor> images, labels;
   for (const auto& file : files) read_batch(file, images, labels);
   return make_tensor_dataset(torch::cat(images), torch::cat(labels),
-                             concat("cifar10 ", split, " (", root.string(), ")"), 10,
-                             cifar10_class_names());
+                             concat("cifar10 ", split, " (", root.string(), ")"), 10, cifar10_class_names());
 }
 
 }  // namespace fluxion::core

@@ -48,8 +48,8 @@ class ImageFolderDataset final : public Dataset {
 
   int64_t size() const override { return static_cast<int64_t>(files_.size()); }
   Example get(int64_t index) const override {
-    FLUXION_CHECK(index >= 0 && index < size(), "image folder ", dir_, ": index ", index,
-                  " out of range [0, ", size(), ")");
+    FLUXION_CHECK(index >= 0 && index < size(), "image folder ", dir_, ": index ", index, " out of range [0, ", size(),
+                  ")");
     Example example;
     example.image = read_image(files_[index], channels_);
     example.label = labels_.empty() ? -1 : labels_[index];
@@ -60,10 +60,8 @@ class ImageFolderDataset final : public Dataset {
   int height() const override { return height_; }
   int width() const override { return width_; }
   std::string describe() const override {
-    return concat("image folder ", dir_, ": ", size(), " images, first ", channels_, "x", height_,
-                  "x", width_,
-                  class_names_.empty() ? std::string(", unlabelled")
-                                       : concat(", ", class_names_.size(), " classes"));
+    return concat("image folder ", dir_, ": ", size(), " images, first ", channels_, "x", height_, "x", width_,
+                  class_names_.empty() ? std::string(", unlabelled") : concat(", ", class_names_.size(), " classes"));
   }
   std::vector<std::string> class_names() const override { return class_names_; }
 
@@ -104,8 +102,8 @@ std::shared_ptr<Dataset> open_image_folder(const std::string& dir, int channels)
   }
   FLUXION_CHECK(!files.empty(), "image folder ", dir,
                 ": no image files (.png, .jpg, .jpeg, .bmp, .tga, .gif, .ppm, .pgm)");
-  return std::make_shared<ImageFolderDataset>(dir, std::move(files), std::move(labels),
-                                              std::move(class_names), channels);
+  return std::make_shared<ImageFolderDataset>(dir, std::move(files), std::move(labels), std::move(class_names),
+                                              channels);
 }
 
 }  // namespace fluxion::core

@@ -59,8 +59,7 @@ class GzReader {
 };
 
 uint32_t big_endian_u32(const unsigned char* bytes) {
-  return (uint32_t(bytes[0]) << 24) | (uint32_t(bytes[1]) << 16) | (uint32_t(bytes[2]) << 8) |
-         uint32_t(bytes[3]);
+  return (uint32_t(bytes[0]) << 24) | (uint32_t(bytes[1]) << 16) | (uint32_t(bytes[2]) << 8) | uint32_t(bytes[3]);
 }
 
 // The array of an idx file as uint8 with its dimensions, after checking magic and length.
@@ -77,8 +76,7 @@ torch::Tensor read_idx(const std::string& path, uint32_t expected_magic, const c
     char found[16], wanted[16];
     std::snprintf(found, sizeof(found), "0x%08x", magic);
     std::snprintf(wanted, sizeof(wanted), "0x%08x", expected_magic);
-    fail("idx file ", path, " (", format, "): magic ", found, ", expected ", wanted, " for ",
-         kind);
+    fail("idx file ", path, " (", format, "): magic ", found, ", expected ", wanted, " for ", kind);
   }
   const int ndims = static_cast<int>(magic & 0xff);
   std::vector<int64_t> dims;
@@ -99,21 +97,20 @@ torch::Tensor read_idx(const std::string& path, uint32_t expected_magic, const c
   // ask for terabytes.
   const auto file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
   if (gzipped) {
-    FLUXION_CHECK(count <= file_bytes * kMaxDeflateRatio, "idx file ", path, " (", format,
-                  "): header promises ", count, " data bytes, more than ", file_bytes,
-                  " compressed bytes can hold");
+    FLUXION_CHECK(count <= file_bytes * kMaxDeflateRatio, "idx file ", path, " (", format, "): header promises ", count,
+                  " data bytes, more than ", file_bytes, " compressed bytes can hold");
   } else {
     const int64_t available = file_bytes - 4 * (1 + ndims);
-    FLUXION_CHECK(count <= available, "idx file ", path, " (", format, "): truncated, header promises ",
-                  count, " data bytes but only ", available, " follow");
+    FLUXION_CHECK(count <= available, "idx file ", path, " (", format, "): truncated, header promises ", count,
+                  " data bytes but only ", available, " follow");
   }
   auto data = torch::empty(dims, torch::kByte);
   const int64_t got = reader.read(data.data_ptr<uint8_t>(), count);
-  FLUXION_CHECK(got == count, "idx file ", path, " (", format, "): truncated, header promises ",
-                count, " data bytes but only ", got, " follow");
+  FLUXION_CHECK(got == count, "idx file ", path, " (", format, "): truncated, header promises ", count,
+                " data bytes but only ", got, " follow");
   unsigned char extra = 0;
-  FLUXION_CHECK(reader.read(&extra, 1) == 0, "idx file ", path, " (", format,
-                "): longer than its header (", count, " data bytes) says");
+  FLUXION_CHECK(reader.read(&extra, 1) == 0, "idx file ", path, " (", format, "): longer than its header (", count,
+                " data bytes) says");
   return data;
 }
 
@@ -129,9 +126,8 @@ std::string first_existing(const std::string& dir, const std::vector<std::string
 }  // namespace
 
 const std::vector<std::string>& fashion_mnist_class_names() {
-  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                 "Coat",        "Sandal",  "Shirt",    "Sneaker",
-                                                 "Bag",         "Ankle boot"};
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   return names;
 }
 
@@ -140,31 +136,27 @@ std::string fashion_mnist_default_dir() {
   return env && *env ? std::string(env) : std::string("/usr/share/datasets/fashion-mnist");
 }
 
-std::shared_ptr<Dataset> open_idx_dataset(const std::string& images_path,
-                                          const std::string& labels_path, const std::string& name,
-                                          std::vector<std::string> class_names) {
+std::shared_ptr<Dataset> open_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                                          const std::string& name, std::vector<std::string> class_names) {
   auto images = read_idx(images_path, kImagesMagic, "images (unsigned bytes, 3 dims)");
   auto labels = read_idx(labels_path, kLabelsMagic, "labels (unsigned bytes, 1 dim)");
-  FLUXION_CHECK(images.size(0) == labels.size(0), "idx files ", images_path, " and ", labels_path,
-                ": ", images.size(0), " images but ", labels.size(0), " labels");
+  FLUXION_CHECK(images.size(0) == labels.size(0), "idx files ", images_path, " and ", labels_path, ": ", images.size(0),
+                " images but ", labels.size(0), " labels");
   const int64_t classes = class_names.empty() ? -1 : static_cast<int64_t>(class_names.size());
   // (N, H, W) -> (N, 1, H, W)
   return make_tensor_dataset(images.unsqueeze(1), labels, name, classes, std::move(class_names));
 }
 
-std::shared_ptr<Dataset> open_idx_folder(const std::string& dir, const std::string& split,
-                                         const std::string& name,
+std::shared_ptr<Dataset> open_idx_folder(const std::string& dir, const std::string& split, const std::string& name,
                                          std::vector<std::string> class_names) {
-  FLUXION_CHECK(split == "train" || split == "test", name, ": unknown split '", split,
-                "' (expected train or test)");
+  FLUXION_CHECK(split == "train" || split == "test", name, ": unknown split '", split, "' (expected train or test)");
   FLUXION_CHECK(std::filesystem::is_directory(dir), name, ": folder ", dir, " not found");
   const std::string prefix = split == "train" ? "train" : "t10k";
   const auto images = first_existing(dir, {prefix + "-images-idx3-ubyte", prefix + "-images.idx3-ubyte"});
   const auto labels = first_existing(dir, {prefix + "-labels-idx1-ubyte", prefix + "-labels.idx1-ubyte"});
   FLUXION_CHECK(!images.empty(), name, ": no ", prefix, "-images-idx3-ubyte[.gz] in ", dir);
   FLUXION_CHECK(!labels.empty(), name, ": no ", prefix, "-labels-idx1-ubyte[.gz] in ", dir);
-  return open_idx_dataset(images, labels, concat(name, " ", split, " (", dir, ")"),
-                          std::move(class_names));
+  return open_idx_dataset(images, labels, concat(name, " ", split, " (", dir, ")"), std::move(class_names));
 }
 
 }  // namespace fluxion::core

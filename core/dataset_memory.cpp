@@ -18,8 +18,7 @@ class TensorDataset final : public Dataset {
 
   int64_t size() const override { return images_.size(0); }
   Example get(int64_t index) const override {
-    FLUXION_CHECK(index >= 0 && index < size(), name_, ": index ", index, " out of range [0, ",
-                  size(), ")");
+    FLUXION_CHECK(index >= 0 && index < size(), name_, ": index ", index, " out of range [0, ", size(), ")");
     Example example;
     example.image = images_[index].clone();
     example.label = labels_.defined() ? labels_.data_ptr<int64_t>()[index] : -1;
@@ -43,33 +42,31 @@ class TensorDataset final : public Dataset {
 };
 }  // namespace
 
-std::shared_ptr<Dataset> make_tensor_dataset(torch::Tensor images_u8, torch::Tensor labels,
-                                             std::string name, int64_t num_classes,
-                                             std::vector<std::string> class_names) {
-  FLUXION_CHECK(images_u8.defined() && images_u8.dim() == 4 && images_u8.scalar_type() == torch::kByte,
-                name, ": images must be uint8 (N, C, H, W), got ",
+std::shared_ptr<Dataset> make_tensor_dataset(torch::Tensor images_u8, torch::Tensor labels, std::string name,
+                                             int64_t num_classes, std::vector<std::string> class_names) {
+  FLUXION_CHECK(images_u8.defined() && images_u8.dim() == 4 && images_u8.scalar_type() == torch::kByte, name,
+                ": images must be uint8 (N, C, H, W), got ",
                 images_u8.defined() ? images_u8.sizes() : at::IntArrayRef{});
-  FLUXION_CHECK(images_u8.size(1) == 1 || images_u8.size(1) == 3, name,
-                ": images must have 1 or 3 channels, got ", images_u8.size(1));
+  FLUXION_CHECK(images_u8.size(1) == 1 || images_u8.size(1) == 3, name, ": images must have 1 or 3 channels, got ",
+                images_u8.size(1));
   images_u8 = images_u8.cpu().contiguous();
   if (labels.defined()) {
-    FLUXION_CHECK(labels.dim() == 1 && labels.size(0) == images_u8.size(0), name, ": ",
-                  labels.numel(), " labels for ", images_u8.size(0), " images");
+    FLUXION_CHECK(labels.dim() == 1 && labels.size(0) == images_u8.size(0), name, ": ", labels.numel(), " labels for ",
+                  images_u8.size(0), " images");
     labels = labels.to(torch::kCPU, torch::kLong).contiguous();
     if (labels.numel() > 0) {
       const int64_t lowest = labels.min().item<int64_t>();
       FLUXION_CHECK(lowest >= 0, name, ": negative label ", lowest);
       const int64_t needed = labels.max().item<int64_t>() + 1;
       if (num_classes < 0) num_classes = needed;
-      FLUXION_CHECK(needed <= num_classes, name, ": label ", needed - 1, " out of range for ",
-                    num_classes, " classes");
+      FLUXION_CHECK(needed <= num_classes, name, ": label ", needed - 1, " out of range for ", num_classes, " classes");
     }
     if (num_classes < 0) num_classes = 0;
   } else {
     num_classes = 0;
   }
-  return std::make_shared<TensorDataset>(std::move(images_u8), std::move(labels), std::move(name),
-                                         num_classes, std::move(class_names));
+  return std::make_shared<TensorDataset>(std::move(images_u8), std::move(labels), std::move(name), num_classes,
+                                         std::move(class_names));
 }
 
 }  // namespace fluxion::core

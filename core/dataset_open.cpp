@@ -30,8 +30,7 @@ std::pair<std::string, std::string> split_suffix(const std::string& rest) {
 std::shared_ptr<Dataset> open_fashion_mnist(const std::string& spec, const std::string& rest) {
   if (rest == "train" || rest == "test") {
     const std::string dir = fashion_mnist_default_dir();
-    FLUXION_CHECK(std::filesystem::is_directory(dir), "data '", spec,
-                  "': Fashion-MNIST files not found in ", dir,
+    FLUXION_CHECK(std::filesystem::is_directory(dir), "data '", spec, "': Fashion-MNIST files not found in ", dir,
                   " (install them with `apt-get install dataset-fashion-mnist`, set "
                   "FLUXION_FASHION_MNIST_DIR, or use fashion-mnist:DIR:",
                   rest, ")");
@@ -58,8 +57,7 @@ std::shared_ptr<Dataset> open_source(const std::string& spec, int channels) {
   }
   // Decoding straight to the wanted channel count keeps RGB files in a mixed folder lossless.
   if (std::filesystem::is_directory(spec)) return open_image_folder(spec, channels);
-  fail("data '", spec, "': not a known spec, folder or .npz file; expected one of: ",
-       kAcceptedForms);
+  fail("data '", spec, "': not a known spec, folder or .npz file; expected one of: ", kAcceptedForms);
 }
 }  // namespace
 

@@ -9,19 +9,16 @@ namespace fluxion::core {
 
 // Images already in memory: uint8 (N, C, H, W) and int64 labels (N) or an undefined tensor.
 // num_classes < 0 takes max(label) + 1. `name` starts describe().
-std::shared_ptr<Dataset> make_tensor_dataset(torch::Tensor images_u8, torch::Tensor labels,
-                                             std::string name, int64_t num_classes = -1,
-                                             std::vector<std::string> class_names = {});
+std::shared_ptr<Dataset> make_tensor_dataset(torch::Tensor images_u8, torch::Tensor labels, std::string name,
+                                             int64_t num_classes = -1, std::vector<std::string> class_names = {});
 
 // idx files (MNIST layout), gzipped or raw: images magic 0x00000803 (N, H, W) uint8, labels
 // 0x00000801 (N) uint8. `name` goes into describe(); `class_names` may be empty.
-std::shared_ptr<Dataset> open_idx_dataset(const std::string& images_path,
-                                          const std::string& labels_path, const std::string& name,
-                                          std::vector<std::string> class_names = {});
+std::shared_ptr<Dataset> open_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                                          const std::string& name, std::vector<std::string> class_names = {});
 // DIR holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (or the "train-images.idx3-ubyte"
 // spelling); split is "train" or "test".
-std::shared_ptr<Dataset> open_idx_folder(const std::string& dir, const std::string& split,
-                                         const std::string& name,
+std::shared_ptr<Dataset> open_idx_folder(const std::string& dir, const std::string& split, const std::string& name,
                                          std::vector<std::string> class_names = {});
 // Debian's dataset-fashion-mnist (or $FLUXION_FASHION_MNIST_DIR when set).
 std::string fashion_mnist_default_dir();

@@ -20,8 +20,7 @@ struct Shape {
 };
 
 Shape resized_shape(const Shape& in, int side) {
-  if (in.height <= in.width)
-    return {in.channels, side, std::max<int64_t>(1, side * in.width / in.height)};
+  if (in.height <= in.width) return {in.channels, side, std::max<int64_t>(1, side * in.width / in.height)};
   return {in.channels, std::max<int64_t>(1, side * in.height / in.width), side};
 }
 
@@ -59,14 +58,13 @@ torch::Tensor resize_shorter_side(const torch::Tensor& image, int side) {
 }
 }  // namespace
 
-torch::Tensor transform_image(const torch::Tensor& image_u8, const ImageTransform& t,
-                              const std::string& source) {
+torch::Tensor transform_image(const torch::Tensor& image_u8, const ImageTransform& t, const std::string& source) {
   FLUXION_CHECK(image_u8.dim() == 3 && image_u8.scalar_type() == torch::kByte, source,
                 ": expected a uint8 (C, H, W) image, got ", image_u8.sizes());
-  FLUXION_CHECK(t.channels == 0 || t.channels == 1 || t.channels == 3, source,
-                ": channels must be 0, 1 or 3, got ", t.channels);
-  FLUXION_CHECK(image_u8.size(0) == 1 || image_u8.size(0) == 3, source,
-                ": images must have 1 or 3 channels, got ", image_u8.size(0));
+  FLUXION_CHECK(t.channels == 0 || t.channels == 1 || t.channels == 3, source, ": channels must be 0, 1 or 3, got ",
+                t.channels);
+  FLUXION_CHECK(image_u8.size(0) == 1 || image_u8.size(0) == 3, source, ": images must have 1 or 3 channels, got ",
+                image_u8.size(0));
   FLUXION_CHECK(t.adm_crop <= 0 || (t.resize <= 0 && t.center_crop <= 0), source,
                 ": the ADM crop replaces resize and centre crop; give one or the other");
   torch::Tensor image = convert_channels(image_u8, t.channels);
@@ -74,15 +72,15 @@ torch::Tensor transform_image(const torch::Tensor& image_u8, const ImageTransfor
   if (t.resize > 0) image = resize_shorter_side(image, t.resize);
   if (t.center_crop > 0) {
     const int64_t h = image.size(1), w = image.size(2), side = t.center_crop;
-    FLUXION_CHECK(h >= side && w >= side, source, ": centre crop ", side, " larger than the ", h,
-                  "x", w, " image (resize first)");
+    FLUXION_CHECK(h >= side && w >= side, source, ": centre crop ", side, " larger than the ", h, "x", w,
+                  " image (resize first)");
     // (C, H, W) -> (C, side, side)
     image = image.narrow(1, (h - side) / 2, side).narrow(2, (w - side) / 2, side);
   }
   if (t.pad_to > 0) {
     const int64_t h = image.size(1), w = image.size(2), side = t.pad_to;
-    FLUXION_CHECK(h <= side && w <= side, source, ": cannot pad the ", h, "x", w, " image to ",
-                  side, "x", side, " (it is larger)");
+    FLUXION_CHECK(h <= side && w <= side, source, ": cannot pad the ", h, "x", w, " image to ", side, "x", side,
+                  " (it is larger)");
     auto padded = torch::zeros({image.size(0), side, side}, image.options());
     // (C, H, W) -> centred in (C, side, side)
     padded.narrow(1, (side - h) / 2, h).narrow(2, (side - w) / 2, w).copy_(image);
@@ -98,8 +96,8 @@ class TransformedDataset final : public Dataset {
       : base_(std::move(base)),
         transform_(transform),
         shape_(transformed_shape({base_->channels(), base_->height(), base_->width()}, transform)) {
-    FLUXION_CHECK(transform.channels == 0 || transform.channels == 1 || transform.channels == 3,
-                  base_->describe(), ": channels must be 0, 1 or 3, got ", transform.channels);
+    FLUXION_CHECK(transform.channels == 0 || transform.channels == 1 || transform.channels == 3, base_->describe(),
+                  ": channels must be 0, 1 or 3, got ", transform.channels);
   }
   int64_t size() const override { return base_->size(); }
   Example get(int64_t index) const override {
@@ -116,8 +114,7 @@ class TransformedDataset final : public Dataset {
   int height() const override { return static_cast<int>(shape_.height); }
   int width() const override { return static_cast<int>(shape_.width); }
   std::string describe() const override {
-    return concat(base_->describe(), ", as ", shape_.channels, "x", shape_.height, "x",
-                  shape_.width);
+    return concat(base_->describe(), ", as ", shape_.channels, "x", shape_.height, "x", shape_.width);
   }
   std::vector<std::string> class_names() const override { return base_->class_names(); }
 
@@ -128,8 +125,7 @@ class TransformedDataset final : public Dataset {
 };
 }  // namespace
 
-std::shared_ptr<Dataset> transform_dataset(std::shared_ptr<Dataset> dataset,
-                                           const ImageTransform& transform) {
+std::shared_ptr<Dataset> transform_dataset(std::shared_ptr<Dataset> dataset, const ImageTransform& transform) {
   FLUXION_CHECK(dataset != nullptr, "transform_dataset: no dataset");
   if (transform.empty()) return dataset;
   // Validate once on the first item so a bad crop/pad fails now, not mid-training.

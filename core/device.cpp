@@ -16,8 +16,7 @@ torch::Device resolve_device(const std::string& name) {
   if (name == "auto" || name.empty()) return cuda_present ? torch::Device(torch::kCUDA, 0) : torch::kCPU;
   if (name == "cpu") return torch::kCPU;
   if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
-    FLUXION_CHECK(cuda_present, "device '", name,
-                  "' requested but CUDA is not available (this LibTorch ",
+    FLUXION_CHECK(cuda_present, "device '", name, "' requested but CUDA is not available (this LibTorch ",
                   "has no CUDA or no GPU is visible); use --device cpu");
     int index = 0;
     if (name.size() > 5) {
@@ -56,8 +55,7 @@ std::string cuda_device_name(int index) {
   std::string result;
   int device = 0;
   char buffer[256] = {0};
-  if (init && get && name && init(0) == 0 && get(&device, index) == 0 &&
-      name(buffer, sizeof(buffer) - 1, device) == 0)
+  if (init && get && name && init(0) == 0 && get(&device, index) == 0 && name(buffer, sizeof(buffer) - 1, device) == 0)
     result = buffer;
   ::dlclose(lib);
   return result;

@@ -57,8 +57,7 @@ size_t on_data(char* data, size_t size, size_t count, void* user) {
     if (!t.progress) {  // the length is known once the headers are in
       curl_off_t length = -1;
       curl_easy_getinfo(t.curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-      const int64_t total =
-          length > 0 ? (static_cast<int64_t>(length) + kBytesPerUnit - 1) / kBytesPerUnit : 0;
+      const int64_t total = length > 0 ? (static_cast<int64_t>(length) + kBytesPerUnit - 1) / kBytesPerUnit : 0;
       t.progress = std::make_unique<Progress>(t.label, total, "MB");
     }
     const int64_t units = t.bytes / kBytesPerUnit;
@@ -166,12 +165,12 @@ DownloadResult download_file(const DownloadRequest& request) {
     const int flush_errno = errno;
     const bool closed = std::fclose(t.file) == 0;
     t.file = nullptr;
-    FLUXION_CHECK(flushed && closed, temp, ": write failed after ", t.bytes, " bytes: ",
-                  std::strerror(flush_errno ? flush_errno : EIO), " (disk full?)");
+    FLUXION_CHECK(flushed && closed, temp, ": write failed after ", t.bytes,
+                  " bytes: ", std::strerror(flush_errno ? flush_errno : EIO), " (disk full?)");
     DownloadResult result{t.hash.hex_digest(), t.bytes};
-    FLUXION_CHECK(request.sha256.empty() || sha256_matches(result.sha256, request.sha256), "download ",
-                  request.url, ": SHA-256 mismatch: expected ", request.sha256, ", got ", result.sha256,
-                  " (", result.bytes, " bytes, discarded)");
+    FLUXION_CHECK(request.sha256.empty() || sha256_matches(result.sha256, request.sha256), "download ", request.url,
+                  ": SHA-256 mismatch: expected ", request.sha256, ", got ", result.sha256, " (", result.bytes,
+                  " bytes, discarded)");
     FLUXION_CHECK(std::rename(temp.c_str(), request.path.c_str()) == 0, request.path,
                   ": cannot move the download into place: ", std::strerror(errno));
     const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);  // make the rename durable

@@ -37,7 +37,7 @@ template <typename... Parts>
 }  // namespace fluxion
 
 // FLUXION_CHECK(cond, "file ", path, ": bad header") throws fluxion::Error when cond is false.
-#define FLUXION_CHECK(cond, ...)                 \
-  do {                                           \
-    if (!(cond)) ::fluxion::fail(__VA_ARGS__);   \
+#define FLUXION_CHECK(cond, ...)               \
+  do {                                         \
+    if (!(cond)) ::fluxion::fail(__VA_ARGS__); \
   } while (0)

@@ -78,16 +78,13 @@ struct FftPlan2d<T>::Impl {
   size_t real_count, complex_count;
   typename F::Plan forward = nullptr, inverse = nullptr;
 
-  Impl(int h, int w)
-      : real_count(size_t(h) * size_t(w)), complex_count(size_t(h) * size_t(w / 2 + 1)) {
+  Impl(int h, int w) : real_count(size_t(h) * size_t(w)), complex_count(size_t(h) * size_t(w / 2 + 1)) {
     // Plans are made on scratch buffers and later run on others of the same (FFTW) alignment.
     AlignedBuffer<T> real(real_count * sizeof(T));
     AlignedBuffer<T> spectrum(complex_count * sizeof(typename F::Complex));
     std::lock_guard<std::mutex> lock(planner_mutex());
-    forward = F::plan_r2c(h, w, static_cast<T*>(real.data),
-                          static_cast<typename F::Complex*>(spectrum.data));
-    inverse = F::plan_c2r(h, w, static_cast<typename F::Complex*>(spectrum.data),
-                          static_cast<T*>(real.data));
+    forward = F::plan_r2c(h, w, static_cast<T*>(real.data), static_cast<typename F::Complex*>(spectrum.data));
+    inverse = F::plan_c2r(h, w, static_cast<typename F::Complex*>(spectrum.data), static_cast<T*>(real.data));
     if (!forward || !inverse) {
       if (forward) F::destroy(forward);
       if (inverse) F::destroy(inverse);
@@ -103,8 +100,7 @@ struct FftPlan2d<T>::Impl {
 
 template <typename T>
 FftPlan2d<T>::FftPlan2d(int height, int width) : height_(height), width_(width) {
-  FLUXION_CHECK(height > 0 && width > 0, "FFT: plan size must be positive, got ", height, "x",
-                width);
+  FLUXION_CHECK(height > 0 && width > 0, "FFT: plan size must be positive, got ", height, "x", width);
   impl_ = std::make_unique<Impl>(height, width);
 }
 
@@ -114,8 +110,8 @@ FftPlan2d<T>::~FftPlan2d() = default;
 template <typename T>
 torch::Tensor FftPlan2d<T>::forward(const torch::Tensor& real) const {
   using F = Fftw<T>;
-  FLUXION_CHECK(real.dim() >= 2 && real.size(-2) == height_ && real.size(-1) == width_,
-                "FFT: forward expects (..., ", height_, ", ", width_, "), got ", real.sizes());
+  FLUXION_CHECK(real.dim() >= 2 && real.size(-2) == height_ && real.size(-1) == width_, "FFT: forward expects (..., ",
+                height_, ", ", width_, "), got ", real.sizes());
   FLUXION_CHECK(!real.is_complex(), "FFT: forward expects a real tensor");
   const auto input = real.detach().to(torch::kCPU, F::real_dtype).contiguous();
   auto out_shape = real.sizes().vec();
@@ -138,10 +134,8 @@ torch::Tensor FftPlan2d<T>::forward(const torch::Tensor& real) const {
 template <typename T>
 torch::Tensor FftPlan2d<T>::inverse(const torch::Tensor& spectrum) const {
   using F = Fftw<T>;
-  FLUXION_CHECK(spectrum.dim() >= 2 && spectrum.size(-2) == height_ &&
-                    spectrum.size(-1) == width_ / 2 + 1,
-                "FFT: inverse expects (..., ", height_, ", ", width_ / 2 + 1, "), got ",
-                spectrum.sizes());
+  FLUXION_CHECK(spectrum.dim() >= 2 && spectrum.size(-2) == height_ && spectrum.size(-1) == width_ / 2 + 1,
+                "FFT: inverse expects (..., ", height_, ", ", width_ / 2 + 1, "), got ", spectrum.sizes());
   FLUXION_CHECK(spectrum.is_complex(), "FFT: inverse expects a complex tensor");
   const auto input = spectrum.detach().to(torch::kCPU, F::complex_dtype).contiguous();
   auto out_shape = spectrum.sizes().vec();

@@ -34,7 +34,6 @@ torch::Tensor from_uint8(const torch::Tensor& images_u8);
 // Tiles uint8 (N, C, H, W) into one uint8 (C, rows*(H+pad) + pad, cols*(W+pad) + pad) image
 // (torchvision's make_grid geometry) with `padding` pixels of `pad_value` between and around
 // tiles, filled row by row. cols = 0 picks ceil(sqrt(N)); cols > N is reduced to N.
-torch::Tensor make_grid(const torch::Tensor& images_u8, int cols = 0, int padding = 2,
-                        int pad_value = 0);
+torch::Tensor make_grid(const torch::Tensor& images_u8, int cols = 0, int padding = 2, int pad_value = 0);
 
 }  // namespace fluxion::core

@@ -27,8 +27,8 @@ void inspect_safetensors(const std::string& path, std::ostream& out) {
   for (const auto& e : header.entries) width = std::max(width, e.name.size());
   out << path << ": safetensors, " << header.entries.size() << " tensors\n";
   for (const auto& e : header.entries) {
-    out << "  " << std::left << std::setw(static_cast<int>(width)) << e.name << "  "
-        << std::setw(5) << e.dtype << "  " << shape_text(e.shape) << "\n";
+    out << "  " << std::left << std::setw(static_cast<int>(width)) << e.name << "  " << std::setw(5) << e.dtype << "  "
+        << shape_text(e.shape) << "\n";
     total += e.end - e.begin;
   }
   out << "  data: " << total << " bytes\n";
@@ -52,9 +52,8 @@ void inspect_npz(const std::string& path, std::ostream& out) {
   for (const auto& m : members) width = std::max(width, m.name.size());
   out << path << ": npz, " << members.size() << " arrays\n";
   for (const auto& m : members) {
-    out << "  " << std::left << std::setw(static_cast<int>(width)) << m.name << "  "
-        << std::setw(5) << m.descr << "  " << std::setw(20) << shape_text(m.shape) << "  "
-        << (m.compressed ? "deflated" : "stored") << "\n";
+    out << "  " << std::left << std::setw(static_cast<int>(width)) << m.name << "  " << std::setw(5) << m.descr << "  "
+        << std::setw(20) << shape_text(m.shape) << "  " << (m.compressed ? "deflated" : "stored") << "\n";
     total += byte_count(m.descr, m.shape);
   }
   out << "  data: " << total << " bytes uncompressed\n";

@@ -64,8 +64,7 @@ void log(LogLevel level, const std::string& message) {
 }
 
 void append_jsonl(const std::string& path, const nlohmann::json& record) {
-  FLUXION_CHECK(record.is_object(), "append_jsonl ", path, ": record must be a JSON object, got ",
-                record.type_name());
+  FLUXION_CHECK(record.is_object(), "append_jsonl ", path, ": record must be a JSON object, got ", record.type_name());
   const std::string line = record.dump() + "\n";
   std::lock_guard<std::mutex> lock(log_mutex());
   std::ofstream out(path, std::ios::binary | std::ios::app);

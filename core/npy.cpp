@@ -24,10 +24,17 @@ struct NpyType {
 };
 
 const NpyType kTypes[] = {
-    {"f2", torch::kHalf, 2},   {"f4", torch::kFloat, 4},          {"f8", torch::kDouble, 8},
-    {"u1", torch::kByte, 1},   {"i1", torch::kChar, 1},           {"i2", torch::kShort, 2},
-    {"i4", torch::kInt, 4},    {"i8", torch::kLong, 8},           {"b1", torch::kBool, 1},
-    {"c8", torch::kComplexFloat, 8}, {"c16", torch::kComplexDouble, 16},
+    {"f2", torch::kHalf, 2},
+    {"f4", torch::kFloat, 4},
+    {"f8", torch::kDouble, 8},
+    {"u1", torch::kByte, 1},
+    {"i1", torch::kChar, 1},
+    {"i2", torch::kShort, 2},
+    {"i4", torch::kInt, 4},
+    {"i8", torch::kLong, 8},
+    {"b1", torch::kBool, 1},
+    {"c8", torch::kComplexFloat, 8},
+    {"c16", torch::kComplexDouble, 16},
 };
 
 const char kMagic[] = "\x93NUMPY";
@@ -97,9 +104,7 @@ class DictParser {
   }
   char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   void skip_space() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' ||
-                                s_[pos_] == '\r'))
-      ++pos_;
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
   }
   void expect(char c) {
     skip_space();
@@ -173,10 +178,8 @@ class DictParser {
 const NpyType& type_for_descr(const std::string& descr, const std::string& source) {
   FLUXION_CHECK(!descr.empty(), source, ": .npy header has an empty descr");
   const char order = descr[0];
-  const std::string code = std::string("<>|=").find(order) != std::string::npos ? descr.substr(1)
-                                                                               : descr;
-  FLUXION_CHECK(code != "O", source, ": object arrays (descr '", descr,
-                "') are not supported (they need pickle)");
+  const std::string code = std::string("<>|=").find(order) != std::string::npos ? descr.substr(1) : descr;
+  FLUXION_CHECK(code != "O", source, ": object arrays (descr '", descr, "') are not supported (they need pickle)");
   for (const auto& t : kTypes) {
     if (code != t.code) continue;
     FLUXION_CHECK(t.itemsize == 1 || order != '>', source, ": big-endian array (descr '", descr,
@@ -197,8 +200,8 @@ size_t itemsize_of(torch::ScalarType dtype) {
 
 void check_payload(const NpyHeader& header, uint64_t total_bytes, const std::string& source) {
   const uint64_t available = total_bytes - header.data_offset;
-  FLUXION_CHECK(available == header.data_bytes, source, ": .npy payload is ", available,
-                " bytes but dtype ", header.descr, " x shape needs ", header.data_bytes,
+  FLUXION_CHECK(available == header.data_bytes, source, ": .npy payload is ", available, " bytes but dtype ",
+                header.descr, " x shape needs ", header.data_bytes,
                 available < header.data_bytes ? " (truncated?)" : " (trailing bytes)");
 }
 
@@ -216,13 +219,12 @@ uint64_t npy_header_size(const char* preamble, size_t size, const std::string& s
   FLUXION_CHECK(size >= 10, source, ": truncated .npy file (", size, " bytes)");
   const auto major = static_cast<unsigned char>(preamble[6]);
   const auto minor = static_cast<unsigned char>(preamble[7]);
-  FLUXION_CHECK(major >= 1 && major <= 3 && minor == 0, source, ": unsupported .npy format version ",
-                int(major), ".", int(minor));
+  FLUXION_CHECK(major >= 1 && major <= 3 && minor == 0, source, ": unsupported .npy format version ", int(major), ".",
+                int(minor));
   const auto* p = reinterpret_cast<const unsigned char*>(preamble);
   if (major == 1) return 10 + (uint64_t(p[8]) | uint64_t(p[9]) << 8);
   FLUXION_CHECK(size >= 12, source, ": truncated .npy file (", size, " bytes)");
-  const uint64_t length =
-      uint64_t(p[8]) | uint64_t(p[9]) << 8 | uint64_t(p[10]) << 16 | uint64_t(p[11]) << 24;
+  const uint64_t length = uint64_t(p[8]) | uint64_t(p[9]) << 8 | uint64_t(p[10]) << 16 | uint64_t(p[11]) << 24;
   FLUXION_CHECK(length <= kMaxHeaderBytes, source, ": .npy header length ", length,
                 " is implausibly large (corrupt file?)");
   return 12 + length;
@@ -230,16 +232,14 @@ uint64_t npy_header_size(const char* preamble, size_t size, const std::string& s
 
 NpyHeader parse_npy_header(const char* bytes, size_t size, const std::string& source) {
   const uint64_t header_size = npy_header_size(bytes, size, source);
-  FLUXION_CHECK(header_size <= size, source, ": .npy header length ", header_size,
-                " runs past the end of the data (", size, " bytes; truncated?)");
+  FLUXION_CHECK(header_size <= size, source, ": .npy header length ", header_size, " runs past the end of the data (",
+                size, " bytes; truncated?)");
   const size_t dict_start = static_cast<unsigned char>(bytes[6]) == 1 ? 10 : 12;
   const std::string text(bytes + dict_start, header_size - dict_start);
   const HeaderDict dict = DictParser(text, source).parse();
-  FLUXION_CHECK(!dict.descr_is_list, source,
-                ": structured arrays (a list descr) are not supported");
+  FLUXION_CHECK(!dict.descr_is_list, source, ": structured arrays (a list descr) are not supported");
   FLUXION_CHECK(dict.descr && dict.fortran_order && dict.shape, source,
-                ": .npy header lacks descr, fortran_order or shape: ",
-                printable(text));
+                ": .npy header lacks descr, fortran_order or shape: ", printable(text));
   FLUXION_CHECK(!*dict.fortran_order, source,
                 ": Fortran-order arrays are not supported; save with np.ascontiguousarray");
   const NpyType& type = type_for_descr(*dict.descr, source);
@@ -264,8 +264,7 @@ torch::Tensor parse_npy(const std::string& bytes, const std::string& source) {
   const NpyHeader header = parse_npy_header(bytes.data(), bytes.size(), source);
   check_payload(header, bytes.size(), source);
   auto tensor = torch::empty(header.shape, torch::TensorOptions().dtype(header.dtype));
-  if (header.data_bytes > 0)
-    std::memcpy(tensor.data_ptr(), bytes.data() + header.data_offset, header.data_bytes);
+  if (header.data_bytes > 0) std::memcpy(tensor.data_ptr(), bytes.data() + header.data_offset, header.data_bytes);
   return tensor;
 }
 
@@ -274,8 +273,7 @@ std::string npy_header_bytes(torch::ScalarType dtype, c10::IntArrayRef shape) {
   for (size_t i = 0; i < shape.size(); ++i) shape_text += (i ? ", " : "") + std::to_string(shape[i]);
   if (shape.size() == 1) shape_text += ",";
   shape_text += ")";
-  std::string dict = "{'descr': '" + npy_descr(dtype) + "', 'fortran_order': False, 'shape': " +
-                     shape_text + ", }";
+  std::string dict = "{'descr': '" + npy_descr(dtype) + "', 'fortran_order': False, 'shape': " + shape_text + ", }";
   // Pad with spaces and a final newline so the data starts 64-byte aligned, as numpy does.
   auto padding = [&](size_t preamble) { return (64 - (preamble + dict.size() + 1) % 64) % 64; };
   const bool v2 = dict.size() + padding(10) + 1 > 65535;  // the 1.0 length field is 16 bits
@@ -300,8 +298,7 @@ std::string serialize_npy(const torch::Tensor& tensor) {
 
 NpyHeader read_npy_header(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  FLUXION_CHECK(std::filesystem::is_regular_file(path) && in.good(), path,
-                ": cannot open (missing or not a file)");
+  FLUXION_CHECK(std::filesystem::is_regular_file(path) && in.good(), path, ": cannot open (missing or not a file)");
   const uint64_t file_size = std::filesystem::file_size(path);
   std::string head(std::min<uint64_t>(file_size, kNpyPreambleBytes), '\0');
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
@@ -310,8 +307,7 @@ NpyHeader read_npy_header(const std::string& path) {
                 " runs past the end of the file (", file_size, " bytes; truncated?)");
   head.resize(header_size);
   if (header_size > kNpyPreambleBytes) {
-    in.read(head.data() + kNpyPreambleBytes,
-            static_cast<std::streamsize>(header_size - kNpyPreambleBytes));
+    in.read(head.data() + kNpyPreambleBytes, static_cast<std::streamsize>(header_size - kNpyPreambleBytes));
     FLUXION_CHECK(in.good(), path, ": cannot read the .npy header");
   }
   NpyHeader header = parse_npy_header(head.data(), head.size(), path);

@@ -13,11 +13,11 @@ namespace fluxion::core {
 
 // What the header of a .npy says, once validated.
 struct NpyHeader {
-  std::string descr;            // as written in the file ("<f4", "|u1", ...)
-  torch::ScalarType dtype;      // the torch type holding it
+  std::string descr;        // as written in the file ("<f4", "|u1", ...)
+  torch::ScalarType dtype;  // the torch type holding it
   std::vector<int64_t> shape;
-  uint64_t data_offset = 0;     // bytes before the array data (magic + length + dict)
-  uint64_t data_bytes = 0;      // numel x itemsize
+  uint64_t data_offset = 0;  // bytes before the array data (magic + length + dict)
+  uint64_t data_bytes = 0;   // numel x itemsize
 };
 
 // The smallest prefix that always holds the magic, version and header length.

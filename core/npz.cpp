@@ -16,29 +16,27 @@ const std::string kSuffix = ".npy";
 
 std::string key_of(const ZipReader& zip, const ZipEntry& entry) {
   const std::string& name = entry.name;
-  FLUXION_CHECK(name.size() > kSuffix.size() &&
-                    name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0,
-                zip.path(), ": member '", name, "' is not a .npy array");
+  FLUXION_CHECK(
+      name.size() > kSuffix.size() && name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0,
+      zip.path(), ": member '", name, "' is not a .npy array");
   return name.substr(0, name.size() - kSuffix.size());
 }
 
 // Reads the member's .npy header from the stream and checks it against the member's size.
 NpyHeader read_member_header(ZipEntryStream& stream, const ZipReader& zip, const ZipEntry& entry) {
   const std::string source = zip.path() + ":" + entry.name;
-  std::string head(static_cast<size_t>(std::min<uint64_t>(entry.uncompressed_size,
-                                                          kNpyPreambleBytes)), '\0');
+  std::string head(static_cast<size_t>(std::min<uint64_t>(entry.uncompressed_size, kNpyPreambleBytes)), '\0');
   stream.read(head.data(), head.size());
   const uint64_t header_size = npy_header_size(head.data(), head.size(), source);
-  FLUXION_CHECK(header_size <= entry.uncompressed_size, source, ": .npy header length ",
-                header_size, " runs past the end of the member (", entry.uncompressed_size,
-                " bytes)");
+  FLUXION_CHECK(header_size <= entry.uncompressed_size, source, ": .npy header length ", header_size,
+                " runs past the end of the member (", entry.uncompressed_size, " bytes)");
   const size_t have = head.size();
   head.resize(header_size);
   stream.read(head.data() + have, header_size - have);
   NpyHeader header = parse_npy_header(head.data(), head.size(), source);
   const uint64_t payload = entry.uncompressed_size - header.data_offset;
-  FLUXION_CHECK(payload == header.data_bytes, source, ": .npy payload is ", payload,
-                " bytes but dtype ", header.descr, " x shape needs ", header.data_bytes);
+  FLUXION_CHECK(payload == header.data_bytes, source, ": .npy payload is ", payload, " bytes but dtype ", header.descr,
+                " x shape needs ", header.data_bytes);
   return header;
 }
 

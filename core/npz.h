@@ -14,8 +14,8 @@ namespace fluxion::core {
 using ArrayMap = std::map<std::string, torch::Tensor>;  // key without the ".npy" suffix
 
 struct NpzMemberInfo {
-  std::string name;  // without ".npy"
-  std::string descr; // "<f8", "|u1", ...
+  std::string name;   // without ".npy"
+  std::string descr;  // "<f8", "|u1", ...
   std::vector<int64_t> shape;
   bool compressed = false;
 };

@@ -34,8 +34,9 @@ struct Coefficients {
 };
 
 Coefficients precompute(int in_size, int out_size, PilFilter filter) {
-  double (*kernel)(double) = filter == PilFilter::box ? box_filter
-                             : filter == PilFilter::bilinear ? bilinear_filter : bicubic_filter;
+  double (*kernel)(double) = filter == PilFilter::box        ? box_filter
+                             : filter == PilFilter::bilinear ? bilinear_filter
+                                                             : bicubic_filter;
   const double base_support = filter == PilFilter::box ? 0.5 : filter == PilFilter::bilinear ? 1.0 : 2.0;
   const double scale = static_cast<double>(static_cast<float>(in_size) - 0.0f) / out_size;
   const double filterscale = std::max(scale, 1.0);
@@ -62,7 +63,8 @@ Coefficients precompute(int in_size, int out_size, PilFilter filter) {
     for (int x = 0; x < xmax; ++x) {
       const double w = total != 0.0 ? k[x] / total : k[x];
       c.weights[static_cast<size_t>(xx) * c.kernel_size + x] =
-          w < 0 ? static_cast<int32_t>(-0.5 + w * (1 << kPrecisionBits)) : static_cast<int32_t>(0.5 + w * (1 << kPrecisionBits));
+          w < 0 ? static_cast<int32_t>(-0.5 + w * (1 << kPrecisionBits))
+                : static_cast<int32_t>(0.5 + w * (1 << kPrecisionBits));
     }
     c.first[xx] = xmin;
     c.count[xx] = xmax;
@@ -104,8 +106,8 @@ torch::Tensor pil_resize(const torch::Tensor& image_u8, int64_t height, int64_t 
   if (out_w != in_w) {
     auto c = precompute(in_w, out_w, filter);
     wide = torch::empty({channels, in_h, out_w}, torch::kUInt8);
-    resample_rows(image.data_ptr<uint8_t>(), channels * in_h, in_w, in_w, 1, wide.data_ptr<uint8_t>(), out_w,
-                  out_w, 1, c);
+    resample_rows(image.data_ptr<uint8_t>(), channels * in_h, in_w, in_w, 1, wide.data_ptr<uint8_t>(), out_w, out_w, 1,
+                  c);
   }
   if (out_h == in_h) return wide;
   auto c = precompute(in_h, out_h, filter);

@@ -23,8 +23,9 @@ ProfileTrace::ProfileTrace(std::string path, const torch::Device& device) : path
   try {
     torch::autograd::profiler::disableProfiler()->save(path_ + ".probe");
   } catch (const std::exception&) {
-    fail("--profile: this LibTorch cannot write traces (it was built without Kineto, USE_KINETO=0); "
-         "use a PyTorch wheel's LibTorch, as on the GPU host");
+    fail(
+        "--profile: this LibTorch cannot write traces (it was built without Kineto, USE_KINETO=0); "
+        "use a PyTorch wheel's LibTorch, as on the GPU host");
   }
   std::filesystem::remove(path_ + ".probe");
   torch::autograd::profiler::enableProfiler(config, activities);

@@ -95,8 +95,7 @@ void Progress::draw(Draw kind) {
   const double per_second = rate();
   const bool known = total_ > 0;
   const double remaining = per_second > 0 && known ? (total_ - done_) / per_second : 0.0;
-  const std::string count = known ? std::to_string(done_) + "/" + std::to_string(total_)
-                                  : std::to_string(done_);
+  const std::string count = known ? std::to_string(done_) + "/" + std::to_string(total_) : std::to_string(done_);
   const std::string stopped = "stopped at " + count;
   std::ostringstream line;
   if (tty_) {
@@ -115,8 +114,7 @@ void Progress::draw(Draw kind) {
   } else {
     line << label_ << ": " << count << ' ' << unit_;
     if (known) line << " (" << std::min<int64_t>(100, done_ * 100 / total_) << "%)";
-    line << ", " << format_rate(per_second) << ' ' << unit_ << "/s, elapsed "
-         << format_duration(elapsed);
+    line << ", " << format_rate(per_second) << ' ' << unit_ << "/s, elapsed " << format_duration(elapsed);
     if (known && !final) line << ", ETA " << format_duration(remaining);
     if (kind == Draw::done) line << ", done";
     if (kind == Draw::stopped) line << ", " << stopped;

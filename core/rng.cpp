@@ -62,8 +62,8 @@ void set_generator_state(at::Generator& gen, const torch::Tensor& state) {
   try {
     gen.set_state(state.cpu().contiguous());
   } catch (const c10::Error& e) {
-    fail("set_generator_state: state of ", state.numel(), " bytes does not fit a ",
-         gen.device().str(), " generator: ", e.what_without_backtrace());
+    fail("set_generator_state: state of ", state.numel(), " bytes does not fit a ", gen.device().str(),
+         " generator: ", e.what_without_backtrace());
   }
 }
 

@@ -13,10 +13,8 @@ namespace fluxion::core {
 at::Generator make_generator(uint64_t seed, const torch::Device& device = torch::kCPU);
 
 // Standard normal / uniform [0, 1) draws from `gen` on `gen`'s device, as float unless stated.
-torch::Tensor randn(at::IntArrayRef shape, at::Generator& gen,
-                    torch::ScalarType dtype = torch::kFloat);
-torch::Tensor rand(at::IntArrayRef shape, at::Generator& gen,
-                   torch::ScalarType dtype = torch::kFloat);
+torch::Tensor randn(at::IntArrayRef shape, at::Generator& gen, torch::ScalarType dtype = torch::kFloat);
+torch::Tensor rand(at::IntArrayRef shape, at::Generator& gen, torch::ScalarType dtype = torch::kFloat);
 torch::Tensor randint(int64_t high, at::IntArrayRef shape, at::Generator& gen);
 
 // A seeded permutation of 0..n-1 (CPU, int64).

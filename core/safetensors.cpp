@@ -22,8 +22,8 @@ struct DtypeInfo {
 };
 
 const DtypeInfo kDtypes[] = {
-    {"F64", torch::kFloat64, 8}, {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
-    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8}, {"I32", torch::kInt32, 4},
+    {"F64", torch::kFloat64, 8},   {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
+    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8},   {"I32", torch::kInt32, 4},
     {"I16", torch::kInt16, 2},     {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
     {"BOOL", torch::kBool, 1},
 };
@@ -31,13 +31,12 @@ const DtypeInfo kDtypes[] = {
 // A header larger than this is treated as corrupt rather than allocated (upstream uses 100 MB).
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
-uint64_t checked_numel(const std::vector<int64_t>& shape, const std::string& path,
-                       const std::string& name) {
+uint64_t checked_numel(const std::vector<int64_t>& shape, const std::string& path, const std::string& name) {
   uint64_t n = 1;
   for (int64_t d : shape) {
     FLUXION_CHECK(d >= 0, path, ": tensor '", name, "' has a negative dimension");
-    FLUXION_CHECK(d == 0 || n <= std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(d),
-                  path, ": tensor '", name, "' shape overflows");
+    FLUXION_CHECK(d == 0 || n <= std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(d), path, ": tensor '",
+                  name, "' shape overflows");
     n *= static_cast<uint64_t>(d);
   }
   return n;
@@ -65,8 +64,7 @@ std::string safetensors_dtype_name(torch::ScalarType dtype) {
 
 SafetensorsHeader read_safetensors_header(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  FLUXION_CHECK(std::filesystem::is_regular_file(path) && in.good(), path,
-                ": cannot open (missing or not a file)");
+  FLUXION_CHECK(std::filesystem::is_regular_file(path) && in.good(), path, ": cannot open (missing or not a file)");
   SafetensorsHeader header;
   header.file_size = std::filesystem::file_size(path);
   FLUXION_CHECK(header.file_size >= 8, path, ": truncated safetensors file (", header.file_size,
@@ -77,8 +75,8 @@ SafetensorsHeader read_safetensors_header(const std::string& path) {
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   FLUXION_CHECK(header_len <= kMaxHeaderBytes, path, ": header length ", header_len,
                 " is implausibly large (corrupt or not a safetensors file)");
-  FLUXION_CHECK(header_len <= header.file_size - 8, path, ": header length ", header_len,
-                " exceeds the file size ", header.file_size, " (truncated?)");
+  FLUXION_CHECK(header_len <= header.file_size - 8, path, ": header length ", header_len, " exceeds the file size ",
+                header.file_size, " (truncated?)");
   std::string text(header_len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
   FLUXION_CHECK(in.good(), path, ": cannot read header");
@@ -103,8 +101,7 @@ SafetensorsHeader read_safetensors_header(const std::string& path) {
       continue;
     }
     const auto& info = *it;
-    FLUXION_CHECK(info.is_object() && info.contains("dtype") && info.contains("shape") &&
-                      info.contains("data_offsets"),
+    FLUXION_CHECK(info.is_object() && info.contains("dtype") && info.contains("shape") && info.contains("data_offsets"),
                   path, ": entry '", key, "' lacks dtype, shape or data_offsets");
     SafetensorsEntry entry;
     entry.name = key;
@@ -120,9 +117,9 @@ SafetensorsHeader read_safetensors_header(const std::string& path) {
       entry.shape.push_back(d.get<int64_t>());
     }
     const auto& offsets = info["data_offsets"];
-    FLUXION_CHECK(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() &&
-                      offsets[1].is_number_unsigned(),
-                  path, ": entry '", key, "' data_offsets must be two non-negative integers");
+    FLUXION_CHECK(
+        offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
+        path, ": entry '", key, "' data_offsets must be two non-negative integers");
     entry.begin = offsets[0].get<uint64_t>();
     entry.end = offsets[1].get<uint64_t>();
     FLUXION_CHECK(entry.begin <= entry.end, path, ": tensor '", key, "' has begin > end offsets");
@@ -130,28 +127,25 @@ SafetensorsHeader read_safetensors_header(const std::string& path) {
                   " past the data section of ", data_size, " bytes (truncated file?)");
     const uint64_t numel = checked_numel(entry.shape, path, key);
     const uint64_t elem = safetensors_dtype_size(entry.dtype);
-    FLUXION_CHECK(numel <= std::numeric_limits<uint64_t>::max() / elem &&
-                      numel * elem == entry.end - entry.begin,
-                  path, ": tensor '", key, "' holds ", entry.end - entry.begin,
-                  " bytes but dtype x shape needs ", numel * elem);
+    FLUXION_CHECK(numel <= std::numeric_limits<uint64_t>::max() / elem && numel * elem == entry.end - entry.begin, path,
+                  ": tensor '", key, "' holds ", entry.end - entry.begin, " bytes but dtype x shape needs ",
+                  numel * elem);
     header.entries.push_back(std::move(entry));
   }
-  std::sort(header.entries.begin(), header.entries.end(),
-            [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
-              return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-            });
+  std::sort(header.entries.begin(), header.entries.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   for (size_t i = 1; i < header.entries.size(); ++i) {
     const auto& prev = header.entries[i - 1];
     const auto& cur = header.entries[i];
-    FLUXION_CHECK(cur.begin >= prev.end || cur.begin == cur.end, path, ": tensors '", prev.name,
-                  "' and '", cur.name, "' overlap");
+    FLUXION_CHECK(cur.begin >= prev.end || cur.begin == cur.end, path, ": tensors '", prev.name, "' and '", cur.name,
+                  "' overlap");
   }
   return header;
 }
 
 namespace {
-TensorMap load_entries(const std::string& path, const SafetensorsHeader& header,
-                       const std::string& prefix) {
+TensorMap load_entries(const std::string& path, const SafetensorsHeader& header, const std::string& prefix) {
   std::ifstream in(path, std::ios::binary);
   FLUXION_CHECK(in.good(), path, ": cannot open");
   TensorMap out;
@@ -174,15 +168,13 @@ TensorMap load_safetensors(const std::string& path, Metadata* metadata) {
   return load_safetensors_prefixed(path, "", metadata);
 }
 
-TensorMap load_safetensors_prefixed(const std::string& path, const std::string& prefix,
-                                    Metadata* metadata) {
+TensorMap load_safetensors_prefixed(const std::string& path, const std::string& prefix, Metadata* metadata) {
   const auto header = read_safetensors_header(path);
   if (metadata) *metadata = header.metadata;
   return load_entries(path, header, prefix);
 }
 
-void save_safetensors(const std::string& path, const TensorMap& tensors,
-                      const Metadata& metadata) {
+void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata) {
   nlohmann::json json = nlohmann::json::object();
   if (!metadata.empty()) json["__metadata__"] = metadata;
   std::vector<torch::Tensor> contiguous;
@@ -208,8 +200,7 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
     out.write(reinterpret_cast<const char*>(len_bytes), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const auto& t : contiguous)
-      out.write(static_cast<const char*>(t.data_ptr()),
-                static_cast<std::streamsize>(t.numel() * t.element_size()));
+      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
   });
 }
 

@@ -38,13 +38,11 @@ SafetensorsHeader read_safetensors_header(const std::string& path);
 TensorMap load_safetensors(const std::string& path, Metadata* metadata = nullptr);
 
 // Loads only the tensors whose names start with `prefix`, with the prefix removed.
-TensorMap load_safetensors_prefixed(const std::string& path, const std::string& prefix,
-                                    Metadata* metadata = nullptr);
+TensorMap load_safetensors_prefixed(const std::string& path, const std::string& prefix, Metadata* metadata = nullptr);
 
 // Writes tensors (any device, any layout; copied to CPU contiguous) and string metadata,
 // atomically. Names are written in sorted order.
-void save_safetensors(const std::string& path, const TensorMap& tensors,
-                      const Metadata& metadata = {});
+void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {});
 
 // "F32" <-> torch::kFloat etc. Throws on names or dtypes safetensors does not define.
 torch::ScalarType safetensors_dtype(const std::string& name);

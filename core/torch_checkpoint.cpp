@@ -95,8 +95,8 @@ struct TorchCheckpoint::Impl {
       ref->element_size = type->element_size;
       ref->numel = numel;
     } else if (ref->type_name != type_name || ref->numel != numel) {
-      fail(path, ": storage ", key, " is referenced as ", ref->type_name, "[", ref->numel, "] and as ",
-           type_name, "[", numel, "]");
+      fail(path, ": storage ", key, " is referenced as ", ref->type_name, "[", ref->numel, "] and as ", type_name, "[",
+           numel, "]");
     }
     auto v = pickle::make_value(Kind::storage);
     v->storage = ref;
@@ -165,8 +165,8 @@ struct TorchCheckpoint::Impl {
     }
     const std::string bytes = zip->read_all(*pickle_entry);
     pickle::MemorySource source(bytes.data(), bytes.size());
-    root = pickle::unpickle(source, [this](const ValuePtr& pid) { return zip_persistent_load(pid); },
-                            path + ": " + pickle_entry->name);
+    root = pickle::unpickle(
+        source, [this](const ValuePtr& pid) { return zip_persistent_load(pid); }, path + ": " + pickle_entry->name);
   }
 
   void open_legacy() {
@@ -185,28 +185,26 @@ struct TorchCheckpoint::Impl {
       FLUXION_CHECK(!little || (*little)->kind != Kind::boolean || (*little)->boolean, path,
                     ": written on a big-endian machine; only little-endian files are read");
     }
-    root = pickle::unpickle(source, [this](const ValuePtr& pid) { return legacy_persistent_load(pid); }, path);
+    root = pickle::unpickle(
+        source, [this](const ValuePtr& pid) { return legacy_persistent_load(pid); }, path);
     const auto keys = pickle::unpickle(source, none, path);
     FLUXION_CHECK(keys->kind == Kind::list, path, ": the storage key list is a ", pickle::kind_name(keys->kind));
     uint64_t offset = source.position();
     for (const auto& key_value : keys->items) {
-      FLUXION_CHECK(key_value->kind == Kind::string, path, ": a storage key is a ",
-                    pickle::kind_name(key_value->kind));
+      FLUXION_CHECK(key_value->kind == Kind::string, path, ": a storage key is a ", pickle::kind_name(key_value->kind));
       const auto it = storages.find(key_value->text);
       FLUXION_CHECK(it != storages.end(), path, ": storage ", key_value->text, " is stored but never used");
-      FLUXION_CHECK(file_size - offset >= 8, path, ": ends early in storage ", key_value->text,
-                    " (truncated file?)");
+      FLUXION_CHECK(file_size - offset >= 8, path, ": ends early in storage ", key_value->text, " (truncated file?)");
       char count_bytes[8];
       source.seek(offset);
       source.read(count_bytes, 8);
       int64_t count = 0;
       for (int i = 7; i >= 0; --i) count = (count << 8) | static_cast<unsigned char>(count_bytes[i]);
       const auto& ref = *it->second;
-      FLUXION_CHECK(count == ref.numel, path, ": storage ", ref.key, " holds ", count,
-                    " elements, its tensors expect ", ref.numel);
+      FLUXION_CHECK(count == ref.numel, path, ": storage ", ref.key, " holds ", count, " elements, its tensors expect ",
+                    ref.numel);
       const uint64_t nbytes = static_cast<uint64_t>(count) * static_cast<uint64_t>(ref.element_size);
-      FLUXION_CHECK(file_size - offset - 8 >= nbytes, path, ": ends early in storage ", ref.key,
-                    " (truncated file?)");
+      FLUXION_CHECK(file_size - offset - 8 >= nbytes, path, ": ends early in storage ", ref.key, " (truncated file?)");
       data_offsets[ref.key] = offset + 8;
       offset += 8 + nbytes;
     }
@@ -256,8 +254,9 @@ TorchCheckpoint::TorchCheckpoint(const std::string& path) : impl_(std::make_uniq
   if (head.compare(0, 4, "PK\x03\x04") == 0) {
     impl_->open_zip();
   } else if (head.size() >= 262 && head.compare(257, 5, "ustar") == 0) {
-    fail(path, ": the tar format of PyTorch < 0.4 is not read; load it with PyTorch and save it again "
-               "(torch.save writes the zip format)");
+    fail(path,
+         ": the tar format of PyTorch < 0.4 is not read; load it with PyTorch and save it again "
+         "(torch.save writes the zip format)");
   } else if (static_cast<unsigned char>(head[0]) == 0x80 && head.size() >= 2 && head[1] >= 2 && head[1] <= 5) {
     impl_->legacy = true;
     impl_->open_legacy();

@@ -37,7 +37,9 @@ bool append_identity(const Value& key, std::string& id, int depth) {
     case Kind::big_integer:
     case Kind::string:
     case Kind::bytes:
-      id += (key.kind == Kind::string ? "s" : key.kind == Kind::bytes ? "b" : "I") +
+      id += (key.kind == Kind::string  ? "s"
+             : key.kind == Kind::bytes ? "b"
+                                       : "I") +
             std::to_string(key.text.size()) + ":" + key.text;
       return true;
     case Kind::tuple:
@@ -45,8 +47,7 @@ bool append_identity(const Value& key, std::string& id, int depth) {
       for (const auto& item : key.items)
         if (!append_identity(*item, id, depth + 1)) return false;
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -134,16 +135,24 @@ void MemorySource::read(char* dest, size_t n) {
 
 std::optional<StorageType> storage_type(const std::string& class_name) {
   static const std::unordered_map<std::string, StorageType> table = {
-      {"FloatStorage", {torch::kFloat, 4}},       {"DoubleStorage", {torch::kDouble, 8}},
-      {"HalfStorage", {torch::kHalf, 2}},         {"BFloat16Storage", {torch::kBFloat16, 2}},
-      {"LongStorage", {torch::kLong, 8}},         {"IntStorage", {torch::kInt, 4}},
-      {"ShortStorage", {torch::kShort, 2}},       {"CharStorage", {torch::kChar, 1}},
-      {"ByteStorage", {torch::kByte, 1}},         {"BoolStorage", {torch::kBool, 1}},
+      {"FloatStorage", {torch::kFloat, 4}},
+      {"DoubleStorage", {torch::kDouble, 8}},
+      {"HalfStorage", {torch::kHalf, 2}},
+      {"BFloat16Storage", {torch::kBFloat16, 2}},
+      {"LongStorage", {torch::kLong, 8}},
+      {"IntStorage", {torch::kInt, 4}},
+      {"ShortStorage", {torch::kShort, 2}},
+      {"CharStorage", {torch::kChar, 1}},
+      {"ByteStorage", {torch::kByte, 1}},
+      {"BoolStorage", {torch::kBool, 1}},
       {"ComplexFloatStorage", {torch::kComplexFloat, 8}},
       {"ComplexDoubleStorage", {torch::kComplexDouble, 16}},
-      {"UntypedStorage", {torch::kByte, 1}},      {"ComplexHalfStorage", {std::nullopt, 4}},
-      {"QInt8Storage", {std::nullopt, 1}},        {"QUInt8Storage", {std::nullopt, 1}},
-      {"QInt32Storage", {std::nullopt, 4}},       {"QUInt4x2Storage", {std::nullopt, 1}},
+      {"UntypedStorage", {torch::kByte, 1}},
+      {"ComplexHalfStorage", {std::nullopt, 4}},
+      {"QInt8Storage", {std::nullopt, 1}},
+      {"QUInt8Storage", {std::nullopt, 1}},
+      {"QInt32Storage", {std::nullopt, 4}},
+      {"QUInt4x2Storage", {std::nullopt, 1}},
       {"QUInt2x4Storage", {std::nullopt, 1}},
   };
   const auto it = table.find(class_name);
@@ -342,7 +351,8 @@ class Unpickler {
   // torch._utils._rebuild_tensor(_v2)(storage, storage_offset, size, stride, ...)
   ValuePtr rebuild_tensor(const ValuePtr& args, const std::string& fn) {
     const auto& a = arguments(args, 4, fn);
-    if (a[0]->kind != Kind::storage) malformed(fn, ": its first argument is a ", kind_name(a[0]->kind), ", not a storage");
+    if (a[0]->kind != Kind::storage)
+      malformed(fn, ": its first argument is a ", kind_name(a[0]->kind), ", not a storage");
     if (a[1]->kind != Kind::integer) malformed(fn, ": the storage offset is a ", kind_name(a[1]->kind));
     auto ref = std::make_shared<TensorRef>();
     ref->storage = a[0]->storage;
@@ -385,8 +395,8 @@ class Unpickler {
     }
     if (fn == "torch._tensor._rebuild_from_type_v2") {  // (func, new_type, args, state)
       const auto& a = arguments(args, 3, fn);
-      const bool plain = a[1]->kind == Kind::global &&
-                         (a[1]->text == "torch.Tensor" || a[1]->text == "torch.nn.parameter.Parameter");
+      const bool plain =
+          a[1]->kind == Kind::global && (a[1]->text == "torch.Tensor" || a[1]->text == "torch.nn.parameter.Parameter");
       if (!plain) return object(a[1]->kind == Kind::global ? a[1]->text : fn);
       return reduce(a[0], a[2]);
     }
@@ -412,8 +422,7 @@ class Unpickler {
   }
 
   ValuePtr new_object(const ValuePtr& cls, const ValuePtr& args) {
-    if (cls->kind != Kind::global && cls->kind != Kind::object)
-      malformed("NEWOBJ of a ", kind_name(cls->kind));
+    if (cls->kind != Kind::global && cls->kind != Kind::object) malformed("NEWOBJ of a ", kind_name(cls->kind));
     if (cls->kind == Kind::global) {
       if (cls->text == "torch.nn.parameter.Parameter" && args->kind == Kind::tuple && !args->items.empty() &&
           args->items[0]->kind == Kind::tensor)
@@ -427,8 +436,7 @@ class Unpickler {
     switch (target->kind) {
       case Kind::dict:    // an OrderedDict's attributes (state_dict()'s _metadata)
       case Kind::tensor:  // a parameter's or tensor's Python attributes
-      case Kind::global:
-        return;
+      case Kind::global: return;
       case Kind::object:
         // torch.Tensor.__new__ then BUILD with (storage, offset, size, stride): a plain tensor.
         if (target->text == "torch.Tensor" && state->kind == Kind::tuple && state->items.size() == 4 &&
@@ -438,8 +446,7 @@ class Unpickler {
           target->tensor = rebuilt->tensor;
         }
         return;
-      default:
-        malformed("BUILD on a ", kind_name(target->kind));
+      default: malformed("BUILD on a ", kind_name(target->kind));
     }
   }
 
@@ -450,13 +457,15 @@ class Unpickler {
         if (protocol > 5) malformed("pickle protocol ", protocol, " is newer than 5");
         break;
       }
-      case 0x95: little_endian(8); break;  // FRAME
+      case 0x95: little_endian(8); break;                // FRAME
       case '(': marks_.push_back(stack_.size()); break;  // MARK
-      case '0':  // POP
-        if (stack_.size() > fence()) stack_.pop_back();
-        else pop_mark();
+      case '0':                                          // POP
+        if (stack_.size() > fence())
+          stack_.pop_back();
+        else
+          pop_mark();
         break;
-      case '1': pop_mark(); break;  // POP_MARK
+      case '1': pop_mark(); break;   // POP_MARK
       case '2': push(top()); break;  // DUP
       case 'N': push(make_value(Kind::none)); break;
       case 0x88:
@@ -467,10 +476,10 @@ class Unpickler {
         break;
       }
       case 'J': push_integer(static_cast<int32_t>(static_cast<uint32_t>(little_endian(4)))); break;  // BININT
-      case 'K': push_integer(static_cast<int64_t>(little_endian(1))); break;  // BININT1
-      case 'M': push_integer(static_cast<int64_t>(little_endian(2))); break;  // BININT2
-      case 0x8a: push_long(u8()); break;  // LONG1
-      case 0x8b: {  // LONG4
+      case 'K': push_integer(static_cast<int64_t>(little_endian(1))); break;                         // BININT1
+      case 'M': push_integer(static_cast<int64_t>(little_endian(2))); break;                         // BININT2
+      case 0x8a: push_long(u8()); break;                                                             // LONG1
+      case 0x8b: {                                                                                   // LONG4
         const auto n = static_cast<int32_t>(static_cast<uint32_t>(little_endian(4)));
         if (n < 0) malformed("negative LONG4 length");
         push_long(static_cast<uint64_t>(n));
@@ -485,7 +494,7 @@ class Unpickler {
         push(std::move(v));
         break;
       }
-      case 'X': push_string(little_endian(4)); break;  // BINUNICODE
+      case 'X': push_string(little_endian(4)); break;   // BINUNICODE
       case 0x8c: push_string(u8()); break;              // SHORT_BINUNICODE
       case 0x8d: push_string(little_endian(8)); break;  // BINUNICODE8
       case 'U': push_string(u8(), false); break;        // SHORT_BINSTRING (decoded as UTF-8 by torch.load)
@@ -495,11 +504,11 @@ class Unpickler {
         push_string(static_cast<uint64_t>(n), false);
         break;
       }
-      case 'B': push_bytes(little_endian(4)); break;     // BINBYTES
-      case 'C': push_bytes(u8()); break;                 // SHORT_BINBYTES
-      case 0x8e: push_bytes(little_endian(8)); break;    // BINBYTES8
-      case 0x96: push_bytes(little_endian(8)); break;    // BYTEARRAY8
-      case ')': push(sequence(Kind::tuple, {})); break;  // EMPTY_TUPLE
+      case 'B': push_bytes(little_endian(4)); break;             // BINBYTES
+      case 'C': push_bytes(u8()); break;                         // SHORT_BINBYTES
+      case 0x8e: push_bytes(little_endian(8)); break;            // BINBYTES8
+      case 0x96: push_bytes(little_endian(8)); break;            // BYTEARRAY8
+      case ')': push(sequence(Kind::tuple, {})); break;          // EMPTY_TUPLE
       case 't': push(sequence(Kind::tuple, pop_mark())); break;  // TUPLE
       case 0x85:
       case 0x86:
@@ -511,9 +520,9 @@ class Unpickler {
         push(sequence(Kind::tuple, std::move(items)));
         break;
       }
-      case ']': push(make_value(Kind::list)); break;              // EMPTY_LIST
-      case 'l': push(sequence(Kind::list, pop_mark())); break;    // LIST
-      case 'a': {                                                 // APPEND
+      case ']': push(make_value(Kind::list)); break;            // EMPTY_LIST
+      case 'l': push(sequence(Kind::list, pop_mark())); break;  // LIST
+      case 'a': {                                               // APPEND
         auto item = pop();
         append_items(top(), {std::move(item)});
         break;
@@ -547,7 +556,10 @@ class Unpickler {
         if (top()->kind != Kind::object) malformed("ADDITEMS to a ", kind_name(top()->kind));
         break;
       }
-      case 0x91: pop_mark(); push(object("builtins.frozenset")); break;  // FROZENSET
+      case 0x91:
+        pop_mark();
+        push(object("builtins.frozenset"));
+        break;     // FROZENSET
       case 'c': {  // GLOBAL
         auto module = line();
         auto name = line();
@@ -578,7 +590,7 @@ class Unpickler {
         break;
       }
       case 0x92: {  // NEWOBJ_EX
-        pop();  // kwargs
+        pop();      // kwargs
         auto args = pop();
         auto cls = pop();
         push(new_object(cls, args));
@@ -596,11 +608,11 @@ class Unpickler {
         push(std::move(value));
         break;
       }
-      case 'h': memo_get(u8()); break;                // BINGET
-      case 'j': memo_get(little_endian(4)); break;    // LONG_BINGET
-      case 'q': memo_put(u8()); break;                // BINPUT
-      case 'r': memo_put(little_endian(4)); break;    // LONG_BINPUT
-      case 0x94: memo_put(memo_.size()); break;       // MEMOIZE
+      case 'h': memo_get(u8()); break;              // BINGET
+      case 'j': memo_get(little_endian(4)); break;  // LONG_BINGET
+      case 'q': memo_put(u8()); break;              // BINPUT
+      case 'r': memo_put(little_endian(4)); break;  // LONG_BINPUT
+      case 0x94: memo_put(memo_.size()); break;     // MEMOIZE
       default:
         char hex[8];
         std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned>(op));

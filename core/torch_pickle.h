@@ -53,9 +53,18 @@ struct TensorRef {
 };
 
 enum class Kind {
-  none, boolean, integer, big_integer, floating, string, bytes,
-  list, tuple, dict,
-  tensor, storage,
+  none,
+  boolean,
+  integer,
+  big_integer,
+  floating,
+  string,
+  bytes,
+  list,
+  tuple,
+  dict,
+  tensor,
+  storage,
   global,  // a class or function named by GLOBAL / STACK_GLOBAL (text: "module.name")
   object,  // anything built from a global that is not interpreted (text: the global's name)
 };
@@ -74,11 +83,11 @@ struct Value {
   bool boolean = false;
   int64_t integer = 0;
   double floating = 0;
-  std::string text;  // string and bytes content; big_integer: little-endian two's complement;
-                     // global / object: "module.name"
-  std::vector<ValuePtr> items;                          // list, tuple
-  std::vector<std::pair<ValuePtr, ValuePtr>> entries;   // dict, in insertion order
-  std::unordered_map<std::string, size_t> index;        // dict: key identity -> entry
+  std::string text;             // string and bytes content; big_integer: little-endian two's complement;
+                                // global / object: "module.name"
+  std::vector<ValuePtr> items;  // list, tuple
+  std::vector<std::pair<ValuePtr, ValuePtr>> entries;  // dict, in insertion order
+  std::unordered_map<std::string, size_t> index;       // dict: key identity -> entry
   std::shared_ptr<TensorRef> tensor;
   std::shared_ptr<const StorageRef> storage;
 

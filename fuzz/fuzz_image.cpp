@@ -11,6 +11,5 @@ constexpr int64_t kFuzzMaxPixels = int64_t(1) << 12;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   const int channels = size > 0 ? (data[size - 1] % 3 == 2 ? 3 : data[size - 1] % 3) : 0;
-  return fluxion::fuzz::expect_clean(
-      [&] { fluxion::core::decode_image(bytes, "fuzz.png", channels, kFuzzMaxPixels); });
+  return fluxion::fuzz::expect_clean([&] { fluxion::core::decode_image(bytes, "fuzz.png", channels, kFuzzMaxPixels); });
 }

@@ -37,8 +37,8 @@ int expect_clean(Parse&& parse) {
   } catch (const std::exception& e) {
 #ifdef FLUXION_FUZZ_REPLAY
     // the gcc test suite replays inputs through the entry points: a finding fails the test case
-    throw std::logic_error(std::string("FINDING: ") + typeid(e).name() + " escaped as a non-fluxion exception: " +
-                           e.what());
+    throw std::logic_error(std::string("FINDING: ") + typeid(e).name() +
+                           " escaped as a non-fluxion exception: " + e.what());
 #else
     std::fprintf(stderr, "FINDING: %s escaped as a non-fluxion exception: %s\n", typeid(e).name(), e.what());
     std::abort();

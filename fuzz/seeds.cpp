@@ -24,7 +24,8 @@ void write(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 std::string be32(uint32_t v) {
-  return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                     static_cast<char>(v)};
 }
 }  // namespace
 
@@ -52,10 +53,11 @@ void write_seeds(const std::string& out_dir) {
   metrics::save_stats_npz((npz_dir / "stats.npz").string(), stats);
 
   // idx: magic, counts, then pixels (two 2x3 images)
-  write(out / "fuzz_idx" / "images.idx", std::string("\0\0\x08\x03", 4) + be32(2) + be32(2) + be32(3) + std::string(12, '\x7f'));
+  write(out / "fuzz_idx" / "images.idx",
+        std::string("\0\0\x08\x03", 4) + be32(2) + be32(2) + be32(3) + std::string(12, '\x7f'));
   // CIFAR-10: two records of label + 3072 pixels
-  write(out / "fuzz_cifar" / "two.bin", std::string(1, '\x03') + std::string(3072, '\x10') + std::string(1, '\x09') +
-                                            std::string(3072, '\xf0'));
+  write(out / "fuzz_cifar" / "two.bin",
+        std::string(1, '\x03') + std::string(3072, '\x10') + std::string(1, '\x09') + std::string(3072, '\xf0'));
 
   core::write_png((out / "fuzz_image" / "rgb.png").string(), image);
   core::write_png((out / "fuzz_image" / "gray.png").string(), image.slice(0, 0, 1).contiguous());

@@ -48,8 +48,8 @@ class Dinov2LayerImpl : public torch::nn::Module {
     auto h = norm1->forward(x);
     // (B, N, C) -> (B, H, N, d)
     auto split = [&](const torch::Tensor& t) { return t.view({B, N, heads_, d}).transpose(1, 2); };
-    auto attended = compat::scaled_dot_product_attention(
-        split(models::linear(query, h)), split(models::linear(key, h)), split(models::linear(value, h)));
+    auto attended = compat::scaled_dot_product_attention(split(models::linear(query, h)), split(models::linear(key, h)),
+                                                         split(models::linear(value, h)));
     // (B, H, N, d) -> (B, N, C)
     attended = attended.transpose(1, 2).reshape({B, N, C});
     auto out = x + models::linear(dense, attended) * lambda1;
@@ -64,8 +64,7 @@ class Dinov2LayerImpl : public torch::nn::Module {
   }
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, dense{nullptr}, fc1{nullptr},
-      fc2{nullptr};
+  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, dense{nullptr}, fc1{nullptr}, fc2{nullptr};
   torch::Tensor lambda1, lambda2;
 
  private:
@@ -83,11 +82,25 @@ Dinov2Config dinov2_config(const std::string& name) {
     c.num_registers = 4;
     base = base.substr(0, base.size() - reg.size());
   }
-  if (base == "vits14") { c.hidden_size = 384; c.num_layers = 12; c.num_heads = 6; }
-  else if (base == "vitb14") { c.hidden_size = 768; c.num_layers = 12; c.num_heads = 12; }
-  else if (base == "vitl14") { c.hidden_size = 1024; c.num_layers = 24; c.num_heads = 16; }
-  else if (base == "vitg14") { c.hidden_size = 1536; c.num_layers = 40; c.num_heads = 24; c.swiglu = true; }
-  else fail("dinov2: unknown model '", name, "' (vits14, vitb14, vitl14, vitg14, optionally _reg)");
+  if (base == "vits14") {
+    c.hidden_size = 384;
+    c.num_layers = 12;
+    c.num_heads = 6;
+  } else if (base == "vitb14") {
+    c.hidden_size = 768;
+    c.num_layers = 12;
+    c.num_heads = 12;
+  } else if (base == "vitl14") {
+    c.hidden_size = 1024;
+    c.num_layers = 24;
+    c.num_heads = 16;
+  } else if (base == "vitg14") {
+    c.hidden_size = 1536;
+    c.num_layers = 40;
+    c.num_heads = 24;
+    c.swiglu = true;
+  } else
+    fail("dinov2: unknown model '", name, "' (vits14, vitb14, vitl14, vitg14, optionally _reg)");
   return c;
 }
 
@@ -97,36 +110,31 @@ Dinov2Impl::Dinov2Impl(const Dinov2Config& config) : config_(config) {
   embeddings_ = child(*this, "embeddings");
   cls_token_ = embeddings_->register_parameter("cls_token", torch::zeros({1, 1, C}));
   mask_token_ = embeddings_->register_parameter("mask_token", torch::zeros({1, C}));
-  position_embeddings_ =
-      embeddings_->register_parameter("position_embeddings", torch::zeros({1, grid * grid + 1, C}));
+  position_embeddings_ = embeddings_->register_parameter("position_embeddings", torch::zeros({1, grid * grid + 1, C}));
   if (config.num_registers > 0) {
-    register_tokens_ = embeddings_->register_parameter(
-        "register_tokens", torch::zeros({1, config.num_registers, C}));
+    register_tokens_ = embeddings_->register_parameter("register_tokens", torch::zeros({1, config.num_registers, C}));
   }
   projection_ = child(*embeddings_, "patch_embeddings")
-                    ->register_module("projection",
-                                      torch::nn::Conv2d(torch::nn::Conv2dOptions(3, C, config.patch_size)
-                                                            .stride(config.patch_size)));
+                    ->register_module(
+                        "projection",
+                        torch::nn::Conv2d(torch::nn::Conv2dOptions(3, C, config.patch_size).stride(config.patch_size)));
   encoder_ = child(*this, "encoder");
   layers_ = encoder_->register_module("layer", torch::nn::ModuleList());
   for (int64_t i = 0; i < config.num_layers; ++i) layers_->push_back(Dinov2Layer(config));
-  layernorm_ = register_module(
-      "layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({C}).eps(config.layer_norm_eps)));
+  layernorm_ =
+      register_module("layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({C}).eps(config.layer_norm_eps)));
 }
 
 torch::Tensor Dinov2Impl::interpolated_positions(int64_t grid_h, int64_t grid_w) const {
   const int64_t num_positions = position_embeddings_.size(1) - 1;
   if (grid_h * grid_w == num_positions && grid_h == grid_w) return position_embeddings_;
   const int64_t M = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(num_positions))));
-  FLUXION_CHECK(M * M == num_positions, "dinov2: position table of ", num_positions,
-                " entries is not a square grid");
+  FLUXION_CHECK(M * M == num_positions, "dinov2: position table of ", num_positions, " entries is not a square grid");
   const int64_t C = position_embeddings_.size(2);
   auto cls_pos = position_embeddings_.narrow(1, 0, 1);
   // (1, M*M, C) -> (1, C, M, M)
-  auto table = position_embeddings_.narrow(1, 1, num_positions)
-                   .reshape({1, M, M, C})
-                   .permute({0, 3, 1, 2})
-                   .to(torch::kFloat);
+  auto table =
+      position_embeddings_.narrow(1, 1, num_positions).reshape({1, M, M, C}).permute({0, 3, 1, 2}).to(torch::kFloat);
   torch::Tensor resized;
   if (config_.interpolation == PositionInterpolation::offset_0_1) {
     // the scale factor, not the size, sets the sampling positions (dino issue #8)
@@ -142,8 +150,8 @@ torch::Tensor Dinov2Impl::interpolated_positions(int64_t grid_h, int64_t grid_w)
 }
 
 Dinov2Output Dinov2Impl::forward(const torch::Tensor& pixel_values) {
-  FLUXION_CHECK(pixel_values.dim() == 4 && pixel_values.size(1) == 3,
-                "dinov2: input must be (B, 3, H, W), got shape ", pixel_values.sizes());
+  FLUXION_CHECK(pixel_values.dim() == 4 && pixel_values.size(1) == 3, "dinov2: input must be (B, 3, H, W), got shape ",
+                pixel_values.sizes());
   const int64_t B = pixel_values.size(0), H = pixel_values.size(2), W = pixel_values.size(3);
   const int64_t p = config_.patch_size;
   // (B, 3, H, W) -> (B, C, H/p, W/p) -> (B, N, C)
@@ -153,8 +161,7 @@ Dinov2Output Dinov2Impl::forward(const torch::Tensor& pixel_values) {
   x = x + interpolated_positions(H / p, W / p);
   if (register_tokens_.defined()) {
     // registers go between CLS and the patches, after the position codes
-    x = torch::cat({x.narrow(1, 0, 1), register_tokens_.expand({B, -1, -1}),
-                    x.narrow(1, 1, x.size(1) - 1)}, 1);
+    x = torch::cat({x.narrow(1, 0, 1), register_tokens_.expand({B, -1, -1}), x.narrow(1, 1, x.size(1) - 1)}, 1);
   }
   for (const auto& layer : *layers_) x = layer->as<Dinov2LayerImpl>()->forward(x);
   x = layernorm_->forward(x);
@@ -190,8 +197,6 @@ torch::Tensor dinov2_preprocess(const torch::Tensor& images_u8, int64_t size) {
   return (x - mean) / std;
 }
 
-torch::Tensor Dinov2Impl::extract(const torch::Tensor& images_u8) {
-  return forward(dinov2_preprocess(images_u8)).cls;
-}
+torch::Tensor Dinov2Impl::extract(const torch::Tensor& images_u8) { return forward(dinov2_preprocess(images_u8)).cls; }
 
 }  // namespace fluxion::metrics

@@ -25,7 +25,7 @@ struct Dinov2Config {
   int64_t patch_size = 14;
   int64_t image_size = 518;  // of the pretrained position table
   double mlp_ratio = 4.0;
-  bool swiglu = false;       // ViT-g
+  bool swiglu = false;  // ViT-g
   int64_t num_registers = 0;
   double layer_norm_eps = 1e-6;
   PositionInterpolation interpolation = PositionInterpolation::size;
@@ -70,7 +70,6 @@ core::TensorMap dinov2_to_hf_names(const core::TensorMap& weights);
 
 // Infers the configuration from weight shapes (heads: `num_heads` or from the safetensors
 // metadata "config" JSON, else hidden / 64), builds the model, loads the weights, eval mode.
-Dinov2 load_dinov2(const std::string& path, const torch::Device& device = torch::kCPU,
-                   int64_t num_heads = 0);
+Dinov2 load_dinov2(const std::string& path, const torch::Device& device = torch::kCPU, int64_t num_heads = 0);
 
 }  // namespace fluxion::metrics

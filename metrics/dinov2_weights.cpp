@@ -12,14 +12,12 @@
 namespace fluxion::metrics {
 
 namespace {
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 // "blocks.N.rest" (or the chunked "blocks.K.N.rest") -> transformers' name of the same tensor;
 // "" for tensors fluxion does not use.
-std::string official_block_name(const std::string& layer, const std::string& rest,
-                                core::TensorMap& out, const torch::Tensor& value) {
+std::string official_block_name(const std::string& layer, const std::string& rest, core::TensorMap& out,
+                                const torch::Tensor& value) {
   const std::string base = "encoder.layer." + layer + ".";
   static const std::map<std::string, std::string> renames = {
       {"norm1.weight", "norm1.weight"},
@@ -60,8 +58,7 @@ core::TensorMap dinov2_to_hf_names(const core::TensorMap& weights) {
   if (!official) {
     for (const auto& [name, value] : weights) {
       std::string n = starts_with(name, "dinov2.") ? name.substr(7) : name;
-      if (starts_with(n, "embeddings.") || starts_with(n, "encoder.") || starts_with(n, "layernorm."))
-        out[n] = value;
+      if (starts_with(n, "embeddings.") || starts_with(n, "encoder.") || starts_with(n, "layernorm.")) out[n] = value;
     }
     return out;
   }
@@ -114,11 +111,10 @@ Dinov2 load_dinov2(const std::string& path, const torch::Device& device, int64_t
   }
   c.num_layers = static_cast<int64_t>(layers.size());
   c.swiglu = weights.count("encoder.layer.0.mlp.weights_in.weight") > 0;
-  if (weights.count("embeddings.register_tokens"))
-    c.num_registers = weights.at("embeddings.register_tokens").size(1);
+  if (weights.count("embeddings.register_tokens")) c.num_registers = weights.at("embeddings.register_tokens").size(1);
   if (!c.swiglu && weights.count("encoder.layer.0.mlp.fc1.weight"))
-    c.mlp_ratio = static_cast<double>(weights.at("encoder.layer.0.mlp.fc1.weight").size(0)) /
-                  static_cast<double>(c.hidden_size);
+    c.mlp_ratio =
+        static_cast<double>(weights.at("encoder.layer.0.mlp.fc1.weight").size(0)) / static_cast<double>(c.hidden_size);
   c.num_heads = num_heads;
   if (c.num_heads <= 0 && metadata.count("config")) {
     const auto config = nlohmann::json::parse(metadata.at("config"), nullptr, false);
@@ -126,12 +122,11 @@ Dinov2 load_dinov2(const std::string& path, const torch::Device& device, int64_t
       c.num_heads = config["num_attention_heads"].get<int64_t>();
   }
   if (c.num_heads <= 0) c.num_heads = std::max<int64_t>(1, c.hidden_size / 64);
-  FLUXION_CHECK(c.hidden_size % c.num_heads == 0, "weights ", path, ": hidden size ",
-                c.hidden_size, " is not divisible by ", c.num_heads, " heads");
+  FLUXION_CHECK(c.hidden_size % c.num_heads == 0, "weights ", path, ": hidden size ", c.hidden_size,
+                " is not divisible by ", c.num_heads, " heads");
   // hub models resize their position table with the +0.1 scale-factor trick
   c.interpolation = official ? PositionInterpolation::offset_0_1 : PositionInterpolation::size;
-  if (!weights.count("embeddings.mask_token"))
-    weights["embeddings.mask_token"] = torch::zeros({1, c.hidden_size});
+  if (!weights.count("embeddings.mask_token")) weights["embeddings.mask_token"] = torch::zeros({1, c.hidden_size});
   if (weights.at("embeddings.mask_token").dim() != 2)
     weights["embeddings.mask_token"] = weights.at("embeddings.mask_token").reshape({1, c.hidden_size});
   Dinov2 model(c);

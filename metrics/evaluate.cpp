@@ -20,13 +20,9 @@
 namespace fluxion::metrics {
 
 namespace {
-bool is_npz(const std::string& path) {
-  return path.size() > 4 && path.compare(path.size() - 4, 4, ".npz") == 0;
-}
+bool is_npz(const std::string& path) { return path.size() > 4 && path.compare(path.size() - 4, 4, ".npz") == 0; }
 
-bool is_inception(FeatureKind kind) {
-  return kind == FeatureKind::inception || kind == FeatureKind::inception_adm;
-}
+bool is_inception(FeatureKind kind) { return kind == FeatureKind::inception || kind == FeatureKind::inception_adm; }
 
 // What --ref provides: images, stored statistics, or both (ADM reference batch).
 struct RefSource {
@@ -87,8 +83,7 @@ nlohmann::json run_evaluation(const EvalConfig& config) {
   const bool trust_stored = is_inception(spec.kind) || !ref.images;
   const bool stored_pool = ref.stored.pool.has_value() && trust_stored;
   const bool stored_spatial = ref.stored.spatial.has_value() && trust_stored;
-  const bool need_ref_features = wanted.count("kid") || wanted.count("pr") ||
-                                 (wanted.count("fd") && !stored_pool) ||
+  const bool need_ref_features = wanted.count("kid") || wanted.count("pr") || (wanted.count("fd") && !stored_pool) ||
                                  (wanted.count("sfid") && !stored_spatial) || wanted.count("spectral");
   FLUXION_CHECK(!need_ref_features || ref.images, "--ref ", config.ref,
                 " holds statistics only; kid, pr and spectral (and fd/sfid in this feature space) need "
@@ -96,8 +91,8 @@ nlohmann::json run_evaluation(const EvalConfig& config) {
 
   const auto device = core::resolve_device(config.device);
   auto extractor = make_feature_extractor(spec, device);
-  nlohmann::json result{{"samples", config.samples}, {"ref", config.ref}, {"features", spec.text},
-                        {"device", device.str()}};
+  nlohmann::json result{
+      {"samples", config.samples}, {"ref", config.ref}, {"features", spec.text}, {"device", device.str()}};
 
   ExtractOptions options;
   options.batch_size = config.batch_size;
@@ -175,16 +170,21 @@ nlohmann::json run_evaluation(const EvalConfig& config) {
 }
 
 std::string format_eval_table(const nlohmann::json& result) {
-  static const std::vector<std::pair<std::string, std::string>> rows{
-      {"fd", "FD"},          {"sfid", "sFID"},        {"is_mean", "IS"},
-      {"is_std", "IS std"},  {"kid_mean", "KID"},     {"kid_std", "KID std"},
-      {"precision", "precision"}, {"recall", "recall"}, {"spectral_distance", "spectral distance"}};
+  static const std::vector<std::pair<std::string, std::string>> rows{{"fd", "FD"},
+                                                                     {"sfid", "sFID"},
+                                                                     {"is_mean", "IS"},
+                                                                     {"is_std", "IS std"},
+                                                                     {"kid_mean", "KID"},
+                                                                     {"kid_std", "KID std"},
+                                                                     {"precision", "precision"},
+                                                                     {"recall", "recall"},
+                                                                     {"spectral_distance", "spectral distance"}};
   std::ostringstream out;
-  out << "features " << result.value("features", std::string()) << ", " << result.value("n_samples", 0)
-      << " samples";
+  out << "features " << result.value("features", std::string()) << ", " << result.value("n_samples", 0) << " samples";
   if (result.contains("n_ref")) out << ", " << result["n_ref"].get<int64_t>() << " reference images";
   out << "\n";
-  out << std::left << std::setw(20) << "metric" << "value\n";
+  out << std::left << std::setw(20) << "metric"
+      << "value\n";
   for (const auto& [key, label] : rows) {
     if (!result.contains(key)) continue;
     out << std::left << std::setw(20) << label << std::setprecision(8) << result[key].get<double>() << "\n";

@@ -10,9 +10,9 @@
 namespace fluxion::metrics {
 
 struct StatsConfig {
-  std::string images;               // dataset spec
+  std::string images;  // dataset spec
   std::string features = "inception";
-  std::string output;               // .npz (mu, sigma; mu_s, sigma_s for inception-adm)
+  std::string output;  // .npz (mu, sigma; mu_s, sigma_s for inception-adm)
   std::string device = "auto";
   int64_t batch_size = 50;
   int threads = 0;
@@ -25,21 +25,21 @@ struct StatsConfig {
 nlohmann::json compute_stats_file(const StatsConfig& config);
 
 struct EvalConfig {
-  std::string samples;              // dataset spec
-  std::string ref;                  // dataset spec, ADM reference batch (.npz with arr_0 and mu/sigma) or stats .npz
+  std::string samples;  // dataset spec
+  std::string ref;      // dataset spec, ADM reference batch (.npz with arr_0 and mu/sigma) or stats .npz
   std::string features = "inception";
   std::vector<std::string> metrics{"fd"};  // fd, is, kid, pr, sfid, spectral
   std::string device = "auto";
-  std::string json;                 // write the results here when set
-  std::string spectrum_plot;        // PNG of both spectra ("" : next to --json when set)
+  std::string json;           // write the results here when set
+  std::string spectrum_plot;  // PNG of both spectra ("" : next to --json when set)
   int64_t batch_size = 50;
   int threads = 0;
-  int64_t limit = 0;                // samples and reference images used, when > 0
+  int64_t limit = 0;  // samples and reference images used, when > 0
   int64_t is_splits = 10;
-  bool is_shuffle = true;           // torch-fidelity's permutation; false: ADM's contiguous splits
+  bool is_shuffle = true;  // torch-fidelity's permutation; false: ADM's contiguous splits
   int64_t kid_subsets = 100;
   int64_t kid_subset_size = 1000;
-  int64_t seed = 2020;              // KID subsets and the IS permutation (torch-fidelity's)
+  int64_t seed = 2020;  // KID subsets and the IS permutation (torch-fidelity's)
   int64_t pr_k = 3;
 };
 

@@ -5,8 +5,7 @@
 namespace fluxion::metrics {
 
 void FeatureStats::update(const torch::Tensor& features) {
-  FLUXION_CHECK(features.dim() == 2, "feature statistics: features must be (B, D), got shape ",
-                features.sizes());
+  FLUXION_CHECK(features.dim() == 2, "feature statistics: features must be (B, D), got shape ", features.sizes());
   if (features.size(0) == 0) return;
   torch::NoGradGuard no_grad;
   const auto x = features.to(torch::kDouble);
@@ -23,8 +22,8 @@ void FeatureStats::merge_moments(int64_t n, const torch::Tensor& mean, const tor
     m2_ = m2.clone();
     return;
   }
-  FLUXION_CHECK(mean.size(0) == mean_.size(0), "feature statistics: dimension changed from ",
-                mean_.size(0), " to ", mean.size(0));
+  FLUXION_CHECK(mean.size(0) == mean_.size(0), "feature statistics: dimension changed from ", mean_.size(0), " to ",
+                mean.size(0));
   const auto other_mean = mean.to(mean_.device());
   const double na = static_cast<double>(count_), nb = static_cast<double>(n);
   const double total = na + nb;
@@ -46,8 +45,7 @@ torch::Tensor FeatureStats::mean() const {
 }
 
 torch::Tensor FeatureStats::covariance() const {
-  FLUXION_CHECK(count_ > 1, "feature statistics: a covariance needs at least 2 samples, have ",
-                count_);
+  FLUXION_CHECK(count_ > 1, "feature statistics: a covariance needs at least 2 samples, have ", count_);
   return (m2_ / static_cast<double>(count_ - 1)).to(torch::kCPU);
 }
 

@@ -85,9 +85,7 @@ class FmnistResnetExtractor : public FeatureExtractor {
   torch::Device device_;
 };
 
-std::string cached(const std::string& file) {
-  return (std::filesystem::path(default_cache_dir()) / file).string();
-}
+std::string cached(const std::string& file) { return (std::filesystem::path(default_cache_dir()) / file).string(); }
 }  // namespace
 
 std::string default_cache_dir() {
@@ -138,8 +136,7 @@ FeatureSpec parse_feature_spec(const std::string& text) {
   return spec;
 }
 
-std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec,
-                                                         const torch::Device& device) {
+std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec, const torch::Device& device) {
   const bool inception = spec.kind == FeatureKind::inception || spec.kind == FeatureKind::inception_adm;
   FLUXION_CHECK(spec.dims == 2048 || (inception && (spec.dims == 64 || spec.dims == 192 || spec.dims == 768)),
                 "--dims ", spec.dims, ": Inception features have 64, 192, 768 or 2048 dimensions",
@@ -161,12 +158,9 @@ std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec
       return std::make_unique<InceptionExtractor>(weights, InceptionPreprocess::pytorch_fid, spec.dims, device);
     case FeatureKind::inception_adm:
       return std::make_unique<InceptionExtractor>(weights, InceptionPreprocess::tf_adm, spec.dims, device);
-    case FeatureKind::dinov2:
-      return std::make_unique<Dinov2Extractor>(weights, device);
-    case FeatureKind::fmnist:
-      return std::make_unique<FmnistExtractor>(weights, device);
-    case FeatureKind::fmnist_resnet:
-      return std::make_unique<FmnistResnetExtractor>(weights, device);
+    case FeatureKind::dinov2: return std::make_unique<Dinov2Extractor>(weights, device);
+    case FeatureKind::fmnist: return std::make_unique<FmnistExtractor>(weights, device);
+    case FeatureKind::fmnist_resnet: return std::make_unique<FmnistResnetExtractor>(weights, device);
   }
   fail("--features: unhandled extractor");
 }
@@ -184,11 +178,12 @@ void gather_extracted(const ExtractOptions& options, const torch::Device& device
   if (!spatial.empty()) all_spatial = ranks->gather_rows(torch::cat(spatial), "sFID features (gathering)");
   if (!logits.empty()) all_logits = ranks->gather_rows(torch::cat(logits), "logits (gathering)");
   if (!core::is_root(ranks)) return;
-  FLUXION_CHECK(all_features.size(0) == total, "features: gathered ", all_features.size(0), " rows from the ranks, expected ",
-                total);
+  FLUXION_CHECK(all_features.size(0) == total, "features: gathered ", all_features.size(0),
+                " rows from the ranks, expected ", total);
   for (int64_t begin = 0; begin < total; begin += options.batch_size) {
     out.stats.update(all_features.slice(0, begin, begin + options.batch_size).to(device));
-    if (all_spatial.defined()) out.spatial_stats.update(all_spatial.slice(0, begin, begin + options.batch_size).to(device));
+    if (all_spatial.defined())
+      out.spatial_stats.update(all_spatial.slice(0, begin, begin + options.batch_size).to(device));
   }
   if (options.keep_features) out.features = all_features.to(torch::kFloat);
   if (options.keep_logits && all_logits.defined()) out.logits = all_logits.to(torch::kFloat);
@@ -196,12 +191,11 @@ void gather_extracted(const ExtractOptions& options, const torch::Device& device
 }
 }  // namespace
 
-ExtractedSet extract_dataset(const core::Dataset& data, FeatureExtractor& extractor,
-                             const torch::Device& device, const ExtractOptions& options) {
+ExtractedSet extract_dataset(const core::Dataset& data, FeatureExtractor& extractor, const torch::Device& device,
+                             const ExtractOptions& options) {
   const int64_t total = options.limit > 0 ? std::min(options.limit, data.size()) : data.size();
   FLUXION_CHECK(total > 0, "features: ", data.describe(), " holds no images");
-  FLUXION_CHECK(options.batch_size > 0, "features: batch size must be positive, got ",
-                options.batch_size);
+  FLUXION_CHECK(options.batch_size > 0, "features: batch size must be positive, got ", options.batch_size);
   // Ranks share the work when each gets a batch; fewer batches than ranks: rank 0 does them all.
   const int64_t batches = (total + options.batch_size - 1) / options.batch_size;
   const bool sharded = options.ranks != nullptr && batches >= options.ranks->world_size();

@@ -56,13 +56,12 @@ class FeatureExtractor {
   virtual std::string name() const = 0;
 };
 
-std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec,
-                                                         const torch::Device& device);
+std::unique_ptr<FeatureExtractor> make_feature_extractor(const FeatureSpec& spec, const torch::Device& device);
 
 struct ExtractOptions {
   int64_t batch_size = 50;
-  int threads = 0;          // decoding threads, 0: all cores
-  int64_t limit = 0;        // use only the first `limit` images when > 0
+  int threads = 0;             // decoding threads, 0: all cores
+  int64_t limit = 0;           // use only the first `limit` images when > 0
   bool keep_features = false;  // keep (N, D) float32 features on the CPU (KID, PR)
   bool keep_logits = false;    // keep (N, K) logits (IS)
   bool progress = true;
@@ -81,7 +80,7 @@ struct ExtractedSet {
   int64_t count = 0;
 };
 
-ExtractedSet extract_dataset(const core::Dataset& data, FeatureExtractor& extractor,
-                             const torch::Device& device, const ExtractOptions& options);
+ExtractedSet extract_dataset(const core::Dataset& data, FeatureExtractor& extractor, const torch::Device& device,
+                             const ExtractOptions& options);
 
 }  // namespace fluxion::metrics

@@ -12,9 +12,7 @@
 namespace fluxion::metrics {
 
 namespace {
-bool is_npz(const std::string& path) {
-  return path.size() > 4 && path.compare(path.size() - 4, 4, ".npz") == 0;
-}
+bool is_npz(const std::string& path) { return path.size() > 4 && path.compare(path.size() - 4, 4, ".npz") == 0; }
 
 FeatureSpec feature_spec(const FidPathsConfig& config) {
   auto spec = parse_feature_spec(config.features);

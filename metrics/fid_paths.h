@@ -17,7 +17,7 @@ struct FidPathsConfig {
   int64_t dims = 2048;                 // 64, 192, 768 or 2048 (Inception blocks)
   std::string device = "auto";
   int64_t batch_size = 50;
-  int threads = 0;                     // decoding threads (pytorch-fid's --num-workers)
+  int threads = 0;  // decoding threads (pytorch-fid's --num-workers)
 };
 
 // The statistics of one path: loaded as they are when it is a statistics .npz (--features and

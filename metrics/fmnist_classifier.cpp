@@ -28,8 +28,7 @@ FmnistOutputs FmnistClassifierImpl::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor fmnist_preprocess(const torch::Tensor& images_u8) {
-  FLUXION_CHECK(images_u8.dim() == 4, "fmnist classifier: images must be (B, C, H, W), got shape ",
-                images_u8.sizes());
+  FLUXION_CHECK(images_u8.dim() == 4, "fmnist classifier: images must be (B, C, H, W), got shape ", images_u8.sizes());
   auto x = images_u8.to(torch::kFloat).mean(1, /*keepdim=*/true);
   if (x.size(2) == 32 && x.size(3) == 32) {
     x = x.narrow(2, 2, 28).narrow(3, 2, 28);
@@ -63,8 +62,8 @@ FmnistClassifier train_fmnist_classifier(const torch::Device& device, const Fmni
   loop.learning_rate = [&options](int64_t step, int64_t steps_per_epoch, int64_t) {
     return step / steps_per_epoch >= options.epochs - 2 ? 0.2 * options.learning_rate : options.learning_rate;
   };
-  train_fmnist_model(*model, optimizer, [&](const torch::Tensor& x) { return model->extract(x).logits; }, device,
-                     loop);
+  train_fmnist_model(
+      *model, optimizer, [&](const torch::Tensor& x) { return model->extract(x).logits; }, device, loop);
   const double accuracy = fmnist_test_accuracy(model, device);
   if (test_accuracy) *test_accuracy = accuracy;
   return model;

@@ -58,9 +58,9 @@ FmnistResnetImpl::FmnistResnetImpl() {
 }
 
 FmnistOutputs FmnistResnetImpl::forward(const torch::Tensor& x) {
-  auto h = torch::relu(bn1->forward(conv1->forward(x)));  // (B, 1, 28, 28) -> (B, 32, 28, 28)
+  auto h = torch::relu(bn1->forward(conv1->forward(x)));     // (B, 1, 28, 28) -> (B, 32, 28, 28)
   h = layer3->forward(layer2->forward(layer1->forward(h)));  // -> (B, 128, 4, 4)
-  auto features = h.mean({2, 3});                           // -> (B, 128)
+  auto features = h.mean({2, 3});                            // -> (B, 128)
   return {features, fc->forward(features)};
 }
 
@@ -79,7 +79,7 @@ torch::Tensor fmnist_augment(const torch::Tensor& images_u8, at::Generator& gen,
   if (max_shift > 0) {
     const int64_t s = max_shift;
     const auto padded = torch::constant_pad_nd(out, {s, s, s, s}, 0);  // (B, C, H + 2s, W + 2s)
-    const auto offsets = core::randint(2 * s + 1, {b, 2}, gen);       // (B, 2): dy, dx in [0, 2s]
+    const auto offsets = core::randint(2 * s + 1, {b, 2}, gen);        // (B, 2): dy, dx in [0, 2s]
     auto shifted = torch::empty_like(out);
     const auto* o = offsets.data_ptr<int64_t>();
     for (int64_t i = 0; i < b; ++i) shifted[i].copy_(padded[i].narrow(1, o[2 * i], h).narrow(2, o[2 * i + 1], w));
@@ -115,8 +115,8 @@ FmnistResnet train_fmnist_resnet(const torch::Device& device, const FmnistResnet
       return fmnist_augment(x, gen, options.flip, options.max_shift);
     };
   }
-  train_fmnist_model(*model, optimizer, [&](const torch::Tensor& x) { return model->extract(x).logits; }, device,
-                     loop);
+  train_fmnist_model(
+      *model, optimizer, [&](const torch::Tensor& x) { return model->extract(x).logits; }, device, loop);
   const double accuracy = fmnist_resnet_test_accuracy(model, device);
   if (test_accuracy) *test_accuracy = accuracy;
   return model;

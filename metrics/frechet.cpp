@@ -7,9 +7,7 @@
 namespace fluxion::metrics {
 
 namespace {
-torch::Tensor as_cpu_double(const torch::Tensor& t) {
-  return t.to(torch::kCPU, torch::kDouble).contiguous();
-}
+torch::Tensor as_cpu_double(const torch::Tensor& t) { return t.to(torch::kCPU, torch::kDouble).contiguous(); }
 
 struct TraceSqrt {
   double value = 0;
@@ -42,14 +40,11 @@ FrechetResult frechet_distance_detailed(const torch::Tensor& mu1_in, const torch
   const auto sigma1 = as_cpu_double(sigma1_in);
   const auto sigma2 = as_cpu_double(sigma2_in);
   const int64_t d = mu1.size(0);
-  FLUXION_CHECK(mu2.size(0) == d, "frechet distance: mean dimensions differ (", d, " vs ",
-                mu2.size(0), ")");
+  FLUXION_CHECK(mu2.size(0) == d, "frechet distance: mean dimensions differ (", d, " vs ", mu2.size(0), ")");
   FLUXION_CHECK(sigma1.dim() == 2 && sigma1.size(0) == d && sigma1.size(1) == d,
-                "frechet distance: first covariance has shape ", sigma1.sizes(),
-                ", expected (", d, ", ", d, ")");
+                "frechet distance: first covariance has shape ", sigma1.sizes(), ", expected (", d, ", ", d, ")");
   FLUXION_CHECK(sigma2.dim() == 2 && sigma2.size(0) == d && sigma2.size(1) == d,
-                "frechet distance: second covariance has shape ", sigma2.sizes(),
-                ", expected (", d, ", ", d, ")");
+                "frechet distance: second covariance has shape ", sigma2.sizes(), ", expected (", d, ", ", d, ")");
 
   FrechetResult result;
   TraceSqrt t;
@@ -58,23 +53,21 @@ FrechetResult frechet_distance_detailed(const torch::Tensor& mu1_in, const torch
     const auto offset = torch::eye(d, torch::kDouble) * options.eps;
     t = trace_sqrt_product(sigma1 + offset, sigma2 + offset);
     result.regularized = true;
-    FLUXION_CHECK(t.finite, "frechet distance: tr sqrt(S1 S2) is not finite even with eps ",
-                  options.eps, " on the diagonals (non-finite statistics?)");
+    FLUXION_CHECK(t.finite, "frechet distance: tr sqrt(S1 S2) is not finite even with eps ", options.eps,
+                  " on the diagonals (non-finite statistics?)");
   }
-  FLUXION_CHECK(t.max_imaginary <= options.max_imaginary,
-                "frechet distance: imaginary component ", t.max_imaginary,
+  FLUXION_CHECK(t.max_imaginary <= options.max_imaginary, "frechet distance: imaginary component ", t.max_imaginary,
                 " in sqrt(S1 S2) exceeds ", options.max_imaginary);
   const auto diff = mu1 - mu2;
   result.mean_term = diff.dot(diff).item<double>();
   result.trace_sqrt = t.value;
   result.max_imaginary = t.max_imaginary;
-  result.distance = result.mean_term + sigma1.trace().item<double>() +
-                    sigma2.trace().item<double>() - 2.0 * t.value;
+  result.distance = result.mean_term + sigma1.trace().item<double>() + sigma2.trace().item<double>() - 2.0 * t.value;
   return result;
 }
 
-double frechet_distance(const torch::Tensor& mu1, const torch::Tensor& sigma1,
-                        const torch::Tensor& mu2, const torch::Tensor& sigma2) {
+double frechet_distance(const torch::Tensor& mu1, const torch::Tensor& sigma1, const torch::Tensor& mu2,
+                        const torch::Tensor& sigma2) {
   return frechet_distance_detailed(mu1, sigma1, mu2, sigma2).distance;
 }
 

@@ -17,25 +17,24 @@ struct GaussianStats {
 };
 
 struct FrechetOptions {
-  double eps = 1e-6;             // diagonal offset of the singular retry
-  double max_imaginary = 1e-3;   // fail when some |Im sqrt(lambda)| exceeds this
+  double eps = 1e-6;               // diagonal offset of the singular retry
+  double max_imaginary = 1e-3;     // fail when some |Im sqrt(lambda)| exceeds this
   bool always_regularize = false;  // add eps even when the plain result is finite
 };
 
 struct FrechetResult {
   double distance = 0;
-  double mean_term = 0;     // |mu1 - mu2|^2
-  double trace_sqrt = 0;    // tr sqrt(S1 S2) actually used
-  double max_imaginary = 0; // largest |Im sqrt(lambda)| seen
-  bool regularized = false; // eps was added
+  double mean_term = 0;      // |mu1 - mu2|^2
+  double trace_sqrt = 0;     // tr sqrt(S1 S2) actually used
+  double max_imaginary = 0;  // largest |Im sqrt(lambda)| seen
+  bool regularized = false;  // eps was added
 };
 
-FrechetResult frechet_distance_detailed(const torch::Tensor& mu1, const torch::Tensor& sigma1,
-                                        const torch::Tensor& mu2, const torch::Tensor& sigma2,
-                                        const FrechetOptions& options = {});
+FrechetResult frechet_distance_detailed(const torch::Tensor& mu1, const torch::Tensor& sigma1, const torch::Tensor& mu2,
+                                        const torch::Tensor& sigma2, const FrechetOptions& options = {});
 
-double frechet_distance(const torch::Tensor& mu1, const torch::Tensor& sigma1,
-                        const torch::Tensor& mu2, const torch::Tensor& sigma2);
+double frechet_distance(const torch::Tensor& mu1, const torch::Tensor& sigma1, const torch::Tensor& mu2,
+                        const torch::Tensor& sigma2);
 double frechet_distance(const GaussianStats& a, const GaussianStats& b);
 
 // tr sqrt(A B) for symmetric positive semi-definite A, B through the symmetric form

@@ -11,16 +11,12 @@ torch::Tensor avg_pool_same(const torch::Tensor& x) {
 }  // namespace
 
 BasicConv2dImpl::BasicConv2dImpl(int64_t in, int64_t out, Pair kernel, Pair stride, Pair padding) {
-  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
-                                                       .stride(stride)
-                                                       .padding(padding)
-                                                       .bias(false)));
+  conv = register_module(
+      "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false)));
   bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(1e-3)));
 }
 
-torch::Tensor BasicConv2dImpl::forward(const torch::Tensor& x) {
-  return torch::relu(bn->forward(conv->forward(x)));
-}
+torch::Tensor BasicConv2dImpl::forward(const torch::Tensor& x) { return torch::relu(bn->forward(conv->forward(x))); }
 
 FidInceptionAImpl::FidInceptionAImpl(int64_t in, int64_t pool_features) {
   branch1x1 = register_module("branch1x1", BasicConv2d(in, 64, Pair{1, 1}));
@@ -96,8 +92,7 @@ torch::Tensor InceptionDImpl::forward(const torch::Tensor& x) {
   return torch::cat({b3, b7, bp}, 1);
 }
 
-FidInceptionEImpl::FidInceptionEImpl(int64_t in, bool max_pool_branch)
-    : max_pool_branch_(max_pool_branch) {
+FidInceptionEImpl::FidInceptionEImpl(int64_t in, bool max_pool_branch) : max_pool_branch_(max_pool_branch) {
   const Pair k1{1, 1}, k13{1, 3}, k31{3, 1}, p01{0, 1}, p10{1, 0}, s1{1, 1};
   branch1x1 = register_module("branch1x1", BasicConv2d(in, 320, k1));
   branch3x3_1 = register_module("branch3x3_1", BasicConv2d(in, 384, k1));

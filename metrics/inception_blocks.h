@@ -25,9 +25,8 @@ class FidInceptionAImpl : public torch::nn::Module {
  public:
   FidInceptionAImpl(int64_t in, int64_t pool_features);
   torch::Tensor forward(const torch::Tensor& x);
-  BasicConv2d branch1x1{nullptr}, branch5x5_1{nullptr}, branch5x5_2{nullptr},
-      branch3x3dbl_1{nullptr}, branch3x3dbl_2{nullptr}, branch3x3dbl_3{nullptr},
-      branch_pool{nullptr};
+  BasicConv2d branch1x1{nullptr}, branch5x5_1{nullptr}, branch5x5_2{nullptr}, branch3x3dbl_1{nullptr},
+      branch3x3dbl_2{nullptr}, branch3x3dbl_3{nullptr}, branch_pool{nullptr};
 };
 TORCH_MODULE(FidInceptionA);
 
@@ -36,8 +35,7 @@ class InceptionBImpl : public torch::nn::Module {
  public:
   explicit InceptionBImpl(int64_t in);
   torch::Tensor forward(const torch::Tensor& x);
-  BasicConv2d branch3x3{nullptr}, branch3x3dbl_1{nullptr}, branch3x3dbl_2{nullptr},
-      branch3x3dbl_3{nullptr};
+  BasicConv2d branch3x3{nullptr}, branch3x3dbl_1{nullptr}, branch3x3dbl_2{nullptr}, branch3x3dbl_3{nullptr};
 };
 TORCH_MODULE(InceptionB);
 
@@ -46,10 +44,9 @@ class FidInceptionCImpl : public torch::nn::Module {
  public:
   FidInceptionCImpl(int64_t in, int64_t channels_7x7);
   torch::Tensor forward(const torch::Tensor& x, torch::Tensor* branch1x1_out = nullptr);
-  BasicConv2d branch1x1{nullptr}, branch7x7_1{nullptr}, branch7x7_2{nullptr},
-      branch7x7_3{nullptr}, branch7x7dbl_1{nullptr}, branch7x7dbl_2{nullptr},
-      branch7x7dbl_3{nullptr}, branch7x7dbl_4{nullptr}, branch7x7dbl_5{nullptr},
-      branch_pool{nullptr};
+  BasicConv2d branch1x1{nullptr}, branch7x7_1{nullptr}, branch7x7_2{nullptr}, branch7x7_3{nullptr},
+      branch7x7dbl_1{nullptr}, branch7x7dbl_2{nullptr}, branch7x7dbl_3{nullptr}, branch7x7dbl_4{nullptr},
+      branch7x7dbl_5{nullptr}, branch_pool{nullptr};
 };
 TORCH_MODULE(FidInceptionC);
 
@@ -58,8 +55,8 @@ class InceptionDImpl : public torch::nn::Module {
  public:
   explicit InceptionDImpl(int64_t in);
   torch::Tensor forward(const torch::Tensor& x);
-  BasicConv2d branch3x3_1{nullptr}, branch3x3_2{nullptr}, branch7x7x3_1{nullptr},
-      branch7x7x3_2{nullptr}, branch7x7x3_3{nullptr}, branch7x7x3_4{nullptr};
+  BasicConv2d branch3x3_1{nullptr}, branch3x3_2{nullptr}, branch7x7x3_1{nullptr}, branch7x7x3_2{nullptr},
+      branch7x7x3_3{nullptr}, branch7x7x3_4{nullptr};
 };
 TORCH_MODULE(InceptionD);
 
@@ -68,9 +65,9 @@ class FidInceptionEImpl : public torch::nn::Module {
  public:
   FidInceptionEImpl(int64_t in, bool max_pool_branch);
   torch::Tensor forward(const torch::Tensor& x);
-  BasicConv2d branch1x1{nullptr}, branch3x3_1{nullptr}, branch3x3_2a{nullptr},
-      branch3x3_2b{nullptr}, branch3x3dbl_1{nullptr}, branch3x3dbl_2{nullptr},
-      branch3x3dbl_3a{nullptr}, branch3x3dbl_3b{nullptr}, branch_pool{nullptr};
+  BasicConv2d branch1x1{nullptr}, branch3x3_1{nullptr}, branch3x3_2a{nullptr}, branch3x3_2b{nullptr},
+      branch3x3dbl_1{nullptr}, branch3x3dbl_2{nullptr}, branch3x3dbl_3a{nullptr}, branch3x3dbl_3b{nullptr},
+      branch_pool{nullptr};
 
  private:
   bool max_pool_branch_;

@@ -108,8 +108,7 @@ InceptionOutputs InceptionFidImpl::forward(const torch::Tensor& input) {
   return out;
 }
 
-InceptionOutputs InceptionFidImpl::extract(const torch::Tensor& images_u8,
-                                           InceptionPreprocess mode) {
+InceptionOutputs InceptionFidImpl::extract(const torch::Tensor& images_u8, InceptionPreprocess mode) {
   return forward(inception_preprocess(images_u8, mode));
 }
 

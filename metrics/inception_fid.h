@@ -42,8 +42,8 @@ class InceptionFidImpl : public torch::nn::Module {
   // uint8 images -> outputs (preprocessing included)
   InceptionOutputs extract(const torch::Tensor& images_u8, InceptionPreprocess mode);
 
-  BasicConv2d Conv2d_1a_3x3{nullptr}, Conv2d_2a_3x3{nullptr}, Conv2d_2b_3x3{nullptr},
-      Conv2d_3b_1x1{nullptr}, Conv2d_4a_3x3{nullptr};
+  BasicConv2d Conv2d_1a_3x3{nullptr}, Conv2d_2a_3x3{nullptr}, Conv2d_2b_3x3{nullptr}, Conv2d_3b_1x1{nullptr},
+      Conv2d_4a_3x3{nullptr};
   FidInceptionA Mixed_5b{nullptr}, Mixed_5c{nullptr}, Mixed_5d{nullptr};
   InceptionB Mixed_6a{nullptr};
   FidInceptionC Mixed_6b{nullptr}, Mixed_6c{nullptr}, Mixed_6d{nullptr}, Mixed_6e{nullptr};

@@ -7,11 +7,10 @@
 namespace fluxion::metrics {
 
 MeanStd inception_score(const torch::Tensor& logits_in, const InceptionScoreOptions& options) {
-  FLUXION_CHECK(logits_in.dim() == 2, "inception score: logits must be (N, K), got shape ",
-                logits_in.sizes());
+  FLUXION_CHECK(logits_in.dim() == 2, "inception score: logits must be (N, K), got shape ", logits_in.sizes());
   const int64_t n = logits_in.size(0);
-  FLUXION_CHECK(options.splits >= 1 && options.splits <= n, "inception score: ", options.splits,
-                " splits for ", n, " samples");
+  FLUXION_CHECK(options.splits >= 1 && options.splits <= n, "inception score: ", options.splits, " splits for ", n,
+                " samples");
   auto logits = logits_in.to(torch::kCPU, torch::kDouble);
   if (options.permute_seed >= 0) {
     NumpyRandomState rng(static_cast<uint32_t>(options.permute_seed));

@@ -8,8 +8,7 @@ namespace fluxion::metrics {
 
 double kid_mmd2(const torch::Tensor& x_in, const torch::Tensor& y_in) {
   FLUXION_CHECK(x_in.dim() == 2 && x_in.sizes() == y_in.sizes() && x_in.size(0) >= 2,
-                "KID: needs two (m >= 2, d) sets of the same shape, got ", x_in.sizes(), " and ",
-                y_in.sizes());
+                "KID: needs two (m >= 2, d) sets of the same shape, got ", x_in.sizes(), " and ", y_in.sizes());
   const auto x = x_in.to(torch::kDouble);
   const auto y = y_in.to(x.device(), torch::kDouble);
   const double m = static_cast<double>(x.size(0));
@@ -31,8 +30,7 @@ MeanStd kernel_inception_distance(const torch::Tensor& features1, const torch::T
                 "KID: feature shapes ", features1.sizes(), " and ", features2.sizes(), " differ");
   const int64_t n1 = features1.size(0), n2 = features2.size(0);
   const int64_t m = std::min({options.subset_size, n1, n2});
-  FLUXION_CHECK(m >= 2 && options.subsets >= 1, "KID: needs at least 2 samples per set, have ",
-                n1, " and ", n2);
+  FLUXION_CHECK(m >= 2 && options.subsets >= 1, "KID: needs at least 2 samples per set, have ", n1, " and ", n2);
   NumpyRandomState rng(options.seed);
   std::vector<double> values;
   for (int64_t s = 0; s < options.subsets; ++s) {

@@ -36,9 +36,11 @@ uint64_t NumpyRandomState::interval(uint64_t max) {
   for (int shift = 1; shift < 64; shift <<= 1) mask |= mask >> shift;
   uint64_t value;
   if (max <= 0xffffffffULL) {
-    while ((value = (next_uint32() & mask)) > max) {}
+    while ((value = (next_uint32() & mask)) > max) {
+    }
   } else {
-    while ((value = (((static_cast<uint64_t>(next_uint32()) << 32) | next_uint32()) & mask)) > max) {}
+    while ((value = (((static_cast<uint64_t>(next_uint32()) << 32) | next_uint32()) & mask)) > max) {
+    }
   }
   return value;
 }

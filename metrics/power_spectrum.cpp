@@ -20,16 +20,15 @@ SpectrumAccumulator::SpectrumAccumulator() = default;
 SpectrumAccumulator::~SpectrumAccumulator() = default;
 
 void SpectrumAccumulator::update(const torch::Tensor& images_u8) {
-  FLUXION_CHECK(images_u8.dim() == 4, "power spectrum: images must be (B, C, H, W), got shape ",
-                images_u8.sizes());
+  FLUXION_CHECK(images_u8.dim() == 4, "power spectrum: images must be (B, C, H, W), got shape ", images_u8.sizes());
   const int64_t B = images_u8.size(0), C = images_u8.size(1), H = images_u8.size(2), W = images_u8.size(3);
   if (B == 0) return;
   if (!plan_) {
     FLUXION_CHECK(H >= 2 && W >= 2, "power spectrum: images of ", H, "x", W, " are too small");
     plan_ = std::make_shared<Plan>(H, W);
     const auto opts = torch::TensorOptions().dtype(torch::kDouble);
-    plan_->window = torch::outer(torch::hann_window(H, /*periodic=*/false, opts),
-                                 torch::hann_window(W, /*periodic=*/false, opts));
+    plan_->window =
+        torch::outer(torch::hann_window(H, /*periodic=*/false, opts), torch::hann_window(W, /*periodic=*/false, opts));
     const int64_t half = W / 2 + 1;
     std::vector<int64_t> bins(static_cast<size_t>(H * half));
     std::vector<double> mult(bins.size());
@@ -56,8 +55,8 @@ void SpectrumAccumulator::update(const torch::Tensor& images_u8) {
   auto x = images_u8.to(torch::kCPU, torch::kDouble).reshape({B * C, H, W}) / 255.0;
   x = (x - x.mean({1, 2}, /*keepdim=*/true)) * plan_->window;
   const auto spectrum = plan_->fft.forward(x.contiguous());  // (B*C, H, W/2+1) complex
-  const auto power = torch::view_as_real(spectrum).pow(2).sum(-1).flatten(1) /
-                     static_cast<double>(H * W);  // (B*C, H*(W/2+1))
+  const auto power =
+      torch::view_as_real(spectrum).pow(2).sum(-1).flatten(1) / static_cast<double>(H * W);  // (B*C, H*(W/2+1))
   auto rings = torch::zeros({B * C, sum_.size(0)}, torch::kDouble)
                    .index_add_(1, bins_, power * plan_->multiplicity.unsqueeze(0));
   rings = rings / bin_weight_.unsqueeze(0);
@@ -101,7 +100,8 @@ struct Canvas {
       }
   }
   void line(double x0, double y0, double x1, double y1, const std::array<uint8_t, 3>& rgb, int thickness) {
-    const int64_t steps = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::max(std::abs(x1 - x0), std::abs(y1 - y0)))));
+    const int64_t steps =
+        std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::max(std::abs(x1 - x0), std::abs(y1 - y0)))));
     for (int64_t i = 0; i <= steps; ++i) {
       const double t = static_cast<double>(i) / static_cast<double>(steps);
       dot(std::llround(x0 + t * (x1 - x0)), std::llround(y0 + t * (y1 - y0)), rgb, thickness);
@@ -110,8 +110,7 @@ struct Canvas {
 };
 }  // namespace
 
-void write_spectrum_plot(const std::string& path, const torch::Tensor& reference,
-                         const torch::Tensor& samples) {
+void write_spectrum_plot(const std::string& path, const torch::Tensor& reference, const torch::Tensor& samples) {
   FLUXION_CHECK(reference.dim() == 1 && reference.sizes() == samples.sizes() && reference.size(0) > 2,
                 "spectrum plot: spectra of shapes ", reference.sizes(), " and ", samples.sizes());
   const int64_t bins = reference.size(0);

@@ -23,7 +23,7 @@ class SpectrumAccumulator {
  private:
   struct Plan;
   std::shared_ptr<Plan> plan_;
-  torch::Tensor sum_;  // float64 (R)
+  torch::Tensor sum_;                // float64 (R)
   torch::Tensor bins_, bin_weight_;  // (H * (W/2+1)) bin index, multiplicity; (R) ring sizes
   int64_t count_ = 0;
 };
@@ -38,7 +38,6 @@ double spectral_distance(const torch::Tensor& reference, const torch::Tensor& sa
 
 // Draws both spectra (log10 power against frequency) on one PNG: reference in blue, samples in
 // red, with axes and a grid of decades.
-void write_spectrum_plot(const std::string& path, const torch::Tensor& reference,
-                         const torch::Tensor& samples);
+void write_spectrum_plot(const std::string& path, const torch::Tensor& reference, const torch::Tensor& samples);
 
 }  // namespace fluxion::metrics

@@ -12,8 +12,8 @@ torch::Tensor squared_distances(const torch::Tensor& a, const torch::Tensor& b) 
 }
 
 // For each row of `points`: is it within radius of some row of `centres`?
-torch::Tensor inside_any_ball(const torch::Tensor& points, const torch::Tensor& centres,
-                              const torch::Tensor& radii, int64_t block) {
+torch::Tensor inside_any_ball(const torch::Tensor& points, const torch::Tensor& centres, const torch::Tensor& radii,
+                              int64_t block) {
   auto inside = torch::zeros({points.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(points.device()));
   for (int64_t i = 0; i < points.size(0); i += block) {
     const int64_t rows = std::min(block, points.size(0) - i);
@@ -29,8 +29,7 @@ torch::Tensor inside_any_ball(const torch::Tensor& points, const torch::Tensor& 
 }
 }  // namespace
 
-torch::Tensor knn_radii(const torch::Tensor& features, int64_t k, int64_t block,
-                        torch::ScalarType dtype) {
+torch::Tensor knn_radii(const torch::Tensor& features, int64_t k, int64_t block, torch::ScalarType dtype) {
   const auto x = features.to(dtype);
   const int64_t n = x.size(0);
   FLUXION_CHECK(k >= 1 && k < n, "precision/recall: k = ", k, " needs more than k points, have ", n);
@@ -47,17 +46,14 @@ torch::Tensor knn_radii(const torch::Tensor& features, int64_t k, int64_t block,
 PrecisionRecall precision_recall(const torch::Tensor& reference, const torch::Tensor& samples,
                                  const PrecisionRecallOptions& options) {
   FLUXION_CHECK(reference.dim() == 2 && samples.dim() == 2 && reference.size(1) == samples.size(1),
-                "precision/recall: feature shapes ", reference.sizes(), " and ", samples.sizes(),
-                " differ");
+                "precision/recall: feature shapes ", reference.sizes(), " and ", samples.sizes(), " differ");
   const auto real = reference.to(options.dtype);
   const auto fake = samples.to(real.device(), options.dtype);
   const auto real_radii = knn_radii(real, options.k, options.block, options.dtype);
   const auto fake_radii = knn_radii(fake, options.k, options.block, options.dtype);
   PrecisionRecall out;
-  out.precision = inside_any_ball(fake, real, real_radii, options.block)
-                      .to(torch::kDouble).mean().item<double>();
-  out.recall = inside_any_ball(real, fake, fake_radii, options.block)
-                   .to(torch::kDouble).mean().item<double>();
+  out.precision = inside_any_ball(fake, real, real_radii, options.block).to(torch::kDouble).mean().item<double>();
+  out.recall = inside_any_ball(real, fake, fake_radii, options.block).to(torch::kDouble).mean().item<double>();
   return out;
 }
 

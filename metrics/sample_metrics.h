@@ -54,7 +54,6 @@ PrecisionRecall precision_recall(const torch::Tensor& reference, const torch::Te
                                  const PrecisionRecallOptions& options = {});
 
 // Squared k-th nearest-neighbour distances of every row of `features` within the set.
-torch::Tensor knn_radii(const torch::Tensor& features, int64_t k, int64_t block,
-                        torch::ScalarType dtype);
+torch::Tensor knn_radii(const torch::Tensor& features, int64_t k, int64_t block, torch::ScalarType dtype);
 
 }  // namespace fluxion::metrics

@@ -10,19 +10,17 @@ GaussianStats checked(const std::string& path, const std::string& mu_key, const 
                       const core::ArrayMap& arrays) {
   auto mu = arrays.at(mu_key).to(torch::kDouble).contiguous();
   auto sigma = arrays.at(sigma_key).to(torch::kDouble).contiguous();
-  FLUXION_CHECK(mu.dim() == 1, "stats ", path, ": '", mu_key, "' has shape ", mu.sizes(),
-                ", expected (D)");
+  FLUXION_CHECK(mu.dim() == 1, "stats ", path, ": '", mu_key, "' has shape ", mu.sizes(), ", expected (D)");
   const int64_t d = mu.size(0);
-  FLUXION_CHECK(sigma.dim() == 2 && sigma.size(0) == d && sigma.size(1) == d, "stats ", path, ": '",
-                sigma_key, "' has shape ", sigma.sizes(), ", expected (", d, ", ", d, ")");
-  FLUXION_CHECK(torch::isfinite(mu).all().item<bool>() && torch::isfinite(sigma).all().item<bool>(),
-                "stats ", path, ": '", mu_key, "'/'", sigma_key, "' contain non-finite values");
+  FLUXION_CHECK(sigma.dim() == 2 && sigma.size(0) == d && sigma.size(1) == d, "stats ", path, ": '", sigma_key,
+                "' has shape ", sigma.sizes(), ", expected (", d, ", ", d, ")");
+  FLUXION_CHECK(torch::isfinite(mu).all().item<bool>() && torch::isfinite(sigma).all().item<bool>(), "stats ", path,
+                ": '", mu_key, "'/'", sigma_key, "' contain non-finite values");
   return {mu, sigma, 0};
 }
 }  // namespace
 
-void save_stats_npz(const std::string& path, const GaussianStats& stats,
-                    const std::optional<GaussianStats>& spatial) {
+void save_stats_npz(const std::string& path, const GaussianStats& stats, const std::optional<GaussianStats>& spatial) {
   core::ArrayMap arrays{{"mu", stats.mu.to(torch::kCPU, torch::kDouble)},
                         {"sigma", stats.sigma.to(torch::kCPU, torch::kDouble)}};
   if (spatial) {

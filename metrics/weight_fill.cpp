@@ -6,8 +6,7 @@ namespace fluxion::metrics {
 
 namespace {
 bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // SplitMix64 of (seed + i * golden ratio), mapped to a double in [0, 1).
@@ -43,18 +42,20 @@ torch::Tensor fill_tensor(const std::string& name, at::IntArrayRef shape, double
   for (int64_t i = 0; i < n; ++i) {
     const double u = uniform_at(seed, static_cast<uint64_t>(i));
     double value;
-    if (ends_with(name, "running_var")) value = 1.0 + 0.5 * u;
-    else if (ends_with(name, "running_mean")) value = 0.1 * (2.0 * u - 1.0);
+    if (ends_with(name, "running_var"))
+      value = 1.0 + 0.5 * u;
+    else if (ends_with(name, "running_mean"))
+      value = 0.1 * (2.0 * u - 1.0);
     else if (ends_with(name, "weight") || ends_with(name, "gamma") || ends_with(name, "lambda1"))
       value = 1.0 + 0.1 * (2.0 * u - 1.0);
-    else value = 0.05 * (2.0 * u - 1.0);
+    else
+      value = 0.05 * (2.0 * u - 1.0);
     data[i] = static_cast<float>(value);
   }
   return out;
 }
 
-std::map<std::string, torch::Tensor> fill_state_dict(const NamedShapes& names_and_shapes,
-                                                     double gain) {
+std::map<std::string, torch::Tensor> fill_state_dict(const NamedShapes& names_and_shapes, double gain) {
   std::map<std::string, torch::Tensor> out;
   for (const auto& [name, shape] : names_and_shapes) out[name] = fill_tensor(name, shape, gain);
   return out;

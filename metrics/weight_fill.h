@@ -18,8 +18,7 @@ uint64_t fnv1a_64(const std::string& text);
 torch::Tensor fill_tensor(const std::string& name, at::IntArrayRef shape, double gain = 1.0);
 
 using NamedShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
-std::map<std::string, torch::Tensor> fill_state_dict(const NamedShapes& names_and_shapes,
-                                                     double gain = 1.0);
+std::map<std::string, torch::Tensor> fill_state_dict(const NamedShapes& names_and_shapes, double gain = 1.0);
 
 // Overwrites every floating-point parameter and buffer of `module` (integer buffers such as
 // num_batches_tracked are left alone) with the rule's values, in place.

@@ -65,8 +65,8 @@ std::string pinned_sha256(const PinnedWeights& w) {
   const std::string name = "FLUXION_WEIGHTS_SHA256_" + upper(w.name);
   const std::string pin = env(name.c_str());
   if (pin.empty()) return w.sha256;
-  FLUXION_CHECK(pin.size() == 64 && pin.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos,
-                name, "=", pin, ": not a SHA-256 digest (64 hex digits)");
+  FLUXION_CHECK(pin.size() == 64 && pin.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos, name, "=",
+                pin, ": not a SHA-256 digest (64 hex digits)");
   return pin;
 }
 
@@ -107,8 +107,8 @@ void download(const PinnedWeights& w, const std::string& path) {
   const auto result = core::download_file({url, path, pin, w.download_file});
   if (pin.empty())
     core::log_warn(concat(path, ": SHA-256 ", result.sha256, " (", result.bytes,
-                                " bytes); no digest is pinned for it in this build (FLUXION_WEIGHTS_SHA256_",
-                                upper(w.name), " pins one)"));
+                          " bytes); no digest is pinned for it in this build (FLUXION_WEIGHTS_SHA256_", upper(w.name),
+                          " pins one)"));
 }
 
 void convert_inception(const std::string& source, const std::string& target) {
@@ -144,8 +144,8 @@ std::string fetch_pinned_weights(const PinnedWeights& w, const std::string& cach
     // put there by hand, or left by a conversion that failed: the same check as a download
     const std::string pin = pinned_sha256(w);
     const std::string digest = core::sha256_file(source);
-    FLUXION_CHECK(pin.empty() || core::sha256_matches(digest, pin), source, ": SHA-256 mismatch: expected ",
-                  pin, ", got ", digest, ": not the file fluxion expects; delete it (it is fetched again) ",
+    FLUXION_CHECK(pin.empty() || core::sha256_matches(digest, pin), source, ": SHA-256 mismatch: expected ", pin,
+                  ", got ", digest, ": not the file fluxion expects; delete it (it is fetched again) ",
                   "or pass --features ", w.name, ":FILE");
   } else {
     if (weights_offline()) fail_offline(w, cache_dir);

@@ -34,8 +34,8 @@ const double kSoftplusOfOneInverse = std::log(std::exp(1.0) - 1.0);  // softplus
 
 AttentionImpl::AttentionImpl(int64_t dim, int64_t num_heads_, AttentionOptions options_)
     : num_heads(num_heads_), head_dim(dim / num_heads_), options(std::move(options_)) {
-  FLUXION_CHECK(dim % num_heads == 0, "attention: hidden size ", dim,
-                " is not divisible by the number of heads ", num_heads);
+  FLUXION_CHECK(dim % num_heads == 0, "attention: hidden size ", dim, " is not divisible by the number of heads ",
+                num_heads);
   qkv = register_module("qkv", nn::Linear(dim, 3 * dim));
   if (options.qk_norm) {
     q_norm = register_module("q_norm", RMSNorm(head_dim));
@@ -50,8 +50,8 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t num_heads_, AttentionOptions o
   if (options.spec.kind == AttentionKind::Linear) {
     FLUXION_CHECK(options.num_tokens > 0 && options.grid_h > 0 && options.grid_w > 0 &&
                       options.grid_h * options.grid_w <= options.num_tokens,
-                  "linear attention: bad token layout (N ", options.num_tokens, ", grid ",
-                  options.grid_h, "x", options.grid_w, ")");
+                  "linear attention: bad token layout (N ", options.num_tokens, ", grid ", options.grid_h, "x",
+                  options.grid_w, ")");
     kv_gate_key = register_parameter("kv_gate_key", torch::zeros({1, num_heads, options.num_tokens, 1}));
     kv_gate_value = register_parameter("kv_gate_value", torch::zeros({1, num_heads, options.num_tokens, 1}));
     dwconv = register_module("dwconv", nn::Conv2d(nn::Conv2dOptions(dim, dim, 5).padding(2).groups(dim)));
@@ -69,8 +69,7 @@ void AttentionImpl::reset_variant_parameters() {
   }
 }
 
-torch::Tensor AttentionImpl::softmax_core(const torch::Tensor& q, const torch::Tensor& k,
-                                          const torch::Tensor& v) {
+torch::Tensor AttentionImpl::softmax_core(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   const bool drop = is_training() && options.attn_drop > 0;
   if (!options.fp32_scores && !drop) return compat::scaled_dot_product_attention(q, k, v, scale);
@@ -122,9 +121,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* r
   if (options.spec.kind == AttentionKind::Gated) {
     auto gate = torch::sigmoid(linear(gate_proj, x));
     // elementwise (B, N, C) -> (B, H, N, d); headwise (B, N, H) -> (B, H, N, 1)
-    gate = options.spec.gate == GateMode::Headwise
-               ? gate.transpose(1, 2).unsqueeze(-1)
-               : gate.reshape({B, N, num_heads, head_dim}).transpose(1, 2);
+    gate = options.spec.gate == GateMode::Headwise ? gate.transpose(1, 2).unsqueeze(-1)
+                                                   : gate.reshape({B, N, num_heads, head_dim}).transpose(1, 2);
     out = out * gate;
   }
   // (B, H, N, d) -> (B, N, C)

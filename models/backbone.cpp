@@ -12,10 +12,9 @@ void Backbone::load_state(const core::TensorMap& tensors, const std::string& sou
 }
 
 void Backbone::check_input_fits(const torch::Tensor& x) const {
-  FLUXION_CHECK(x.dim() == 4 && x.size(1) == in_channels() && x.size(2) == image_size() &&
-                    x.size(3) == image_size(),
-                family(), ": input of shape ", x.sizes(), " does not fit the model (", in_channels(), "x",
-                image_size(), "x", image_size(), ")");
+  FLUXION_CHECK(x.dim() == 4 && x.size(1) == in_channels() && x.size(2) == image_size() && x.size(3) == image_size(),
+                family(), ": input of shape ", x.sizes(), " does not fit the model (", in_channels(), "x", image_size(),
+                "x", image_size(), ")");
 }
 
 int64_t Backbone::parameter_count() const {

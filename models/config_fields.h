@@ -72,15 +72,13 @@ void read_config_field(const nlohmann::json& j, const char* key, T& field) {
 template <typename Config>
 void check_shared_config_ranges(const char* family, const Config& c) {
   const auto within = [](int64_t v, int64_t most) { return v > 0 && v <= most; };
-  FLUXION_CHECK(within(c.input_size, 16384) && within(c.patch_size, c.input_size), family,
-                " config: input_size ", c.input_size, " and patch_size ", c.patch_size,
-                " must satisfy 0 < patch_size <= input_size <= 16384");
-  FLUXION_CHECK(within(c.hidden_size, 65536) && within(c.num_heads, c.hidden_size), family,
-                " config: hidden_size ", c.hidden_size, " and num_heads ", c.num_heads,
-                " must satisfy 0 < num_heads <= hidden_size <= 65536");
-  FLUXION_CHECK(within(c.depth, 1024) && within(c.in_channels, 1024) && within(c.num_classes, int64_t(1) << 24),
-                family, " config: depth ", c.depth, ", in_channels ", c.in_channels, " and num_classes ",
-                c.num_classes, " must be positive (at most 1024, 1024 and 2^24)");
+  FLUXION_CHECK(within(c.input_size, 16384) && within(c.patch_size, c.input_size), family, " config: input_size ",
+                c.input_size, " and patch_size ", c.patch_size, " must satisfy 0 < patch_size <= input_size <= 16384");
+  FLUXION_CHECK(within(c.hidden_size, 65536) && within(c.num_heads, c.hidden_size), family, " config: hidden_size ",
+                c.hidden_size, " and num_heads ", c.num_heads, " must satisfy 0 < num_heads <= hidden_size <= 65536");
+  FLUXION_CHECK(within(c.depth, 1024) && within(c.in_channels, 1024) && within(c.num_classes, int64_t(1) << 24), family,
+                " config: depth ", c.depth, ", in_channels ", c.in_channels, " and num_classes ", c.num_classes,
+                " must be positive (at most 1024, 1024 and 2^24)");
   FLUXION_CHECK(c.mlp_ratio > 0 && c.mlp_ratio <= 64, family, " config: mlp_ratio ", c.mlp_ratio,
                 " must be in (0, 64]");
 }

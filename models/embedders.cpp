@@ -22,8 +22,8 @@ torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max
 
 TimestepEmbedderImpl::TimestepEmbedderImpl(int64_t hidden_size, int64_t frequency_size_)
     : frequency_size(frequency_size_) {
-  mlp = register_module("mlp", nn::Sequential(nn::Linear(frequency_size, hidden_size), nn::SiLU(),
-                                              nn::Linear(hidden_size, hidden_size)));
+  mlp = register_module(
+      "mlp", nn::Sequential(nn::Linear(frequency_size, hidden_size), nn::SiLU(), nn::Linear(hidden_size, hidden_size)));
 }
 
 torch::Tensor TimestepEmbedderImpl::forward(const torch::Tensor& t) {
@@ -42,11 +42,11 @@ void TimestepEmbedderImpl::reset_parameters_like_reference() {
   }
 }
 
-LabelEmbedderImpl::LabelEmbedderImpl(int64_t num_classes_, int64_t hidden_size,
-                                     double dropout_prob_, bool with_null_class)
+LabelEmbedderImpl::LabelEmbedderImpl(int64_t num_classes_, int64_t hidden_size, double dropout_prob_,
+                                     bool with_null_class)
     : num_classes(num_classes_), dropout_prob(dropout_prob_) {
-  embedding_table = register_module(
-      "embedding_table", nn::Embedding(num_classes + (with_null_class ? 1 : 0), hidden_size));
+  embedding_table =
+      register_module("embedding_table", nn::Embedding(num_classes + (with_null_class ? 1 : 0), hidden_size));
   torch::NoGradGuard no_grad;
   embedding_table->weight.normal_(0.0, 0.02);
 }
@@ -68,8 +68,8 @@ void xavier_uniform_as_linear(torch::Tensor weight) {
 }
 
 PatchEmbedImpl::PatchEmbedImpl(int64_t in_channels, int64_t hidden_size, int64_t patch_size) {
-  proj = register_module(
-      "proj", nn::Conv2d(nn::Conv2dOptions(in_channels, hidden_size, patch_size).stride(patch_size)));
+  proj =
+      register_module("proj", nn::Conv2d(nn::Conv2dOptions(in_channels, hidden_size, patch_size).stride(patch_size)));
 }
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) {
@@ -83,11 +83,10 @@ void PatchEmbedImpl::reset_parameters_like_reference() {
   proj->bias.zero_();
 }
 
-BottleneckPatchEmbedImpl::BottleneckPatchEmbedImpl(int64_t in_channels, int64_t bottleneck_dim,
-                                                   int64_t hidden_size, int64_t patch_size) {
-  proj1 = register_module("proj1", nn::Conv2d(nn::Conv2dOptions(in_channels, bottleneck_dim, patch_size)
-                                                  .stride(patch_size)
-                                                  .bias(false)));
+BottleneckPatchEmbedImpl::BottleneckPatchEmbedImpl(int64_t in_channels, int64_t bottleneck_dim, int64_t hidden_size,
+                                                   int64_t patch_size) {
+  proj1 = register_module(
+      "proj1", nn::Conv2d(nn::Conv2dOptions(in_channels, bottleneck_dim, patch_size).stride(patch_size).bias(false)));
   proj2 = register_module("proj2", nn::Conv2d(nn::Conv2dOptions(bottleneck_dim, hidden_size, 1)));
 }
 

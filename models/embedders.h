@@ -28,8 +28,7 @@ TORCH_MODULE(TimestepEmbedder);
 // dropout_prob (classifier-free guidance training), drawn from `generator` when one is set.
 class LabelEmbedderImpl : public torch::nn::Module {
  public:
-  LabelEmbedderImpl(int64_t num_classes, int64_t hidden_size, double dropout_prob,
-                    bool with_null_class);
+  LabelEmbedderImpl(int64_t num_classes, int64_t hidden_size, double dropout_prob, bool with_null_class);
   torch::Tensor forward(const torch::Tensor& labels);
 
   torch::nn::Embedding embedding_table{nullptr};
@@ -53,8 +52,7 @@ TORCH_MODULE(PatchEmbed);
 // JiT bottleneck: Conv2d(C, d', p, stride p, no bias) `proj1`, then 1x1 Conv2d(d', D) `proj2`.
 class BottleneckPatchEmbedImpl : public torch::nn::Module {
  public:
-  BottleneckPatchEmbedImpl(int64_t in_channels, int64_t bottleneck_dim, int64_t hidden_size,
-                           int64_t patch_size);
+  BottleneckPatchEmbedImpl(int64_t in_channels, int64_t bottleneck_dim, int64_t hidden_size, int64_t patch_size);
   torch::Tensor forward(const torch::Tensor& x);
   void reset_parameters_like_reference();
 

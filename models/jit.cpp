@@ -27,15 +27,13 @@ void check_jit_config(const JiTConfig& c) {
   check_shared_config_ranges("JiT", c);
   check_probability("JiT", "attn_drop", c.attn_drop);
   check_probability("JiT", "proj_drop", c.proj_drop);
-  FLUXION_CHECK(c.bottleneck_dim > 0 && c.bottleneck_dim <= 65536 && c.in_context_len >= 0 &&
-                    c.in_context_len <= 65536,
+  FLUXION_CHECK(c.bottleneck_dim > 0 && c.bottleneck_dim <= 65536 && c.in_context_len >= 0 && c.in_context_len <= 65536,
                 "JiT config: bottleneck_dim ", c.bottleneck_dim, " and in_context_len ", c.in_context_len,
                 " must be in (0, 65536] and [0, 65536]");
-  FLUXION_CHECK(c.patch_size > 0 && c.input_size > 0 && c.input_size % c.patch_size == 0,
-                "JiT config: input_size ", c.input_size, " is not a multiple of patch_size ", c.patch_size);
-  FLUXION_CHECK(c.hidden_size % c.num_heads == 0 && (c.hidden_size / c.num_heads) % 4 == 0,
-                "JiT config: hidden_size ", c.hidden_size, " / num_heads ", c.num_heads,
-                " must give a head dimension divisible by 4 (axial RoPE)");
+  FLUXION_CHECK(c.patch_size > 0 && c.input_size > 0 && c.input_size % c.patch_size == 0, "JiT config: input_size ",
+                c.input_size, " is not a multiple of patch_size ", c.patch_size);
+  FLUXION_CHECK(c.hidden_size % c.num_heads == 0 && (c.hidden_size / c.num_heads) % 4 == 0, "JiT config: hidden_size ",
+                c.hidden_size, " / num_heads ", c.num_heads, " must give a head dimension divisible by 4 (axial RoPE)");
   FLUXION_CHECK(c.in_context_len == 0 || (c.in_context_start >= 0 && c.in_context_start < c.depth),
                 "JiT config: in_context_start ", c.in_context_start, " is outside the ", c.depth, " blocks");
   FLUXION_CHECK(c.depth > 0 && c.in_channels > 0 && c.num_classes > 0 && c.bottleneck_dim > 0,
@@ -64,8 +62,8 @@ JiT::JiT(JiTConfig config) : config_(std::move(config)) {
   const int64_t grid = c.input_size / c.patch_size;
   t_embedder = register_module("t_embedder", TimestepEmbedder(c.hidden_size));
   y_embedder = register_module("y_embedder", LabelEmbedder(c.num_classes, c.hidden_size, 0.0, true));
-  x_embedder = register_module("x_embedder", BottleneckPatchEmbed(c.in_channels, c.bottleneck_dim,
-                                                                  c.hidden_size, c.patch_size));
+  x_embedder =
+      register_module("x_embedder", BottleneckPatchEmbed(c.in_channels, c.bottleneck_dim, c.hidden_size, c.patch_size));
   pos_embed = register_parameter("pos_embed", torch::zeros({1, grid * grid, c.hidden_size}),
                                  /*requires_grad=*/false);
   if (c.in_context_len > 0) {
@@ -137,8 +135,8 @@ int64_t jit_parameter_count(const JiTConfig& c) {
   n += c.in_channels * p * p * c.bottleneck_dim + c.bottleneck_dim * D + D;  // x_embedder
   n += grid * grid * D + c.in_context_len * D;                               // pos_embed, in-context
   for (int64_t i = 0; i < c.depth; ++i) {
-    n += 2 * D + attention_parameter_count(D, c.num_heads, jit_attention_options(c, i)) +
-         D * 2 * swiglu + 2 * swiglu + swiglu * D + D + 6 * D * D + 6 * D;
+    n += 2 * D + attention_parameter_count(D, c.num_heads, jit_attention_options(c, i)) + D * 2 * swiglu + 2 * swiglu +
+         swiglu * D + D + 6 * D * D + 6 * D;
   }
   n += D + 2 * D * D + 2 * D + D * p * p * c.in_channels + p * p * c.in_channels;  // final_layer
   return n;

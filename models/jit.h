@@ -34,8 +34,7 @@ struct JiTConfig {
 
 class JiTBlockImpl : public torch::nn::Module {
  public:
-  JiTBlockImpl(int64_t hidden_size, int64_t num_heads, double mlp_ratio, double proj_drop,
-               AttentionOptions attention);
+  JiTBlockImpl(int64_t hidden_size, int64_t num_heads, double mlp_ratio, double proj_drop, AttentionOptions attention);
   // x (B, N, D), c (B, D) -> (B, N, D)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c, const RopeTables& rope);
 

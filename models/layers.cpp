@@ -29,9 +29,7 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
   fc2 = register_module("fc2", nn::Linear(hidden, dim));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return linear(fc2, torch::gelu(linear(fc1, x), "tanh"));
-}
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return linear(fc2, torch::gelu(linear(fc1, x), "tanh")); }
 
 SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, double dropout) {
   const int64_t h = inner_width(hidden);
@@ -59,8 +57,7 @@ torch::Tensor adaln_forward(nn::Sequential& adaln, const torch::Tensor& c) {
   return linear(*adaln[1]->as<nn::Linear>(), torch::silu(c));
 }
 
-FinalLayerImpl::FinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t out_channels,
-                               bool rms_norm) {
+FinalLayerImpl::FinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t out_channels, bool rms_norm) {
   if (rms_norm) norm_final = register_module("norm_final", RMSNorm(hidden_size));
   linear = register_module("linear", nn::Linear(hidden_size, patch_size * patch_size * out_channels));
   adaLN_modulation = register_module("adaLN_modulation", make_adaln_modulation(hidden_size, 2));

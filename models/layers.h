@@ -73,8 +73,7 @@ TORCH_MODULE(FinalLayer);
 
 // The final layer's tokens back to an image: (B, N, p*p*c) -> (B, c, h*p, w*p) for a row-major
 // h x w token grid.
-torch::Tensor unpatchify(const torch::Tensor& x, int64_t patch_size, int64_t channels, int64_t grid_h,
-                         int64_t grid_w);
+torch::Tensor unpatchify(const torch::Tensor& x, int64_t patch_size, int64_t channels, int64_t grid_h, int64_t grid_w);
 
 // Xavier-uniform weights and zero biases for every Linear below `module` (reference _basic_init).
 void init_linears_xavier(torch::nn::Module& module);

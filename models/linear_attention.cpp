@@ -11,8 +11,7 @@ struct Features {
 
 // phi(q), gated phi(k) and gated v in the compute dtype (at least float32).
 Features gated_features(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const torch::Tensor& key_gate, const torch::Tensor& value_gate,
-                        const LinearAttentionEps& eps) {
+                        const torch::Tensor& key_gate, const torch::Tensor& value_gate, const LinearAttentionEps& eps) {
   const auto dtype = at::promote_types(q.scalar_type(), torch::kFloat);
   Features f;
   f.q = torch::relu(q.to(dtype)) + eps.feature;
@@ -26,8 +25,7 @@ Features gated_features(const torch::Tensor& q, const torch::Tensor& k, const to
 }  // namespace
 
 torch::Tensor linear_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& key_gate, const torch::Tensor& value_gate,
-                               LinearAttentionEps eps) {
+                               const torch::Tensor& key_gate, const torch::Tensor& value_gate, LinearAttentionEps eps) {
   compat::AutocastOffGuard autocast_off;
   auto f = gated_features(q, k, v, key_gate, value_gate, eps);
   const double inv_n = 1.0 / static_cast<double>(q.size(2));
@@ -42,9 +40,9 @@ torch::Tensor linear_attention(const torch::Tensor& q, const torch::Tensor& k, c
   return numerator / denominator;
 }
 
-torch::Tensor linear_attention_naive(const torch::Tensor& q, const torch::Tensor& k,
-                                     const torch::Tensor& v, const torch::Tensor& key_gate,
-                                     const torch::Tensor& value_gate, LinearAttentionEps eps) {
+torch::Tensor linear_attention_naive(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                     const torch::Tensor& key_gate, const torch::Tensor& value_gate,
+                                     LinearAttentionEps eps) {
   auto f = gated_features(q, k, v, key_gate, value_gate, eps);
   // (B, H, N, d) x (B, H, d, N) -> (B, H, N, N) unnormalised weights, mean-scaled
   auto weights = torch::matmul(f.q, f.k.transpose(-2, -1)) / static_cast<double>(q.size(2));

@@ -24,8 +24,8 @@ torch::Tensor linear_attention(const torch::Tensor& q, const torch::Tensor& k, c
                                LinearAttentionEps eps = {});
 
 // The same normalised attention formed explicitly as an N x N weight matrix; for tests only.
-torch::Tensor linear_attention_naive(const torch::Tensor& q, const torch::Tensor& k,
-                                     const torch::Tensor& v, const torch::Tensor& key_gate = {},
-                                     const torch::Tensor& value_gate = {}, LinearAttentionEps eps = {});
+torch::Tensor linear_attention_naive(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                     const torch::Tensor& key_gate = {}, const torch::Tensor& value_gate = {},
+                                     LinearAttentionEps eps = {});
 
 }  // namespace fluxion::models

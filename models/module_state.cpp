@@ -41,8 +41,8 @@ void load_module_state(torch::nn::Module& module, const core::TensorMap& tensors
       // converted from other frameworks lack them.
       if (tensor.is_floating_point()) missing.push_back(name);
     } else if (found->second.sizes() != tensor.sizes()) {
-      misshapen.push_back(concat(name, " ", shape_text(found->second.sizes()), " vs model ",
-                                 shape_text(tensor.sizes())));
+      misshapen.push_back(
+          concat(name, " ", shape_text(found->second.sizes()), " vs model ", shape_text(tensor.sizes())));
     }
   }
   for (const auto& item : tensors) {
@@ -61,9 +61,8 @@ void load_module_state(torch::nn::Module& module, const core::TensorMap& tensors
     auto found = tensors.find(name);
     if (found == tensors.end()) continue;  // an integer buffer, kept as it is
     const auto& source_tensor = found->second;
-    FLUXION_CHECK(source_tensor.is_floating_point() == tensor.is_floating_point(), source,
-                  ": tensor ", name, " has dtype ", source_tensor.scalar_type(), ", model expects ",
-                  tensor.scalar_type());
+    FLUXION_CHECK(source_tensor.is_floating_point() == tensor.is_floating_point(), source, ": tensor ", name,
+                  " has dtype ", source_tensor.scalar_type(), ", model expects ", tensor.scalar_type());
     tensor.copy_(source_tensor.to(tensor.device(), tensor.scalar_type()));
   }
 }

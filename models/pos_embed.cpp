@@ -17,8 +17,7 @@ torch::Tensor sincos_1d(int64_t embed_dim, const torch::Tensor& positions) {
 }  // namespace
 
 torch::Tensor sincos_2d_pos_embed(int64_t embed_dim, int64_t grid_h, int64_t grid_w) {
-  FLUXION_CHECK(embed_dim % 4 == 0, "sin-cos position embedding: hidden size ", embed_dim,
-                " is not a multiple of 4");
+  FLUXION_CHECK(embed_dim % 4 == 0, "sin-cos position embedding: hidden size ", embed_dim, " is not a multiple of 4");
   auto dbl = torch::TensorOptions().dtype(torch::kDouble);
   // Row-major token grid: column index varies fastest.
   auto cols = torch::arange(grid_w, dbl).unsqueeze(0).expand({grid_h, grid_w}).reshape({-1});
@@ -27,10 +26,8 @@ torch::Tensor sincos_2d_pos_embed(int64_t embed_dim, int64_t grid_h, int64_t gri
   return emb.to(torch::kFloat).contiguous();
 }
 
-RopeTables axial_rope_tables(int64_t head_dim, int64_t grid_size, int64_t num_prefix_tokens,
-                             double theta) {
-  FLUXION_CHECK(head_dim % 4 == 0, "rotary embedding: head dimension ", head_dim,
-                " is not a multiple of 4");
+RopeTables axial_rope_tables(int64_t head_dim, int64_t grid_size, int64_t num_prefix_tokens, double theta) {
+  FLUXION_CHECK(head_dim % 4 == 0, "rotary embedding: head dimension ", head_dim, " is not a multiple of 4");
   const int64_t dim = head_dim / 2;  // channels per axis
   auto flt = torch::TensorOptions().dtype(torch::kFloat);
   auto freqs = 1.0 / torch::pow(theta, torch::arange(0, dim, 2, flt) / static_cast<double>(dim));
@@ -40,9 +37,7 @@ RopeTables axial_rope_tables(int64_t head_dim, int64_t grid_size, int64_t num_pr
   auto per_axis = (t.unsqueeze(1) * freqs.unsqueeze(0)).repeat_interleave(2, 1);
   const int64_t S = grid_size;
   // (S, 1, dim) rows and (1, S, dim) cols -> (S, S, 2 dim) -> (S*S, head_dim)
-  auto grid = torch::cat({per_axis.unsqueeze(1).expand({S, S, dim}),
-                          per_axis.unsqueeze(0).expand({S, S, dim})},
-                         -1)
+  auto grid = torch::cat({per_axis.unsqueeze(1).expand({S, S, dim}), per_axis.unsqueeze(0).expand({S, S, dim})}, -1)
                   .reshape({S * S, head_dim});
   RopeTables tables{grid.cos(), grid.sin()};
   if (num_prefix_tokens > 0) {

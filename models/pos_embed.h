@@ -21,8 +21,7 @@ struct RopeTables {
 // JiT / EVA VisionRotaryEmbeddingFast with dim = head_dim / 2 per axis, theta 10000, computed
 // in float32 as upstream: channel pairs (2i, 2i+1) share a frequency; the first head_dim/2
 // channels rotate with the row index, the rest with the column index.
-RopeTables axial_rope_tables(int64_t head_dim, int64_t grid_size, int64_t num_prefix_tokens,
-                             double theta = 10000.0);
+RopeTables axial_rope_tables(int64_t head_dim, int64_t grid_size, int64_t num_prefix_tokens, double theta = 10000.0);
 
 // x * cos + rotate_half(x) * sin, where rotate_half maps pairs (a, b) -> (-b, a).
 // x (B, H, N, d); tables are moved to x's device and dtype.

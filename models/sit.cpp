@@ -6,8 +6,7 @@
 
 namespace fluxion::models {
 
-SiTBlockImpl::SiTBlockImpl(int64_t hidden_size, int64_t num_heads, double mlp_ratio,
-                           AttentionOptions attention) {
+SiTBlockImpl::SiTBlockImpl(int64_t hidden_size, int64_t num_heads, double mlp_ratio, AttentionOptions attention) {
   attn = register_module("attn", Attention(hidden_size, num_heads, std::move(attention)));
   mlp = register_module("mlp", Mlp(hidden_size, static_cast<int64_t>(hidden_size * mlp_ratio)));
   adaLN_modulation = register_module("adaLN_modulation", make_adaln_modulation(hidden_size, 6));
@@ -24,8 +23,8 @@ namespace {
 void check_sit_config(const SiTConfig& c) {
   check_shared_config_ranges("SiT", c);
   check_probability("SiT", "class_dropout_prob", c.class_dropout_prob);
-  FLUXION_CHECK(c.patch_size > 0 && c.input_size > 0 && c.input_size % c.patch_size == 0,
-                "SiT config: input_size ", c.input_size, " is not a multiple of patch_size ", c.patch_size);
+  FLUXION_CHECK(c.patch_size > 0 && c.input_size > 0 && c.input_size % c.patch_size == 0, "SiT config: input_size ",
+                c.input_size, " is not a multiple of patch_size ", c.patch_size);
   FLUXION_CHECK(c.hidden_size % c.num_heads == 0, "SiT config: hidden_size ", c.hidden_size,
                 " is not divisible by num_heads ", c.num_heads);
   FLUXION_CHECK(c.hidden_size % 4 == 0, "SiT config: hidden_size ", c.hidden_size, " is not a multiple of 4");
@@ -49,8 +48,8 @@ SiT::SiT(SiTConfig config) : config_(std::move(config)) {
   const int64_t grid = c.input_size / c.patch_size;
   x_embedder = register_module("x_embedder", PatchEmbed(c.in_channels, c.hidden_size, c.patch_size));
   t_embedder = register_module("t_embedder", TimestepEmbedder(c.hidden_size));
-  y_embedder = register_module("y_embedder", LabelEmbedder(c.num_classes, c.hidden_size, c.class_dropout_prob,
-                                                           c.class_dropout_prob > 0));
+  y_embedder = register_module(
+      "y_embedder", LabelEmbedder(c.num_classes, c.hidden_size, c.class_dropout_prob, c.class_dropout_prob > 0));
   pos_embed = register_parameter("pos_embed", torch::zeros({1, grid * grid, c.hidden_size}),
                                  /*requires_grad=*/false);
   blocks = register_module("blocks", torch::nn::ModuleList());
@@ -108,14 +107,14 @@ int64_t sit_parameter_count(const SiTConfig& c) {
   const int64_t D = c.hidden_size, p = c.patch_size, grid = c.input_size / p;
   const int64_t out = c.learn_sigma ? 2 * c.in_channels : c.in_channels;
   const int64_t mlp_hidden = static_cast<int64_t>(D * c.mlp_ratio);
-  int64_t n = D * c.in_channels * p * p + D;                          // x_embedder
-  n += 256 * D + D + D * D + D;                                       // t_embedder
-  n += (c.num_classes + (c.class_dropout_prob > 0 ? 1 : 0)) * D;      // y_embedder
-  n += grid * grid * D;                                               // pos_embed
-  const int64_t block = attention_parameter_count(D, c.num_heads, sit_attention_options(c)) +
-                        D * mlp_hidden + mlp_hidden + mlp_hidden * D + D + 6 * D * D + 6 * D;
+  int64_t n = D * c.in_channels * p * p + D;                      // x_embedder
+  n += 256 * D + D + D * D + D;                                   // t_embedder
+  n += (c.num_classes + (c.class_dropout_prob > 0 ? 1 : 0)) * D;  // y_embedder
+  n += grid * grid * D;                                           // pos_embed
+  const int64_t block = attention_parameter_count(D, c.num_heads, sit_attention_options(c)) + D * mlp_hidden +
+                        mlp_hidden + mlp_hidden * D + D + 6 * D * D + 6 * D;
   n += c.depth * block;
-  n += 2 * D * D + 2 * D + D * p * p * out + p * p * out;             // final_layer
+  n += 2 * D * D + 2 * D + D * p * p * out + p * p * out;  // final_layer
   return n;
 }
 

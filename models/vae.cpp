@@ -68,13 +68,14 @@ AutoencoderKLImpl::AutoencoderKLImpl(VaeConfig config) : config_(std::move(confi
     quant_conv = register_module("quant_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(2 * latent, 2 * latent, 1)));
   }
   if (config_.use_post_quant_conv) {
-    post_quant_conv = register_module("post_quant_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(latent, latent, 1)));
+    post_quant_conv =
+        register_module("post_quant_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(latent, latent, 1)));
   }
 }
 
 VaePosterior AutoencoderKLImpl::encode(const torch::Tensor& images) {
-  FLUXION_CHECK(images.dim() == 4 && images.size(1) == config_.in_channels, "VAE: images of shape ",
-                images.sizes(), " do not fit (B, ", config_.in_channels, ", H, W)");
+  FLUXION_CHECK(images.dim() == 4 && images.size(1) == config_.in_channels, "VAE: images of shape ", images.sizes(),
+                " do not fit (B, ", config_.in_channels, ", H, W)");
   const auto f = config_.downsampling_factor();
   FLUXION_CHECK(images.size(2) % f == 0 && images.size(3) % f == 0, "VAE: image size ", images.size(2), "x",
                 images.size(3), " is not a multiple of ", f);

@@ -81,7 +81,6 @@ core::TensorMap rename_legacy_vae_attention(const core::TensorMap& tensors);
 
 // The VAE of a weights file: a safetensors state dict with the architecture of `config_path`
 // (diffusers' config.json; empty: the SD-VAE preset), loaded on `device` in float32.
-AutoencoderKL load_vae(const std::string& weights_path, const std::string& config_path,
-                       const torch::Device& device);
+AutoencoderKL load_vae(const std::string& weights_path, const std::string& config_path, const torch::Device& device);
 
 }  // namespace fluxion::models

@@ -72,7 +72,8 @@ torch::Tensor VaeMidBlockImpl::forward(torch::Tensor x) {
 VaeDownBlockImpl::VaeDownBlockImpl(int64_t in_channels, int64_t out_channels, int64_t layers, int64_t groups,
                                    bool downsample) {
   resnets = register_module("resnets", torch::nn::ModuleList());
-  for (int64_t i = 0; i < layers; ++i) resnets->push_back(VaeResnetBlock(i == 0 ? in_channels : out_channels, out_channels, groups));
+  for (int64_t i = 0; i < layers; ++i)
+    resnets->push_back(VaeResnetBlock(i == 0 ? in_channels : out_channels, out_channels, groups));
   if (downsample) {
     // diffusers' Downsample2D(padding=0) keeps its conv under `conv` inside `downsamplers.0`
     auto down = std::make_shared<torch::nn::Module>("Downsample2D");
@@ -93,7 +94,8 @@ torch::Tensor VaeDownBlockImpl::forward(torch::Tensor x) {
 VaeUpBlockImpl::VaeUpBlockImpl(int64_t in_channels, int64_t out_channels, int64_t layers, int64_t groups,
                                bool upsample) {
   resnets = register_module("resnets", torch::nn::ModuleList());
-  for (int64_t i = 0; i < layers; ++i) resnets->push_back(VaeResnetBlock(i == 0 ? in_channels : out_channels, out_channels, groups));
+  for (int64_t i = 0; i < layers; ++i)
+    resnets->push_back(VaeResnetBlock(i == 0 ? in_channels : out_channels, out_channels, groups));
   if (upsample) {
     auto up = std::make_shared<torch::nn::Module>("Upsample2D");
     up_conv = up->register_module("conv", conv(out_channels, out_channels, 3));
@@ -106,7 +108,8 @@ torch::Tensor VaeUpBlockImpl::forward(torch::Tensor x) {
   if (up_conv) {
     namespace F = torch::nn::functional;
     // (B, C, H, W) -> (B, C, 2H, 2W), nearest
-    x = F::interpolate(x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest));
+    x = F::interpolate(x,
+                       F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest));
     x = up_conv->forward(x);
   }
   return x;

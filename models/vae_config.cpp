@@ -45,7 +45,8 @@ VaeConfig vae_config_from_json(const std::string& text) {
   read_config_field(j, "layers_per_block", c.layers_per_block);
   read_config_field(j, "norm_num_groups", c.norm_num_groups);
   read_config_field(j, "scaling_factor", c.scaling_factor);
-  if (j.contains("shift_factor") && !j.at("shift_factor").is_null()) read_config_field(j, "shift_factor", c.shift_factor);
+  if (j.contains("shift_factor") && !j.at("shift_factor").is_null())
+    read_config_field(j, "shift_factor", c.shift_factor);
   read_config_field(j, "use_quant_conv", c.use_quant_conv);
   read_config_field(j, "use_post_quant_conv", c.use_post_quant_conv);
   read_config_field(j, "mid_block_add_attention", c.mid_block_add_attention);
@@ -58,12 +59,13 @@ VaeConfig vae_config_from_json(const std::string& text) {
   check_all("down_block_types", "DownEncoderBlock2D");
   check_all("up_block_types", "UpDecoderBlock2D");
   if (j.contains("act_fn")) {
-    FLUXION_CHECK(j.at("act_fn") == "silu", "VAE config: act_fn ", j.at("act_fn").dump(), " is not supported (only silu)");
+    FLUXION_CHECK(j.at("act_fn") == "silu", "VAE config: act_fn ", j.at("act_fn").dump(),
+                  " is not supported (only silu)");
   }
   for (const char* key : {"down_block_types", "up_block_types"}) {
     if (j.contains(key)) {
-      FLUXION_CHECK(j.at(key).size() == c.block_out_channels.size(), "VAE config: ", key, " has ",
-                    j.at(key).size(), " entries for ", c.block_out_channels.size(), " block widths");
+      FLUXION_CHECK(j.at(key).size() == c.block_out_channels.size(), "VAE config: ", key, " has ", j.at(key).size(),
+                    " entries for ", c.block_out_channels.size(), " block widths");
     }
   }
   c.validate();

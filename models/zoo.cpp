@@ -30,8 +30,8 @@ SiTConfig sit_tiny(int64_t patch) {
   return c;
 }
 
-JiTConfig jit(int64_t depth, int64_t hidden, int64_t heads, int64_t bottleneck, int64_t start,
-              int64_t patch, double dropout) {
+JiTConfig jit(int64_t depth, int64_t hidden, int64_t heads, int64_t bottleneck, int64_t start, int64_t patch,
+              double dropout) {
   JiTConfig c;
   c.depth = depth;
   c.hidden_size = hidden;
@@ -50,7 +50,8 @@ const std::vector<std::pair<std::string, std::variant<SiTConfig, JiTConfig>>>& z
     const std::vector<std::tuple<std::string, int64_t, int64_t, int64_t>> sizes = {
         {"S", 12, 384, 6}, {"B", 12, 768, 12}, {"L", 24, 1024, 16}, {"XL", 28, 1152, 16}};
     for (const auto& [size, depth, hidden, heads] : sizes) {
-      for (int64_t patch : {2, 4, 8}) list->push_back({concat("SiT-", size, "/", patch), sit(depth, hidden, heads, patch)});
+      for (int64_t patch : {2, 4, 8})
+        list->push_back({concat("SiT-", size, "/", patch), sit(depth, hidden, heads, patch)});
     }
     list->push_back({"SiT-T/2", sit_tiny(2)});
     list->push_back({"SiT-T/4", sit_tiny(4)});

@@ -8,24 +8,20 @@
 namespace fluxion::objectives {
 
 namespace {
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 // trainer.step and trainer.data_position: one non-negative I64 each, as save_checkpoint writes
 // them (item<int64_t>() of anything else throws torch's errors, or overflows).
 int64_t trainer_counter(const torch::Tensor& t, const std::string& path, const std::string& name) {
-  FLUXION_CHECK(t.scalar_type() == torch::kLong && t.numel() == 1, path, ": '", name,
-                "' must be one I64 value, got ", t.scalar_type(), " of shape ", t.sizes());
+  FLUXION_CHECK(t.scalar_type() == torch::kLong && t.numel() == 1, path, ": '", name, "' must be one I64 value, got ",
+                t.scalar_type(), " of shape ", t.sizes());
   const int64_t value = t.item<int64_t>();
   FLUXION_CHECK(value >= 0, path, ": '", name, "' is negative (", value, ")");
   return value;
 }
 }  // namespace
 
-std::string ema_prefix(size_t index) {
-  return index == 0 ? std::string("ema") : "ema" + std::to_string(index);
-}
+std::string ema_prefix(size_t index) { return index == 0 ? std::string("ema") : "ema" + std::to_string(index); }
 
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
   core::TensorMap tensors = c.model;
@@ -94,8 +90,8 @@ ModelWeights load_model_weights(const std::string& path, const std::string& whic
     FLUXION_CHECK(which == "model" || which == "ema", path, ": has no EMA weights '", which, "'");
     out.which = "model";
   } else {
-    FLUXION_CHECK(which == "ema" || (starts_with(which, "ema") && which.size() > 3), "unknown weights '",
-                  which, "' (ema, ema1, ..., model)");
+    FLUXION_CHECK(which == "ema" || (starts_with(which, "ema") && which.size() > 3), "unknown weights '", which,
+                  "' (ema, ema1, ..., model)");
     prefix = which + ".";
     out.which = which;
     const bool present = std::any_of(header.entries.begin(), header.entries.end(),

@@ -46,9 +46,9 @@ Checkpoint load_checkpoint(const std::string& path);
 struct ModelWeights {
   core::TensorMap weights;
   core::TensorMap objective;  // objective.* tensors (Dale's prior)
-  std::string which;         // what was actually loaded
-  std::string model_config;  // "" when the file does not say (official checkpoints)
-  std::string train_config;  // "" likewise
+  std::string which;          // what was actually loaded
+  std::string model_config;   // "" when the file does not say (official checkpoints)
+  std::string train_config;   // "" likewise
 };
 ModelWeights load_model_weights(const std::string& path, const std::string& which = "ema");
 

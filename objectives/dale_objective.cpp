@@ -16,13 +16,11 @@ void DaleConfig::validate() const {
   FLUXION_CHECK(levels >= 2, "--dale-levels must be at least 2, got ", levels);
   FLUXION_CHECK(horizon > 0, "--dale-horizon must be positive, got ", horizon);
   FLUXION_CHECK(offset > 0, "--dale-offset must be positive (data must stay > 0), got ", offset);
-  FLUXION_CHECK(weighting == "noise" || weighting == "sigma2t" || weighting == "unit",
-                "unknown M-DSM weighting '", weighting, "' (noise, sigma2t, unit)");
+  FLUXION_CHECK(weighting == "noise" || weighting == "sigma2t" || weighting == "unit", "unknown M-DSM weighting '",
+                weighting, "' (noise, sigma2t, unit)");
   FLUXION_CHECK(input == "log" || input == "linear", "unknown Dale model input '", input, "' (log, linear)");
-  FLUXION_CHECK(output == "noise" || output == "score", "unknown Dale model output '", output,
-                "' (noise, score)");
-  FLUXION_CHECK(label_dropout >= 0 && label_dropout <= 1, "label dropout must be in [0, 1], got ",
-                label_dropout);
+  FLUXION_CHECK(output == "noise" || output == "score", "unknown Dale model output '", output, "' (noise, score)");
+  FLUXION_CHECK(label_dropout >= 0 && label_dropout <= 1, "label dropout must be in [0, 1], got ", label_dropout);
 }
 
 torch::Tensor dale_model_input(const torch::Tensor& x, const DaleConfig& c) {
@@ -51,9 +49,9 @@ DaleObjective::DaleObjective(DaleConfig config, int64_t null_label)
 std::string DaleObjective::describe() const {
   const auto& c = config_;
   std::ostringstream out;
-  out << "Dale-Langevin M-DSM: sigma " << c.sigma << ", mu " << c.mu << ", " << c.levels << " levels to T = "
-      << c.horizon << ", data in [" << c.offset << ", " << c.offset + 1.0 << "], " << c.input << " input, "
-      << c.output << " output, " << c.weighting << " weighting, label dropout " << c.label_dropout;
+  out << "Dale-Langevin M-DSM: sigma " << c.sigma << ", mu " << c.mu << ", " << c.levels
+      << " levels to T = " << c.horizon << ", data in [" << c.offset << ", " << c.offset + 1.0 << "], " << c.input
+      << " input, " << c.output << " output, " << c.weighting << " weighting, label dropout " << c.label_dropout;
   return out.str();
 }
 

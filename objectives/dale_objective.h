@@ -43,13 +43,13 @@ namespace fluxion::objectives {
 
 struct DaleConfig {
   double sigma = 0.8;
-  double mu = 0.32;     // sigma^2 / 2
-  int64_t levels = 1000;  // N
-  double horizon = 1.0;   // T
-  double offset = 1.0;    // data in [offset, offset + 1]
+  double mu = 0.32;                 // sigma^2 / 2
+  int64_t levels = 1000;            // N
+  double horizon = 1.0;             // T
+  double offset = 1.0;              // data in [offset, offset + 1]
   std::string weighting = "noise";  // noise | sigma2t (the authors') | unit
-  std::string input = "log";       // log | linear (the authors')
-  std::string output = "noise";    // noise | score (the authors')
+  std::string input = "log";        // log | linear (the authors')
+  std::string output = "noise";     // noise | score (the authors')
   double label_dropout = 0.1;
 
   void validate() const;
@@ -73,8 +73,8 @@ class DaleObjective : public Objective {
 
   using Objective::loss;
   // x in [-1, 1] (B, C, H, W); model(input, time, y) -> raw output (see `output`). Float32 scalar.
-  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                     at::Generator& gen, int64_t global_batch, int64_t begin) const override;
+  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
+                     int64_t global_batch, int64_t begin) const override;
 
   // The priors of dale_prior.h: fitted on up to 20,000 training images, one class per label below
   // null_label.

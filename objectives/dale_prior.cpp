@@ -47,8 +47,7 @@ core::TensorMap fit_dale_priors(const torch::Tensor& x, const torch::Tensor& lab
           {"prior_class_std", torch::stack(class_stds).to(torch::kFloat)}};
 }
 
-core::TensorMap fit_dale_priors(const core::Dataset& data, int data_threads, int64_t num_classes,
-                                const DaleConfig& c) {
+core::TensorMap fit_dale_priors(const core::Dataset& data, int data_threads, int64_t num_classes, const DaleConfig& c) {
   const int64_t n = std::min<int64_t>(data.size(), 20000);
   std::vector<int64_t> indices(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = i * data.size() / n;
@@ -62,8 +61,9 @@ std::string resolve_dale_prior(const std::string& kind, const core::TensorMap& s
   const bool has_class = state.count("prior_class_mean") && state.count("prior_class_std");
   if (kind == "auto") return has_class ? "class" : "channel";
   FLUXION_CHECK(kind == "class" || kind == "channel", "unknown Dale prior '", kind, "' (auto, class, channel)");
-  FLUXION_CHECK(kind != "class" || has_class,
-                "--prior class: the checkpoint has no per-class prior (written by an older fluxion); use --prior channel");
+  FLUXION_CHECK(
+      kind != "class" || has_class,
+      "--prior class: the checkpoint has no per-class prior (written by an older fluxion); use --prior channel");
   return kind;
 }
 

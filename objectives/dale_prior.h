@@ -23,8 +23,7 @@
 namespace fluxion::objectives {
 
 // Per-channel mean and std of log X_T for data x in [-1, 1] (B, C, H, W); float64 (C) tensors.
-std::pair<torch::Tensor, torch::Tensor> fit_log_normal_prior(const torch::Tensor& x,
-                                                             const DaleConfig& config);
+std::pair<torch::Tensor, torch::Tensor> fit_log_normal_prior(const torch::Tensor& x, const DaleConfig& config);
 
 // Both priors for data x in [-1, 1] (B, C, H, W) with labels (B) in [0, num_classes) or -1.
 // Classes without images get the all-images row.

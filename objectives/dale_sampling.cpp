@@ -36,10 +36,9 @@ samplers::SamplerConfig sampler_for_dale(const DaleConfig& dale, samplers::Sampl
   return base;
 }
 
-samplers::SampleResult sample_dale(const samplers::SamplerSpec& sampler, const DaleConfig& dale,
-                                   const ModelFn& model, const torch::Tensor& labels,
-                                   const core::TensorMap& objective_state, const std::string& prior,
-                                   const torch::Tensor& z, at::Generator& gen) {
+samplers::SampleResult sample_dale(const samplers::SamplerSpec& sampler, const DaleConfig& dale, const ModelFn& model,
+                                   const torch::Tensor& labels, const core::TensorMap& objective_state,
+                                   const std::string& prior, const torch::Tensor& z, at::Generator& gen) {
   FLUXION_CHECK(sampler.family == samplers::SamplerFamily::multiplicative,
                 "a Dale model is sampled by a multiplicative sampler (dls, ums), not '", sampler.description, "'");
   auto x_init = sample_dale_prior(objective_state, prior, labels, z);

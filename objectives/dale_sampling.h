@@ -21,10 +21,9 @@ samplers::SamplerConfig sampler_for_dale(const DaleConfig& dale, samplers::Sampl
 // DaleObjective. `z` (B, C, H, W) standard normal draws give the prior sample exp(m + s z) of
 // `prior` (dale_prior.h) from the objective's state. Returns images in [-1, 1] (and the sampler's
 // unclamped state, in [offset, offset + 1] terms), the NFE and what was lost.
-samplers::SampleResult sample_dale(const samplers::SamplerSpec& sampler, const DaleConfig& dale,
-                                   const ModelFn& model, const torch::Tensor& labels,
-                                   const core::TensorMap& objective_state, const std::string& prior,
-                                   const torch::Tensor& z, at::Generator& gen);
+samplers::SampleResult sample_dale(const samplers::SamplerSpec& sampler, const DaleConfig& dale, const ModelFn& model,
+                                   const torch::Tensor& labels, const core::TensorMap& objective_state,
+                                   const std::string& prior, const torch::Tensor& z, at::Generator& gen);
 
 // The ObjectiveSampler of a Dale model with these priors: refuses a flow sampler name, a state
 // without the channel prior, and a prior kind the state does not hold, each with one line.

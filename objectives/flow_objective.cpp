@@ -21,14 +21,12 @@ void FlowConfig::validate() const {
   const auto type = samplers::parse_prediction_type(prediction);
   FLUXION_CHECK(loss_weight == "none" || loss_weight == "velocity" || loss_weight == "likelihood",
                 "unknown loss weighting '", loss_weight, "' (none, velocity, likelihood)");
-  FLUXION_CHECK(time_sampling == "uniform" || time_sampling == "logit-normal",
-                "unknown time sampling '", time_sampling, "' (uniform, logit-normal)");
-  FLUXION_CHECK(type != samplers::PredictionType::x || samplers::parse_path_type(path) ==
-                    samplers::PathType::linear,
+  FLUXION_CHECK(time_sampling == "uniform" || time_sampling == "logit-normal", "unknown time sampling '", time_sampling,
+                "' (uniform, logit-normal)");
+  FLUXION_CHECK(type != samplers::PredictionType::x || samplers::parse_path_type(path) == samplers::PathType::linear,
                 "x-prediction with v-loss is defined on the linear path (got path '", path, "')");
   FLUXION_CHECK(noise_scale > 0, "noise scale must be positive, got ", noise_scale);
-  FLUXION_CHECK(label_dropout >= 0 && label_dropout <= 1, "label dropout must be in [0, 1], got ",
-                label_dropout);
+  FLUXION_CHECK(label_dropout >= 0 && label_dropout <= 1, "label dropout must be in [0, 1], got ", label_dropout);
   FLUXION_CHECK(logit_std > 0, "logit-normal std must be positive, got ", logit_std);
 }
 
@@ -67,31 +65,26 @@ std::pair<double, double> FlowObjective::time_interval() const {
   double t0 = 0.0, t1 = 1.0;  // JiT's x-prediction: all of [0, 1]
   if (prediction_ != samplers::PredictionType::x) {
     const auto path = path_.type();
-    const auto ends = samplers::sit_interval_eps(
-        path, prediction_, samplers::sit_default_eps(path, prediction_).train);
+    const auto ends = samplers::sit_interval_eps(path, prediction_, samplers::sit_default_eps(path, prediction_).train);
     t0 = ends.start;
     t1 = 1.0 - ends.end;
   }
   if (config_.t0 >= 0) t0 = config_.t0;
   if (config_.t1 >= 0) t1 = config_.t1;
-  FLUXION_CHECK(0.0 <= t0 && t0 < t1 && t1 <= 1.0, "time interval [", t0, ", ", t1,
-                "] must satisfy 0 <= t0 < t1 <= 1");
+  FLUXION_CHECK(0.0 <= t0 && t0 < t1 && t1 <= 1.0, "time interval [", t0, ", ", t1, "] must satisfy 0 <= t0 < t1 <= 1");
   return {t0, t1};
 }
 
-torch::Tensor FlowObjective::sample_t(int64_t batch, const torch::Device& device,
-                                      at::Generator& gen) const {
+torch::Tensor FlowObjective::sample_t(int64_t batch, const torch::Device& device, at::Generator& gen) const {
   auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
-  if (logit_normal_)
-    return torch::sigmoid(at::randn({batch}, gen, options) * config_.logit_std + config_.logit_mean);
+  if (logit_normal_) return torch::sigmoid(at::randn({batch}, gen, options) * config_.logit_std + config_.logit_mean);
   const auto [t0, t1] = time_interval();
   return at::rand({batch}, gen, options) * (t1 - t0) + t0;
 }
 
 torch::Tensor FlowObjective::drop_labels(const torch::Tensor& y, at::Generator& gen) const {
   if (config_.label_dropout <= 0) return y;
-  auto drop = at::rand({y.size(0)}, gen, torch::TensorOptions().device(y.device())) <
-              config_.label_dropout;
+  auto drop = at::rand({y.size(0)}, gen, torch::TensorOptions().device(y.device())) < config_.label_dropout;
   return torch::where(drop, torch::full_like(y, null_label_), y);
 }
 
@@ -104,8 +97,8 @@ FlowDraws FlowObjective::draw(const torch::Tensor& x, const torch::Tensor& y, at
   return d;
 }
 
-FlowDraws FlowObjective::draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
-                              int64_t global_batch, int64_t begin) const {
+FlowDraws FlowObjective::draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
+                              int64_t begin) const {
   const int64_t rows = x.size(0);
   if (global_batch == rows && begin == 0) return draw(x, y, gen);
   TORCH_CHECK(begin >= 0 && begin + rows <= global_batch, "batch slice [", begin, ", ", begin + rows,
@@ -131,8 +124,7 @@ torch::Tensor FlowObjective::loss(const ModelFn& model, const torch::Tensor& x, 
   return loss(model, x, draw(x, y, gen, global_batch, begin));
 }
 
-torch::Tensor FlowObjective::loss(const ModelFn& model, const torch::Tensor& x,
-                                  const FlowDraws& draws) const {
+torch::Tensor FlowObjective::loss(const ModelFn& model, const torch::Tensor& x, const FlowDraws& draws) const {
   const auto data = x.to(torch::kFloat);
   const auto& t = draws.t;
   const auto& noise = draws.noise;
@@ -141,8 +133,8 @@ torch::Tensor FlowObjective::loss(const ModelFn& model, const torch::Tensor& x,
   // Losses in fp32 whatever autocast did inside the model.
   compat::AutocastOffGuard fp32;
   output = output.to(torch::kFloat);
-  TORCH_CHECK(output.sizes() == x_t.sizes(), "model output ", output.sizes(),
-              " does not match its input ", x_t.sizes());
+  TORCH_CHECK(output.sizes() == x_t.sizes(), "model output ", output.sizes(), " does not match its input ",
+              x_t.sizes());
   using samplers::PredictionType;
   if (prediction_ == PredictionType::velocity)
     return mean_flat((output - path_.target_velocity(t, noise, data)).pow(2)).mean();

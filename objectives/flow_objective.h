@@ -22,17 +22,17 @@
 namespace fluxion::objectives {
 
 struct FlowConfig {
-  std::string path = "linear";          // linear | gvp | vp
-  std::string prediction = "velocity";  // velocity | noise | score | x
-  std::string loss_weight = "none";     // none | velocity | likelihood (noise/score only)
+  std::string path = "linear";            // linear | gvp | vp
+  std::string prediction = "velocity";    // velocity | noise | score | x
+  std::string loss_weight = "none";       // none | velocity | likelihood (noise/score only)
   std::string time_sampling = "uniform";  // uniform | logit-normal
-  double t0 = -1.0;                     // < 0: SiT's default for path and prediction
+  double t0 = -1.0;                       // < 0: SiT's default for path and prediction
   double t1 = -1.0;
-  double logit_mean = -0.8;             // JiT's P_mean, P_std
+  double logit_mean = -0.8;  // JiT's P_mean, P_std
   double logit_std = 0.8;
-  double noise_scale = 1.0;             // JiT: image_size / 256
-  double x_pred_t_eps = 0.05;           // JiT's clamp of 1 - t
-  double label_dropout = 0.1;           // labels replaced by the null class, for CFG
+  double noise_scale = 1.0;    // JiT: image_size / 256
+  double x_pred_t_eps = 0.05;  // JiT's clamp of 1 - t
+  double label_dropout = 0.1;  // labels replaced by the null class, for CFG
 
   void validate() const;  // throws fluxion::Error naming the bad field
 };
@@ -52,16 +52,16 @@ class FlowObjective : public Objective {
 
   using Objective::loss;
   // One training loss; all randomness (t, noise, label dropout) from `gen` (objective.h).
-  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                     at::Generator& gen, int64_t global_batch, int64_t begin) const override;
+  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
+                     int64_t global_batch, int64_t begin) const override;
   // The same loss for given draws (loss() is loss(model, x, draw(x, y, gen))); the golden
   // training test feeds the official code's draws through this.
   torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const FlowDraws& draws) const;
   // t, then the noise, then the label dropout, in that order from `gen`.
   FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) const;
   // Data parallel: the draws of the whole global batch (in the order above), this slice's rows.
-  FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
-                 int64_t global_batch, int64_t begin) const;
+  FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
+                 int64_t begin) const;
 
   std::unique_ptr<ObjectiveSampler> sampler(const SamplingRequest& request) const override;
 

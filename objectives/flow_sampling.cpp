@@ -36,8 +36,7 @@ samplers::SamplerConfig sampler_for_flow(const FlowConfig& flow, samplers::Sampl
     base.t_eps = flow.x_pred_t_eps;  // JiT samples with the clamp it trained with
   } else {
     // SiT's ODE interval; an end the caller set further in stays.
-    const auto ends =
-        samplers::sit_interval_eps(path, prediction, samplers::sit_default_eps(path, prediction).sample);
+    const auto ends = samplers::sit_interval_eps(path, prediction, samplers::sit_default_eps(path, prediction).sample);
     if (ends.start > 0) base.start_eps = std::max(base.start_eps, ends.start);
     if (ends.end > 0) base.end_eps = std::max(base.end_eps, ends.end);
   }

@@ -206,7 +206,8 @@ torch::Tensor gather_ranks(const GenerateConfig& config, const ImagePlan& plan, 
   result.skipped = counts[1].item<int64_t>();
   result.lost_images = counts[2].item<int64_t>();
   result.nfe_per_batch = counts.slice(0, 3).max().item<int64_t>();
-  FLUXION_CHECK(all.size(0) == config.n, "sample: gathered ", all.size(0), " images from the ranks, expected ", config.n);
+  FLUXION_CHECK(all.size(0) == config.n, "sample: gathered ", all.size(0), " images from the ranks, expected ",
+                config.n);
   write_image_files(config.out, plan.labels, 0, all.slice(0, 0, begin), /*only_missing=*/true);
   write_image_files(config.out, plan.labels, begin + mine.size(0), all.slice(0, begin + mine.size(0)),
                     /*only_missing=*/true);

@@ -25,9 +25,9 @@ namespace fluxion::objectives {
 
 struct GenerateConfig {
   std::string checkpoint;
-  std::string weights = "ema";    // ema | ema1 | ... | model
-  std::string model;              // zoo name for files without a stored config (official weights)
-  int64_t image_size = 0;         // overrides for official weights (0: the zoo's)
+  std::string weights = "ema";  // ema | ema1 | ... | model
+  std::string model;            // zoo name for files without a stored config (official weights)
+  int64_t image_size = 0;       // overrides for official weights (0: the zoo's)
   int64_t channels = 0;
   int64_t num_classes = 0;
   int64_t n = 100;
@@ -39,15 +39,15 @@ struct GenerateConfig {
   std::string out;   // folder of PNGs ("" for none)
   std::string grid;  // grid PNG ("" for none)
   int64_t grid_images = 100;
-  std::string npz;   // ADM .npz ("" for none)
+  std::string npz;         // ADM .npz ("" for none)
   std::string init_noise;  // .npy of (n, C, H, W) float noise instead of seeded draws
   // Latent models: the samples are SD-VAE latents, decoded to images by this AutoencoderKL
   // (weights .safetensors; vae_config a diffusers config.json, "" for the SD-VAE)
   std::string vae;
   std::string vae_config;
   std::string quantization = "sit";  // sit: clamp(127.5 x + 128) | adm: floor((x + 1) 127.5)
-  samplers::SamplerConfig sampler;  // dls|ums for dale checkpoints
-  std::string prior = "auto";       // dale: auto | class | channel (dale_prior.h)
+  samplers::SamplerConfig sampler;   // dls|ums for dale checkpoints
+  std::string prior = "auto";        // dale: auto | class | channel (dale_prior.h)
   // Which sampler fields the user set explicitly (others come from the checkpoint's objective).
   bool prediction_given = false;
   bool path_given = false;

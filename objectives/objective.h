@@ -30,7 +30,7 @@ struct SamplingRequest {
   samplers::SamplerConfig sampler;  // the caller's settings; null_label comes from the objective
   bool path_given = false;          // flows: the caller's path / prediction win over the trained
   bool prediction_given = false;
-  std::string prior = "auto";  // Dale's starting distribution: auto | class | channel
+  std::string prior = "auto";        // Dale's starting distribution: auto | class | channel
   std::string source = "the model";  // what holds the model, for error messages (a file name)
 };
 
@@ -45,8 +45,8 @@ class ObjectiveSampler {
   // Images in [-1, 1] (B, C, H, W) from standard normal draws z (B, C, H, W) and labels (B);
   // `model` is the network (x, t, y) -> raw output exactly as the objective's loss() called it.
   // Stochastic samplers draw from `gen`. nfe and lost_images say what the batch cost and lost.
-  virtual samplers::SampleResult sample(const ModelFn& model, const torch::Tensor& labels,
-                                        const torch::Tensor& z, at::Generator& gen) const = 0;
+  virtual samplers::SampleResult sample(const ModelFn& model, const torch::Tensor& labels, const torch::Tensor& z,
+                                        at::Generator& gen) const = 0;
 
   // DRL finetuning (issue 11) samples its policy's trajectories itself (train/drl_rollout.h):
   // the Flow-GRPO step needs each stochastic step's state and Gaussian log-probability, which
@@ -67,11 +67,10 @@ class Objective {
   // Data parallel: x and y are rows [begin, begin + B) of a global batch of `global_batch` rows;
   // the draws of the whole global batch are made and this slice's rows kept, so that N ranks draw
   // exactly what one process with the global batch draws.
-  virtual torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                             at::Generator& gen, int64_t global_batch, int64_t begin) const = 0;
+  virtual torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
+                             int64_t global_batch, int64_t begin) const = 0;
   // The whole batch.
-  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                     at::Generator& gen) const {
+  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) const {
     return loss(model, x, y, gen, x.size(0), 0);
   }
 
@@ -86,9 +85,7 @@ class Objective {
   virtual std::unique_ptr<ObjectiveSampler> sampler(const SamplingRequest& request) const = 0;
   // The sampler settings of the trainer's progress grids, from the run's grid settings (name,
   // steps, cfg, level_stride); an objective whose family the name does not fit picks its own.
-  virtual samplers::SamplerConfig preview_sampler(samplers::SamplerConfig grid) const {
-    return grid;
-  }
+  virtual samplers::SamplerConfig preview_sampler(samplers::SamplerConfig grid) const { return grid; }
 };
 
 }  // namespace fluxion::objectives

@@ -73,8 +73,7 @@ std::unique_ptr<Objective> make_objective(const ObjectiveConfig& config, int64_t
 
 std::unique_ptr<Objective> load_objective(const ModelWeights& weights, int64_t null_label) {
   if (weights.train_config.empty()) return nullptr;
-  auto objective =
-      make_objective(objective_config_from_json(nlohmann::json::parse(weights.train_config)), null_label);
+  auto objective = make_objective(objective_config_from_json(nlohmann::json::parse(weights.train_config)), null_label);
   objective->load_state(weights.objective);
   return objective;
 }

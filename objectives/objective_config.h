@@ -30,9 +30,8 @@ struct ObjectiveConfig {
 };
 
 // One field list serves both directions; keys are the member names.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FlowConfig, path, prediction, loss_weight, time_sampling, t0,
-                                                t1, logit_mean, logit_std, noise_scale, x_pred_t_eps,
-                                                label_dropout)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FlowConfig, path, prediction, loss_weight, time_sampling, t0, t1,
+                                                logit_mean, logit_std, noise_scale, x_pred_t_eps, label_dropout)
 // Written by hand for the older checkpoints' defaults (above).
 void to_json(nlohmann::json& json, const DaleConfig& config);
 void from_json(const nlohmann::json& json, DaleConfig& config);

@@ -33,8 +33,8 @@ bool reuse_written_images(const std::string& dir, const torch::Tensor& labels, i
   return true;
 }
 
-void write_image_files(const std::string& dir, const torch::Tensor& labels, int64_t first,
-                       const torch::Tensor& images, bool only_missing) {
+void write_image_files(const std::string& dir, const torch::Tensor& labels, int64_t first, const torch::Tensor& images,
+                       bool only_missing) {
   if (dir.empty()) return;
   for (int64_t i = 0; i < images.size(0); ++i) {
     const auto path = image_name(dir, first + i, labels[first + i].item<int64_t>());

@@ -20,21 +20,17 @@ Coefficients coefficients_at(const Path& path, double t) {
 
 }  // namespace
 
-OdeResult dpm_solver_pp_2m(const Field& data, torch::Tensor x, const std::vector<double>& grid,
-                           const Path& path) {
-  FLUXION_CHECK(grid.size() >= 2, "dpm++2m: the time grid needs at least 2 times, got ",
-                grid.size());
+OdeResult dpm_solver_pp_2m(const Field& data, torch::Tensor x, const std::vector<double>& grid, const Path& path) {
+  FLUXION_CHECK(grid.size() >= 2, "dpm++2m: the time grid needs at least 2 times, got ", grid.size());
   OdeResult result;
   torch::Tensor previous_data;
   double previous_h = std::numeric_limits<double>::infinity();
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     const double u = grid[i], t = grid[i + 1];
-    FLUXION_CHECK(t > u, "dpm++2m: the time grid must increase, but t[", i + 1, "] = ", t, " <= t[",
-                  i, "] = ", u);
+    FLUXION_CHECK(t > u, "dpm++2m: the time grid must increase, but t[", i + 1, "] = ", t, " <= t[", i, "] = ", u);
     const auto from = coefficients_at(path, u), to = coefficients_at(path, t);
-    FLUXION_CHECK(from.sigma > 0 && to.alpha > 0, "dpm++2m: path ", to_string(path.type()),
-                  " has sigma(", u, ") = ", from.sigma, " or alpha(", t, ") = ", to.alpha,
-                  " at zero, outside the solver's range");
+    FLUXION_CHECK(from.sigma > 0 && to.alpha > 0, "dpm++2m: path ", to_string(path.type()), " has sigma(", u,
+                  ") = ", from.sigma, " or alpha(", t, ") = ", to.alpha, " at zero, outside the solver's range");
     const auto data_now = data(x, time_like(u, x));
     ++result.nfe;
     // e^{-h} = (a_u s_t) / (s_u a_t), finite even where lambda is infinite.

@@ -17,34 +17,31 @@ torch::Tensor guidance_mask(const torch::Tensor& t, const GuidanceConfig& config
   return mask;
 }
 
-torch::Tensor combine_guidance(const torch::Tensor& cond, const torch::Tensor& uncond,
-                               const torch::Tensor& mask, double scale, int64_t channels) {
+torch::Tensor combine_guidance(const torch::Tensor& cond, const torch::Tensor& uncond, const torch::Tensor& mask,
+                               double scale, int64_t channels) {
   auto guided = uncond + scale * (cond - uncond);
   if (channels >= 0 && channels < cond.size(1)) {
     // SiT: guide channels [0, k), keep the conditional output on the rest.
-    guided = torch::cat(
-        {guided.narrow(1, 0, channels), cond.narrow(1, channels, cond.size(1) - channels)}, 1);
+    guided = torch::cat({guided.narrow(1, 0, channels), cond.narrow(1, channels, cond.size(1) - channels)}, 1);
   }
   std::vector<int64_t> shape(cond.dim(), 1);
   shape[0] = cond.size(0);
   return torch::where(mask.view(shape), guided, cond);  // (B) -> (B, 1, ...)
 }
 
-GuidedModel guide(ModelFn model, torch::Tensor labels, const GuidanceConfig& config,
-                  PredictionType type, const Path& path, const ConversionOptions& conversion) {
-  FLUXION_CHECK(config.channels == -1 || config.channels > 0,
-                "guidance: channels must be -1 (all) or > 0, got ", config.channels);
-  FLUXION_CHECK(config.interval_lo < config.interval_hi, "guidance: interval [", config.interval_lo,
-                ", ", config.interval_hi, "] is empty");
+GuidedModel guide(ModelFn model, torch::Tensor labels, const GuidanceConfig& config, PredictionType type,
+                  const Path& path, const ConversionOptions& conversion) {
+  FLUXION_CHECK(config.channels == -1 || config.channels > 0, "guidance: channels must be -1 (all) or > 0, got ",
+                config.channels);
+  FLUXION_CHECK(config.interval_lo < config.interval_hi, "guidance: interval [", config.interval_lo, ", ",
+                config.interval_hi, "] is empty");
   const bool in_velocity = config.space == GuidanceSpace::velocity;
   GuidedModel guided;
   guided.output_type = in_velocity ? PredictionType::velocity : type;
-  guided.fn = [model = std::move(model), labels = std::move(labels), config, type, path, conversion,
-               in_velocity](const torch::Tensor& x, const torch::Tensor& t) {
-    FLUXION_CHECK(labels.size(0) == x.size(0), "guidance: ", labels.size(0),
-                  " labels for a batch of ", x.size(0));
-    auto to_output = [&](const torch::Tensor& pred, const torch::Tensor& xs,
-                         const torch::Tensor& ts) {
+  guided.fn = [model = std::move(model), labels = std::move(labels), config, type, path, conversion, in_velocity](
+                  const torch::Tensor& x, const torch::Tensor& t) {
+    FLUXION_CHECK(labels.size(0) == x.size(0), "guidance: ", labels.size(0), " labels for a batch of ", x.size(0));
+    auto to_output = [&](const torch::Tensor& pred, const torch::Tensor& xs, const torch::Tensor& ts) {
       return in_velocity ? to_velocity(pred, xs, ts, path, type, conversion) : pred;
     };
     const auto y = labels.to(x.device());

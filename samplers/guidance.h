@@ -58,7 +58,7 @@ GuidedModel guide(ModelFn model, torch::Tensor labels, const GuidanceConfig& con
 
 // out = uncond + s (cond - uncond) on the guided channels of the rows in `mask` (B) bool; cond
 // elsewhere. Exposed for tests and for callers with their own batching.
-torch::Tensor combine_guidance(const torch::Tensor& cond, const torch::Tensor& uncond,
-                               const torch::Tensor& mask, double scale, int64_t channels);
+torch::Tensor combine_guidance(const torch::Tensor& cond, const torch::Tensor& uncond, const torch::Tensor& mask,
+                               double scale, int64_t channels);
 
 }  // namespace fluxion::samplers

@@ -16,15 +16,12 @@
 namespace fluxion::samplers {
 
 // (x (B, ...), t (B), y (B) int64 labels) -> output shaped like x.
-using ModelFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t,
-                                            const torch::Tensor& y)>;
+using ModelFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y)>;
 
 // (x (B, ...), t (B)) -> tensor shaped like x.
 using Field = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
 
 // A (B) tensor filled with `t`, on x's device and in x's dtype.
-inline torch::Tensor time_like(double t, const torch::Tensor& x) {
-  return torch::full({x.size(0)}, t, x.options());
-}
+inline torch::Tensor time_like(double t, const torch::Tensor& x) { return torch::full({x.size(0)}, t, x.options()); }
 
 }  // namespace fluxion::samplers

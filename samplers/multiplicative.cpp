@@ -21,8 +21,7 @@ void validate(const MultiplicativeConfig& c) {
 }
 
 double step_size(const MultiplicativeConfig& c) {
-  return c.delta > 0 ? c.delta
-                     : c.horizon * static_cast<double>(c.level_stride) / static_cast<double>(c.levels);
+  return c.delta > 0 ? c.delta : c.horizon * static_cast<double>(c.level_stride) / static_cast<double>(c.levels);
 }
 
 int64_t expected_nfe(const MultiplicativeConfig& c) {
@@ -34,17 +33,16 @@ std::string describe(const MultiplicativeConfig& c) {
   std::ostringstream out;
   out << to_string(c.rule) << ", " << c.levels << " levels";
   if (c.level_stride > 1) out << " every " << c.level_stride;
-  out << " x " << c.repeats << ", delta " << step_size(c)
-      << ", anneal " << c.anneal << (c.last_noise ? ", noisy last update" : "") << ", " << c.final_steps
-      << " final steps, " << expected_nfe(c)
+  out << " x " << c.repeats << ", delta " << step_size(c) << ", anneal " << c.anneal
+      << (c.last_noise ? ", noisy last update" : "") << ", " << c.final_steps << " final steps, " << expected_nfe(c)
       << " NFE";
   return out.str();
 }
 
-torch::Tensor sample_log_normal_prior(const torch::Tensor& mean, const torch::Tensor& std,
-                                      at::IntArrayRef shape, at::Generator& gen) {
-  FLUXION_CHECK(shape.size() >= 2 && mean.numel() == shape[1] && std.numel() == shape[1],
-                "log-normal prior has ", mean.numel(), " channels, samples have shape ", shape);
+torch::Tensor sample_log_normal_prior(const torch::Tensor& mean, const torch::Tensor& std, at::IntArrayRef shape,
+                                      at::Generator& gen) {
+  FLUXION_CHECK(shape.size() >= 2 && mean.numel() == shape[1] && std.numel() == shape[1], "log-normal prior has ",
+                mean.numel(), " channels, samples have shape ", shape);
   auto z = at::randn(shape, gen, mean.options().dtype(torch::kFloat));
   std::vector<int64_t> per_channel(shape.size(), 1);
   per_channel[1] = shape[1];
@@ -77,7 +75,8 @@ MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& c, const 
   for (int64_t k = c.levels - 1; k >= 0; k -= c.level_stride) {
     const double t = c.horizon * static_cast<double>(k) / static_cast<double>(c.levels);
     const bool last_level = k - c.level_stride < 0;
-    for (int64_t r = 0; r < c.repeats; ++r) update(t, c.last_noise || !last_level || r + 1 < c.repeats, c.rule == MultiplicativeRule::dls);
+    for (int64_t r = 0; r < c.repeats; ++r)
+      update(t, c.last_noise || !last_level || r + 1 < c.repeats, c.rule == MultiplicativeRule::dls);
   }
   for (int64_t i = 0; i < c.final_steps; ++i) update(0.0, false, true);
   // Once a value leaves (0, inf) the log-space model turns the whole image into NaN.

@@ -43,8 +43,8 @@ struct MultiplicativeConfig {
 };
 
 struct MultiplicativeResult {
-  torch::Tensor x;       // clamped to [1, 2]
-  torch::Tensor raw;     // before the clamp (for diagnostics and tests)
+  torch::Tensor x;    // clamped to [1, 2]
+  torch::Tensor raw;  // before the clamp (for diagnostics and tests)
   int64_t nfe = 0;
   int64_t nonpositive = 0;  // UMS values that went <= 0 or stopped being finite (DLS never does)
   int64_t lost_images = 0;  // images holding such values: their output is filler, not a sample
@@ -57,8 +57,8 @@ double step_size(const MultiplicativeConfig& config);  // delta, or its default
 std::string describe(const MultiplicativeConfig& config);
 
 // The log-normal prior exp(m + s z) with per-channel m, s of shape (C).
-torch::Tensor sample_log_normal_prior(const torch::Tensor& mean, const torch::Tensor& std,
-                                      at::IntArrayRef shape, at::Generator& gen);
+torch::Tensor sample_log_normal_prior(const torch::Tensor& mean, const torch::Tensor& std, at::IntArrayRef shape,
+                                      at::Generator& gen);
 
 // `score` (x (B, ...) > 0, t (B) in [0, T]) -> the Hyvarinen score h = x * s shaped like x.
 MultiplicativeResult sample_multiplicative(const MultiplicativeConfig& config, const Field& score,

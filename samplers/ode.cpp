@@ -6,11 +6,10 @@ namespace fluxion::samplers {
 namespace {
 
 void check_grid(const std::vector<double>& grid, const char* solver) {
-  FLUXION_CHECK(grid.size() >= 2, solver, ": the time grid needs at least 2 times, got ",
-                grid.size());
+  FLUXION_CHECK(grid.size() >= 2, solver, ": the time grid needs at least 2 times, got ", grid.size());
   for (size_t i = 1; i < grid.size(); ++i)
-    FLUXION_CHECK(grid[i] > grid[i - 1], solver, ": the time grid must increase, but t[", i,
-                  "] = ", grid[i], " <= t[", i - 1, "] = ", grid[i - 1]);
+    FLUXION_CHECK(grid[i] > grid[i - 1], solver, ": the time grid must increase, but t[", i, "] = ", grid[i], " <= t[",
+                  i - 1, "] = ", grid[i - 1]);
 }
 
 // Calls the velocity at a scalar time and counts the evaluation.
@@ -39,25 +38,18 @@ OdeSolver parse_ode_solver(const std::string& name) {
   if (name == "midpoint") return OdeSolver::midpoint;
   if (name == "rk4") return OdeSolver::rk4;
   if (name == "dopri5") return OdeSolver::dopri5;
-  if (name == "dpm++2m" || name == "dpm-solver++2m" || name == "dpmpp2m")
-    return OdeSolver::dpm_pp_2m;
+  if (name == "dpm++2m" || name == "dpm-solver++2m" || name == "dpmpp2m") return OdeSolver::dpm_pp_2m;
   fail("ODE solver '", name, "' is unknown; valid: euler, heun, midpoint, rk4, dopri5, dpm++2m");
 }
 
 std::string to_string(OdeSolver solver) {
   switch (solver) {
-    case OdeSolver::euler:
-      return "euler";
-    case OdeSolver::heun:
-      return "heun";
-    case OdeSolver::midpoint:
-      return "midpoint";
-    case OdeSolver::rk4:
-      return "rk4";
-    case OdeSolver::dopri5:
-      return "dopri5";
-    case OdeSolver::dpm_pp_2m:
-      return "dpm++2m";
+    case OdeSolver::euler: return "euler";
+    case OdeSolver::heun: return "heun";
+    case OdeSolver::midpoint: return "midpoint";
+    case OdeSolver::rk4: return "rk4";
+    case OdeSolver::dopri5: return "dopri5";
+    case OdeSolver::dpm_pp_2m: return "dpm++2m";
   }
   return "?";
 }
@@ -72,8 +64,7 @@ OdeResult euler(const Field& velocity, torch::Tensor x, const std::vector<double
   return finish(std::move(x), field, grid.size());
 }
 
-OdeResult heun(const Field& velocity, torch::Tensor x, const std::vector<double>& grid,
-               bool last_step_euler) {
+OdeResult heun(const Field& velocity, torch::Tensor x, const std::vector<double>& grid, bool last_step_euler) {
   check_grid(grid, "heun");
   CountingField field{velocity};
   const size_t steps = grid.size() - 1;
@@ -118,18 +109,12 @@ OdeResult rk4(const Field& velocity, torch::Tensor x, const std::vector<double>&
 int64_t count_nfe(OdeSolver solver, int64_t steps, bool heun_last_step_euler) {
   FLUXION_CHECK(steps >= 1, "count_nfe: steps must be >= 1, got ", steps);
   switch (solver) {
-    case OdeSolver::euler:
-      return steps;
-    case OdeSolver::heun:
-      return heun_last_step_euler ? 2 * steps - 1 : 2 * steps;
-    case OdeSolver::midpoint:
-      return 2 * steps;
-    case OdeSolver::rk4:
-      return 4 * steps;
-    case OdeSolver::dopri5:
-      return -1;
-    case OdeSolver::dpm_pp_2m:
-      return steps;
+    case OdeSolver::euler: return steps;
+    case OdeSolver::heun: return heun_last_step_euler ? 2 * steps - 1 : 2 * steps;
+    case OdeSolver::midpoint: return 2 * steps;
+    case OdeSolver::rk4: return 4 * steps;
+    case OdeSolver::dopri5: return -1;
+    case OdeSolver::dpm_pp_2m: return steps;
   }
   return -1;
 }

@@ -48,8 +48,7 @@ struct OdeResult {
 
 // Fixed-step solvers over an increasing grid of >= 2 times.
 OdeResult euler(const Field& velocity, torch::Tensor x, const std::vector<double>& grid);
-OdeResult heun(const Field& velocity, torch::Tensor x, const std::vector<double>& grid,
-               bool last_step_euler = false);
+OdeResult heun(const Field& velocity, torch::Tensor x, const std::vector<double>& grid, bool last_step_euler = false);
 OdeResult midpoint(const Field& velocity, torch::Tensor x, const std::vector<double>& grid);
 OdeResult rk4(const Field& velocity, torch::Tensor x, const std::vector<double>& grid);
 
@@ -63,12 +62,10 @@ struct Dopri5Options {
 };
 // Adaptive Dormand-Prince 5(4) with FSAL from t0 to t1; the error norm is the RMS over the whole
 // batch of err / (atol + rtol max(|x_old|, |x_new|)), as torchdiffeq (so SiT) computes it.
-OdeResult dopri5(const Field& velocity, torch::Tensor x, double t0, double t1,
-                 const Dopri5Options& options = {});
+OdeResult dopri5(const Field& velocity, torch::Tensor x, double t0, double t1, const Dopri5Options& options = {});
 
 // DPM-Solver++(2M); `data` predicts x1 = E[x_data | x_t] (use converted_model(..., x)).
-OdeResult dpm_solver_pp_2m(const Field& data, torch::Tensor x, const std::vector<double>& grid,
-                           const Path& path);
+OdeResult dpm_solver_pp_2m(const Field& data, torch::Tensor x, const std::vector<double>& grid, const Path& path);
 
 // NFE of a fixed-step solver over `steps` steps; -1 for dopri5 (known only afterwards).
 int64_t count_nfe(OdeSolver solver, int64_t steps, bool heun_last_step_euler = false);

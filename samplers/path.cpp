@@ -28,12 +28,9 @@ PathType parse_path_type(const std::string& name) {
 
 std::string to_string(PathType type) {
   switch (type) {
-    case PathType::linear:
-      return "linear";
-    case PathType::gvp:
-      return "gvp";
-    case PathType::vp:
-      return "vp";
+    case PathType::linear: return "linear";
+    case PathType::gvp: return "gvp";
+    case PathType::vp: return "vp";
   }
   return "?";
 }
@@ -45,26 +42,19 @@ DiffusionForm parse_diffusion_form(const std::string& name) {
   if (key == "sigma") return DiffusionForm::sigma;
   if (key == "linear") return DiffusionForm::linear;
   if (key == "decreasing") return DiffusionForm::decreasing;
-  if (key == "increasing-decreasing" || key == "inccreasing-decreasing")
-    return DiffusionForm::increasing_decreasing;
+  if (key == "increasing-decreasing" || key == "inccreasing-decreasing") return DiffusionForm::increasing_decreasing;
   fail("diffusion form '", name,
        "' is unknown; valid: constant, SBDM, sigma, linear, decreasing, increasing-decreasing");
 }
 
 std::string to_string(DiffusionForm form) {
   switch (form) {
-    case DiffusionForm::constant:
-      return "constant";
-    case DiffusionForm::sbdm:
-      return "SBDM";
-    case DiffusionForm::sigma:
-      return "sigma";
-    case DiffusionForm::linear:
-      return "linear";
-    case DiffusionForm::decreasing:
-      return "decreasing";
-    case DiffusionForm::increasing_decreasing:
-      return "increasing-decreasing";
+    case DiffusionForm::constant: return "constant";
+    case DiffusionForm::sbdm: return "SBDM";
+    case DiffusionForm::sigma: return "sigma";
+    case DiffusionForm::linear: return "linear";
+    case DiffusionForm::decreasing: return "decreasing";
+    case DiffusionForm::increasing_decreasing: return "increasing-decreasing";
   }
   return "?";
 }
@@ -74,8 +64,8 @@ Path::Path(PathType type, double vp_sigma_min, double vp_sigma_max)
 
 torch::Tensor Path::expand_t_like(const torch::Tensor& t, const torch::Tensor& x) {
   if (t.dim() == 0) return t;
-  FLUXION_CHECK(t.dim() == 1 && x.dim() >= 1 && t.size(0) == x.size(0), "path: t of shape ",
-                t.sizes(), " does not match a batch of shape ", x.sizes());
+  FLUXION_CHECK(t.dim() == 1 && x.dim() >= 1 && t.size(0) == x.size(0), "path: t of shape ", t.sizes(),
+                " does not match a batch of shape ", x.sizes());
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = t.size(0);
   return t.view(shape);  // (B) -> (B, 1, ..., 1)
@@ -92,46 +82,35 @@ torch::Tensor Path::vp_d_log_alpha(const torch::Tensor& t) const {
 
 torch::Tensor Path::alpha(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear:
-      return t.clone();
-    case PathType::gvp:
-      return torch::sin(t * (kPi / 2));
-    case PathType::vp:
-      return torch::exp(vp_log_alpha(t));
+    case PathType::linear: return t.clone();
+    case PathType::gvp: return torch::sin(t * (kPi / 2));
+    case PathType::vp: return torch::exp(vp_log_alpha(t));
   }
   return {};
 }
 
 torch::Tensor Path::sigma(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear:
-      return 1.0 - t;
-    case PathType::gvp:
-      return torch::cos(t * (kPi / 2));
-    case PathType::vp:
-      return torch::sqrt(1.0 - torch::exp(2.0 * vp_log_alpha(t)));
+    case PathType::linear: return 1.0 - t;
+    case PathType::gvp: return torch::cos(t * (kPi / 2));
+    case PathType::vp: return torch::sqrt(1.0 - torch::exp(2.0 * vp_log_alpha(t)));
   }
   return {};
 }
 
 torch::Tensor Path::d_alpha(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear:
-      return torch::ones_like(t);
-    case PathType::gvp:
-      return (kPi / 2) * torch::cos(t * (kPi / 2));
-    case PathType::vp:
-      return torch::exp(vp_log_alpha(t)) * vp_d_log_alpha(t);
+    case PathType::linear: return torch::ones_like(t);
+    case PathType::gvp: return (kPi / 2) * torch::cos(t * (kPi / 2));
+    case PathType::vp: return torch::exp(vp_log_alpha(t)) * vp_d_log_alpha(t);
   }
   return {};
 }
 
 torch::Tensor Path::d_sigma(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear:
-      return -torch::ones_like(t);
-    case PathType::gvp:
-      return (-kPi / 2) * torch::sin(t * (kPi / 2));
+    case PathType::linear: return -torch::ones_like(t);
+    case PathType::gvp: return (-kPi / 2) * torch::sin(t * (kPi / 2));
     case PathType::vp: {
       const auto alpha_sq = torch::exp(2.0 * vp_log_alpha(t));
       // d/dt sqrt(1 - alpha^2) = -alpha^2 (d log alpha) / sigma
@@ -143,18 +122,14 @@ torch::Tensor Path::d_sigma(const torch::Tensor& t) const {
 
 torch::Tensor Path::d_alpha_alpha_ratio(const torch::Tensor& t) const {
   switch (type_) {
-    case PathType::linear:
-      return 1.0 / t;
-    case PathType::gvp:
-      return kPi / (2.0 * torch::tan(t * (kPi / 2)));
-    case PathType::vp:
-      return vp_d_log_alpha(t);
+    case PathType::linear: return 1.0 / t;
+    case PathType::gvp: return kPi / (2.0 * torch::tan(t * (kPi / 2)));
+    case PathType::vp: return vp_d_log_alpha(t);
   }
   return {};
 }
 
-torch::Tensor Path::interpolate(const torch::Tensor& t, const torch::Tensor& noise,
-                                const torch::Tensor& data) const {
+torch::Tensor Path::interpolate(const torch::Tensor& t, const torch::Tensor& noise, const torch::Tensor& data) const {
   const auto tb = expand_t_like(t, data);
   return alpha(tb) * data + sigma(tb) * noise;
 }
@@ -175,18 +150,14 @@ Path::Drift Path::compute_drift(const torch::Tensor& x, const torch::Tensor& t) 
   return drift;
 }
 
-torch::Tensor Path::compute_diffusion(const torch::Tensor& x, const torch::Tensor& t,
-                                      DiffusionForm form, double norm) const {
+torch::Tensor Path::compute_diffusion(const torch::Tensor& x, const torch::Tensor& t, DiffusionForm form,
+                                      double norm) const {
   const auto tb = expand_t_like(t, x);
   switch (form) {
-    case DiffusionForm::constant:
-      return torch::full_like(tb, norm);
-    case DiffusionForm::sbdm:
-      return norm * compute_drift(x, t).var;
-    case DiffusionForm::sigma:
-      return norm * sigma(tb);
-    case DiffusionForm::linear:
-      return norm * (1.0 - tb);
+    case DiffusionForm::constant: return torch::full_like(tb, norm);
+    case DiffusionForm::sbdm: return norm * compute_drift(x, t).var;
+    case DiffusionForm::sigma: return norm * sigma(tb);
+    case DiffusionForm::linear: return norm * (1.0 - tb);
     case DiffusionForm::decreasing: {
       const auto c = norm * torch::cos(kPi * tb) + 1.0;
       return 0.25 * c * c;

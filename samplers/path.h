@@ -33,8 +33,7 @@ std::string to_string(DiffusionForm form);
 
 class Path {
  public:
-  explicit Path(PathType type = PathType::linear, double vp_sigma_min = 0.1,
-                double vp_sigma_max = 20.0);
+  explicit Path(PathType type = PathType::linear, double vp_sigma_min = 0.1, double vp_sigma_max = 20.0);
 
   PathType type() const { return type_; }
 
@@ -50,11 +49,9 @@ class Path {
   torch::Tensor d_alpha_alpha_ratio(const torch::Tensor& t) const;
 
   // x_t = alpha x_data + sigma noise, t (B) against (B, ...).
-  torch::Tensor interpolate(const torch::Tensor& t, const torch::Tensor& noise,
-                            const torch::Tensor& data) const;
+  torch::Tensor interpolate(const torch::Tensor& t, const torch::Tensor& noise, const torch::Tensor& data) const;
   // The conditional velocity target u_t = d_alpha x_data + d_sigma noise.
-  torch::Tensor target_velocity(const torch::Tensor& t, const torch::Tensor& noise,
-                                const torch::Tensor& data) const;
+  torch::Tensor target_velocity(const torch::Tensor& t, const torch::Tensor& noise, const torch::Tensor& data) const;
 
   // SiT's compute_drift: the probability-flow velocity is v = -mean + var * score, with
   // mean = -(d_alpha/alpha) x and var = (d_alpha/alpha) sigma^2 - sigma d_sigma (shaped like x
@@ -68,8 +65,8 @@ class Path {
   // SiT's compute_diffusion: w(t) as (B, 1, ..., 1) against x.
   //   constant: norm; sbdm: norm * drift var; sigma: norm * sigma(t); linear: norm (1 - t);
   //   decreasing: 1/4 (norm cos(pi t) + 1)^2; increasing-decreasing: norm sin^2(pi t).
-  torch::Tensor compute_diffusion(const torch::Tensor& x, const torch::Tensor& t,
-                                  DiffusionForm form, double norm = 1.0) const;
+  torch::Tensor compute_diffusion(const torch::Tensor& x, const torch::Tensor& t, DiffusionForm form,
+                                  double norm = 1.0) const;
 
  private:
   torch::Tensor vp_log_alpha(const torch::Tensor& t) const;

@@ -14,21 +14,16 @@ PredictionType parse_prediction_type(const std::string& name) {
 
 std::string to_string(PredictionType type) {
   switch (type) {
-    case PredictionType::velocity:
-      return "velocity";
-    case PredictionType::x:
-      return "x";
-    case PredictionType::noise:
-      return "noise";
-    case PredictionType::score:
-      return "score";
+    case PredictionType::velocity: return "velocity";
+    case PredictionType::x: return "x";
+    case PredictionType::noise: return "noise";
+    case PredictionType::score: return "score";
   }
   return "?";
 }
 
-torch::Tensor to_velocity(const torch::Tensor& pred, const torch::Tensor& x_t,
-                          const torch::Tensor& t, const Path& path, PredictionType type,
-                          const ConversionOptions& options) {
+torch::Tensor to_velocity(const torch::Tensor& pred, const torch::Tensor& x_t, const torch::Tensor& t, const Path& path,
+                          PredictionType type, const ConversionOptions& options) {
   if (type == PredictionType::velocity) return pred;
   const auto tb = Path::expand_t_like(t, x_t);  // (B) -> (B, 1, ...)
   switch (type) {
@@ -49,44 +44,37 @@ torch::Tensor to_velocity(const torch::Tensor& pred, const torch::Tensor& x_t,
       const auto drift = path.compute_drift(x_t, t);
       return -drift.mean + drift.var * pred;
     }
-    case PredictionType::velocity:
-      break;
+    case PredictionType::velocity: break;
   }
   return pred;
 }
 
-torch::Tensor velocity_to(PredictionType target, const torch::Tensor& velocity,
-                          const torch::Tensor& x_t, const torch::Tensor& t, const Path& path) {
+torch::Tensor velocity_to(PredictionType target, const torch::Tensor& velocity, const torch::Tensor& x_t,
+                          const torch::Tensor& t, const Path& path) {
   if (target == PredictionType::velocity) return velocity;
   const auto tb = Path::expand_t_like(t, x_t);
   const auto a = path.alpha(tb), s = path.sigma(tb), da = path.d_alpha(tb), ds = path.d_sigma(tb);
   // Solve [a s; da ds] [x1; x0] = [x_t; v].
   const auto det = a * ds - s * da;
   switch (target) {
-    case PredictionType::x:
-      return (ds * x_t - s * velocity) / det;
-    case PredictionType::noise:
-      return (a * velocity - da * x_t) / det;
-    case PredictionType::score:
-      return -(a * velocity - da * x_t) / (det * s);
-    case PredictionType::velocity:
-      break;
+    case PredictionType::x: return (ds * x_t - s * velocity) / det;
+    case PredictionType::noise: return (a * velocity - da * x_t) / det;
+    case PredictionType::score: return -(a * velocity - da * x_t) / (det * s);
+    case PredictionType::velocity: break;
   }
   return velocity;
 }
 
-torch::Tensor convert(const torch::Tensor& pred, PredictionType from, PredictionType to,
-                      const torch::Tensor& x_t, const torch::Tensor& t, const Path& path,
-                      const ConversionOptions& options) {
+torch::Tensor convert(const torch::Tensor& pred, PredictionType from, PredictionType to, const torch::Tensor& x_t,
+                      const torch::Tensor& t, const Path& path, const ConversionOptions& options) {
   if (from == to) return pred;
   return velocity_to(to, to_velocity(pred, x_t, t, path, from, options), x_t, t, path);
 }
 
 Field converted_model(Field model, PredictionType type, PredictionType target, const Path& path,
-                        const ConversionOptions& options) {
+                      const ConversionOptions& options) {
   if (type == target) return model;
-  return [model = std::move(model), type, target, path, options](const torch::Tensor& x,
-                                                                 const torch::Tensor& t) {
+  return [model = std::move(model), type, target, path, options](const torch::Tensor& x, const torch::Tensor& t) {
     return convert(model(x, t), type, target, x, t, path, options);
   };
 }

@@ -31,21 +31,19 @@ struct ConversionOptions {
 };
 
 // pred (B, ...) of `type` at (x_t (B, ...), t (B)) -> velocity (B, ...).
-torch::Tensor to_velocity(const torch::Tensor& pred, const torch::Tensor& x_t,
-                          const torch::Tensor& t, const Path& path, PredictionType type,
-                          const ConversionOptions& options = {});
+torch::Tensor to_velocity(const torch::Tensor& pred, const torch::Tensor& x_t, const torch::Tensor& t, const Path& path,
+                          PredictionType type, const ConversionOptions& options = {});
 
 // velocity -> prediction of `target` type (exact inverse of to_velocity without clamping).
-torch::Tensor velocity_to(PredictionType target, const torch::Tensor& velocity,
-                          const torch::Tensor& x_t, const torch::Tensor& t, const Path& path);
+torch::Tensor velocity_to(PredictionType target, const torch::Tensor& velocity, const torch::Tensor& x_t,
+                          const torch::Tensor& t, const Path& path);
 
 // Any type -> any type (through the velocity; returns pred itself when from == to).
-torch::Tensor convert(const torch::Tensor& pred, PredictionType from, PredictionType to,
-                      const torch::Tensor& x_t, const torch::Tensor& t, const Path& path,
-                      const ConversionOptions& options = {});
+torch::Tensor convert(const torch::Tensor& pred, PredictionType from, PredictionType to, const torch::Tensor& x_t,
+                      const torch::Tensor& t, const Path& path, const ConversionOptions& options = {});
 
 // Wraps a model predicting `type` into one predicting `target` (identity when they agree).
 Field converted_model(Field model, PredictionType type, PredictionType target, const Path& path,
-                        const ConversionOptions& options = {});
+                      const ConversionOptions& options = {});
 
 }  // namespace fluxion::samplers

@@ -25,12 +25,11 @@ struct SampleResult {
 // `field` predicts spec.prediction (flow families) or the Hyvarinen score (multiplicative); `x` is
 // the initial state: noise at start_eps, or the positive prior sample. No guidance. The generator
 // is used by the stochastic samplers only.
-SampleResult sample(const SamplerSpec& spec, const Field& field, const torch::Tensor& x,
-                    at::Generator& generator);
+SampleResult sample(const SamplerSpec& spec, const Field& field, const torch::Tensor& x, at::Generator& generator);
 
 // A conditional model with its labels (B): flow families apply classifier-free guidance from
 // spec.guidance; the multiplicative family calls model(x, t, labels) unguided.
-SampleResult sample(const SamplerSpec& spec, const ModelFn& model, const torch::Tensor& labels,
-                    const torch::Tensor& x, at::Generator& generator);
+SampleResult sample(const SamplerSpec& spec, const ModelFn& model, const torch::Tensor& labels, const torch::Tensor& x,
+                    at::Generator& generator);
 
 }  // namespace fluxion::samplers

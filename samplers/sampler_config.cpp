@@ -48,8 +48,8 @@ std::string describe_flow(const SamplerConfig& config, const SamplerSpec& spec) 
     if (config.name == "heun" && config.heun_last_step_euler) out << " (last step Euler)";
   }
   if (spec.family == SamplerFamily::sde)
-    out << ", diffusion " << config.diffusion_form << " x" << config.diffusion_norm
-        << ", last step " << config.last_step;
+    out << ", diffusion " << config.diffusion_form << " x" << config.diffusion_norm << ", last step "
+        << config.last_step;
   if (config.time_shift != 1.0) out << ", shift " << config.time_shift;
   if (config.cfg_scale != 1.0) {
     out << ", cfg " << config.cfg_scale;
@@ -84,8 +84,8 @@ std::optional<SamplerFamily> sampler_family(const std::string& name) {
 SamplerSpec parse_sampler(const SamplerConfig& config) {
   SamplerSpec spec;
   const auto family = sampler_family(config.name);
-  FLUXION_CHECK(family.has_value(), "sampler '", config.name, "' is unknown; valid: ",
-                join(sampler_names()), ", ", join(multiplicative_sampler_names()));
+  FLUXION_CHECK(family.has_value(), "sampler '", config.name, "' is unknown; valid: ", join(sampler_names()), ", ",
+                join(multiplicative_sampler_names()));
   spec.family = *family;
   if (spec.family == SamplerFamily::multiplicative) {
     parse_multiplicative(config, spec);
@@ -95,13 +95,12 @@ SamplerSpec parse_sampler(const SamplerConfig& config) {
   FLUXION_CHECK(config.steps >= 1, "sampler steps must be >= 1, got ", config.steps);
   FLUXION_CHECK(!sde || config.steps >= 2, "sampler ", config.name,
                 ": steps counts grid times (SiT) and must be >= 2, got ", config.steps);
-  FLUXION_CHECK(config.atol > 0 && config.rtol >= 0, "sampler atol ", config.atol,
-                " must be > 0 and rtol ", config.rtol, " >= 0");
+  FLUXION_CHECK(config.atol > 0 && config.rtol >= 0, "sampler atol ", config.atol, " must be > 0 and rtol ",
+                config.rtol, " >= 0");
   FLUXION_CHECK(config.time_shift > 0, "sampler time_shift must be > 0, got ", config.time_shift);
-  FLUXION_CHECK(
-      config.start_eps >= 0 && config.end_eps >= 0 && config.start_eps + config.end_eps < 1,
-      "sampler start_eps ", config.start_eps, " and end_eps ", config.end_eps,
-      " must be >= 0 and leave an interval");
+  FLUXION_CHECK(config.start_eps >= 0 && config.end_eps >= 0 && config.start_eps + config.end_eps < 1,
+                "sampler start_eps ", config.start_eps, " and end_eps ", config.end_eps,
+                " must be >= 0 and leave an interval");
   FLUXION_CHECK(config.t_eps >= 0, "sampler t_eps must be >= 0, got ", config.t_eps);
   spec.path = parse_path_type(config.path);
   spec.prediction = parse_prediction_type(config.prediction);
@@ -111,19 +110,18 @@ SamplerSpec parse_sampler(const SamplerConfig& config) {
     spec.sde.diffusion_norm = config.diffusion_norm;
     spec.sde.last_step = parse_last_step(config.last_step);
     spec.sde.last_step_size = spec.sde.last_step == LastStep::none ? 0.0 : config.last_step_size;
-    FLUXION_CHECK(
-        spec.sde.last_step_size >= 0 && config.start_eps < 1.0 - spec.sde.last_step_size,
-        "sampler last_step_size ", config.last_step_size, " leaves no interval after ",
-        "start_eps ", config.start_eps);
+    FLUXION_CHECK(spec.sde.last_step_size >= 0 && config.start_eps < 1.0 - spec.sde.last_step_size,
+                  "sampler last_step_size ", config.last_step_size, " leaves no interval after ", "start_eps ",
+                  config.start_eps);
   } else {
     spec.ode_solver = parse_ode_solver(config.name);
   }
-  FLUXION_CHECK(config.cfg_space == "output" || config.cfg_space == "velocity",
-                "sampler cfg_space '", config.cfg_space, "' is unknown; valid: output, velocity");
+  FLUXION_CHECK(config.cfg_space == "output" || config.cfg_space == "velocity", "sampler cfg_space '", config.cfg_space,
+                "' is unknown; valid: output, velocity");
   FLUXION_CHECK(config.cfg_channels == -1 || config.cfg_channels > 0,
                 "sampler cfg_channels must be -1 (all) or > 0, got ", config.cfg_channels);
-  FLUXION_CHECK(config.cfg_interval_lo < config.cfg_interval_hi, "sampler cfg interval [",
-                config.cfg_interval_lo, ", ", config.cfg_interval_hi, "] is empty");
+  FLUXION_CHECK(config.cfg_interval_lo < config.cfg_interval_hi, "sampler cfg interval [", config.cfg_interval_lo, ", ",
+                config.cfg_interval_hi, "] is empty");
 
   spec.steps = config.steps;
   spec.dopri5.atol = config.atol;
@@ -139,8 +137,7 @@ SamplerSpec parse_sampler(const SamplerConfig& config) {
   guidance.interval_lo = config.cfg_interval_lo;
   guidance.interval_hi = config.cfg_interval_hi;
   guidance.channels = config.cfg_channels;
-  guidance.space =
-      config.cfg_space == "velocity" ? GuidanceSpace::velocity : GuidanceSpace::model_output;
+  guidance.space = config.cfg_space == "velocity" ? GuidanceSpace::velocity : GuidanceSpace::model_output;
   guidance.separate_passes = config.cfg_separate_passes;
   guidance.null_label = config.null_label;
   spec.description = describe_flow(config, spec);
@@ -153,8 +150,7 @@ SamplerConfig with_sit_interval(SamplerConfig config) {
                 ": SiT's sampling interval is defined for flow samplers only");
   const bool sde = spec.family == SamplerFamily::sde;
   const auto interval =
-      sit_sample_interval(spec.path, spec.prediction, sde,
-                          sde ? spec.sde.diffusion : DiffusionForm::sbdm,
+      sit_sample_interval(spec.path, spec.prediction, sde, sde ? spec.sde.diffusion : DiffusionForm::sbdm,
                           sde ? spec.sde.last_step_size : 0.0);
   config.start_eps = interval.t0;
   // An SDE with a last step ends at 1 - last_step_size whatever end_eps says.
@@ -180,12 +176,9 @@ std::vector<double> sampler_time_grid(const SamplerSpec& spec) {
 
 int64_t expected_nfe(const SamplerSpec& spec) {
   switch (spec.family) {
-    case SamplerFamily::multiplicative:
-      return expected_nfe(spec.multiplicative);
-    case SamplerFamily::sde:
-      return count_sde_nfe(spec.sde.solver, spec.sde.last_step, spec.steps);
-    case SamplerFamily::ode:
-      break;
+    case SamplerFamily::multiplicative: return expected_nfe(spec.multiplicative);
+    case SamplerFamily::sde: return count_sde_nfe(spec.sde.solver, spec.sde.last_step, spec.steps);
+    case SamplerFamily::ode: break;
   }
   return count_nfe(spec.ode_solver, spec.steps, spec.heun_last_step_euler);
 }

@@ -22,8 +22,8 @@ struct Fields {
 
 class SdeFields {
  public:
-  SdeFields(const Field& model, PredictionType type, const Path& path,
-            const ConversionOptions& conversion, const SdeConfig& config)
+  SdeFields(const Field& model, PredictionType type, const Path& path, const ConversionOptions& conversion,
+            const SdeConfig& config)
       : model_(model), type_(type), path_(path), conversion_(conversion), config_(config) {}
 
   Fields evaluate(const torch::Tensor& x, double t) {
@@ -32,9 +32,8 @@ class SdeFields {
     const auto pred = model_(x, tt);
     Fields fields;
     fields.velocity = to_velocity(pred, x, tt, path_, type_, conversion_);
-    fields.score = type_ == PredictionType::score
-                       ? pred
-                       : velocity_to(PredictionType::score, fields.velocity, x, tt, path_);
+    fields.score =
+        type_ == PredictionType::score ? pred : velocity_to(PredictionType::score, fields.velocity, x, tt, path_);
     return fields;
   }
 
@@ -76,9 +75,7 @@ SdeSolver parse_sde_solver(const std::string& name) {
   fail("SDE solver '", name, "' is unknown; valid: euler-maruyama, heun");
 }
 
-std::string to_string(SdeSolver solver) {
-  return solver == SdeSolver::heun ? "sde-heun" : "euler-maruyama";
-}
+std::string to_string(SdeSolver solver) { return solver == SdeSolver::heun ? "sde-heun" : "euler-maruyama"; }
 
 LastStep parse_last_step(const std::string& name) {
   const std::string key = lower(name);
@@ -91,33 +88,28 @@ LastStep parse_last_step(const std::string& name) {
 
 std::string to_string(LastStep step) {
   switch (step) {
-    case LastStep::none:
-      return "none";
-    case LastStep::mean:
-      return "mean";
-    case LastStep::tweedie:
-      return "tweedie";
-    case LastStep::euler:
-      return "euler";
+    case LastStep::none: return "none";
+    case LastStep::mean: return "mean";
+    case LastStep::tweedie: return "tweedie";
+    case LastStep::euler: return "euler";
   }
   return "?";
 }
 
 SdeResult sample_sde(const Field& model, PredictionType type, const Path& path, torch::Tensor x,
-                     const std::vector<double>& grid, const SdeConfig& config,
-                     at::Generator& generator, const ConversionOptions& conversion) {
+                     const std::vector<double>& grid, const SdeConfig& config, at::Generator& generator,
+                     const ConversionOptions& conversion) {
   FLUXION_CHECK(grid.size() >= 2, "sde: the time grid needs at least 2 times, got ", grid.size());
   for (size_t i = 1; i < grid.size(); ++i)
-    FLUXION_CHECK(grid[i] > grid[i - 1], "sde: the time grid must increase, but t[", i,
-                  "] = ", grid[i], " <= t[", i - 1, "] = ", grid[i - 1]);
+    FLUXION_CHECK(grid[i] > grid[i - 1], "sde: the time grid must increase, but t[", i, "] = ", grid[i], " <= t[",
+                  i - 1, "] = ", grid[i - 1]);
   FLUXION_CHECK(config.last_step == LastStep::none || config.last_step_size >= 0,
                 "sde: last_step_size must be >= 0, got ", config.last_step_size);
   SdeFields fields(model, type, path, conversion, config);
   const auto first_row = x.narrow(0, 0, 1);
-  FLUXION_CHECK(torch::isfinite(fields.diffusion(first_row, grid.front())).all().item<bool>(),
-                "sde: diffusion form ", to_string(config.diffusion),
-                " is not finite at t0 = ", grid.front(), " on path ", to_string(path.type()),
-                "; start later (SiT starts SBDM at 1e-3)");
+  FLUXION_CHECK(torch::isfinite(fields.diffusion(first_row, grid.front())).all().item<bool>(), "sde: diffusion form ",
+                to_string(config.diffusion), " is not finite at t0 = ", grid.front(), " on path ",
+                to_string(path.type()), "; start later (SiT starts SBDM at 1e-3)");
   SdeResult result;
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     const double t = grid[i], dt = grid[i + 1] - grid[i];
@@ -135,20 +127,15 @@ SdeResult sample_sde(const Field& model, PredictionType type, const Path& path, 
   }
   const double t1 = grid.back();
   switch (config.last_step) {
-    case LastStep::none:
-      break;
-    case LastStep::mean:
-      x = x + fields.drift(x, t1) * config.last_step_size;
-      break;
+    case LastStep::none: break;
+    case LastStep::mean: x = x + fields.drift(x, t1) * config.last_step_size; break;
     case LastStep::tweedie: {
       const auto tt = torch::tensor(t1, torch::kDouble);
       const double alpha = path.alpha(tt).item<double>(), sigma = path.sigma(tt).item<double>();
       x = x / alpha + (sigma * sigma / alpha) * fields.evaluate(x, t1).score;
       break;
     }
-    case LastStep::euler:
-      x = x + fields.evaluate(x, t1).velocity * config.last_step_size;
-      break;
+    case LastStep::euler: x = x + fields.evaluate(x, t1).velocity * config.last_step_size; break;
   }
   if (config.last_step != LastStep::none) ++result.steps;
   result.x = std::move(x);

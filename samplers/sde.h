@@ -53,8 +53,8 @@ struct SdeResult {
 // Integrates from x (noise at grid.front()) over the increasing grid, then takes the last step
 // at grid.back(). `model` predicts `type`.
 SdeResult sample_sde(const Field& model, PredictionType type, const Path& path, torch::Tensor x,
-                     const std::vector<double>& grid, const SdeConfig& config,
-                     at::Generator& generator, const ConversionOptions& conversion = {});
+                     const std::vector<double>& grid, const SdeConfig& config, at::Generator& generator,
+                     const ConversionOptions& conversion = {});
 
 // Exact NFE for a grid of `grid_points` times.
 int64_t count_sde_nfe(SdeSolver solver, LastStep last_step, int64_t grid_points);

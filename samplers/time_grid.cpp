@@ -6,23 +6,19 @@ namespace fluxion::samplers {
 
 double shift_time(double t, double shift) { return shift * t / (1.0 + (shift - 1.0) * t); }
 
-torch::Tensor shift_time(const torch::Tensor& t, double shift) {
-  return shift * t / (1.0 + (shift - 1.0) * t);
-}
+torch::Tensor shift_time(const torch::Tensor& t, double shift) { return shift * t / (1.0 + (shift - 1.0) * t); }
 
 double shift_noise_level(double t, double shift) { return 1.0 - shift_time(1.0 - t, shift); }
 
-torch::Tensor shift_noise_level(const torch::Tensor& t, double shift) {
-  return 1.0 - shift_time(1.0 - t, shift);
-}
+torch::Tensor shift_noise_level(const torch::Tensor& t, double shift) { return 1.0 - shift_time(1.0 - t, shift); }
 
 std::vector<double> make_time_grid(const TimeGridConfig& config) {
   FLUXION_CHECK(config.points >= 2, "time grid: points must be >= 2, got ", config.points);
   FLUXION_CHECK(config.shift > 0, "time grid: shift must be > 0, got ", config.shift);
   const double t0 = config.start_eps;
   const double t1 = 1.0 - config.end_eps;
-  FLUXION_CHECK(t0 >= 0 && t1 <= 1 && t0 < t1, "time grid: start_eps ", config.start_eps,
-                " and end_eps ", config.end_eps, " leave no interval inside [0, 1]");
+  FLUXION_CHECK(t0 >= 0 && t1 <= 1 && t0 < t1, "time grid: start_eps ", config.start_eps, " and end_eps ",
+                config.end_eps, " leave no interval inside [0, 1]");
   std::vector<double> grid(config.points);
   const auto last = config.points - 1;
   for (int64_t i = 0; i <= last; ++i) {
@@ -65,10 +61,10 @@ IntervalEps sit_interval_eps(PathType path, PredictionType prediction, double ep
   return ends;
 }
 
-TimeInterval sit_sample_interval(PathType path, PredictionType prediction, bool sde,
-                                 DiffusionForm diffusion_form, double last_step_size) {
-  const auto ends = sit_interval_eps(path, prediction, sit_default_eps(path, prediction).sample, sde,
-                                     diffusion_form, last_step_size);
+TimeInterval sit_sample_interval(PathType path, PredictionType prediction, bool sde, DiffusionForm diffusion_form,
+                                 double last_step_size) {
+  const auto ends =
+      sit_interval_eps(path, prediction, sit_default_eps(path, prediction).sample, sde, diffusion_form, last_step_size);
   return {ends.start, 1.0 - ends.end};
 }
 

@@ -53,8 +53,7 @@ struct IntervalEps {
   double end = 0.0;
 };
 IntervalEps sit_interval_eps(PathType path, PredictionType prediction, double eps, bool sde = false,
-                             DiffusionForm diffusion_form = DiffusionForm::sbdm,
-                             double last_step_size = 0.0);
+                             DiffusionForm diffusion_form = DiffusionForm::sbdm, double last_step_size = 0.0);
 
 // The same rule for sampling (eval = true) with SiT's sample eps, as the [t0, t1] its samplers
 // integrate over.
@@ -63,7 +62,6 @@ struct TimeInterval {
   double t1 = 1.0;
 };
 TimeInterval sit_sample_interval(PathType path, PredictionType prediction, bool sde,
-                                 DiffusionForm diffusion_form = DiffusionForm::sbdm,
-                                 double last_step_size = 0.0);
+                                 DiffusionForm diffusion_form = DiffusionForm::sbdm, double last_step_size = 0.0);
 
 }  // namespace fluxion::samplers

@@ -37,7 +37,7 @@ void print_stack_and_die(int signal_number) {
 int main(int argc, char* argv[]) {
   fluxion::core::restart_with_passive_openmp(argv);
   for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(signal_number, print_stack_and_die);
-  const int status = Catch::Session().run(argc, argv);  // e.g. the number of failed assertions
+  const int status = Catch::Session().run(argc, argv);           // e.g. the number of failed assertions
   if (status != 0) return status == kSkipExitCode ? 1 : status;  // 77 failures are no skip
   return fluxion::test::skipped_test_count() > 0 ? kSkipExitCode : 0;
 }

@@ -29,8 +29,7 @@ class LocalHttpServer {
     address.sin_port = 0;  // any free port
     socklen_t length = sizeof address;
     if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(listener_, 16) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        ::listen(listener_, 16) != 0 || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
       throw std::runtime_error("LocalHttpServer: cannot listen on 127.0.0.1");
     port_ = ntohs(address.sin_port);
     thread_ = std::thread([this] { loop(); });
@@ -53,9 +52,7 @@ class LocalHttpServer {
   }
 
   // "http://127.0.0.1:PORT" followed by `path`
-  std::string url(const std::string& path = "") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
+  std::string url(const std::string& path = "") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
 
   // GET requests seen for `path`, served or not
   int requests(const std::string& path) const {

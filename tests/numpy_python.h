@@ -15,8 +15,8 @@ inline const std::string& numpy_python() { return python_with("numpy"); }
 inline int run_python(const std::string& dir, const std::string& name, const std::string& script) {
   const std::string path = dir + "/" + name;
   write_bytes(path, "import numpy as np\n" + script);
-  const std::string command = "PYTHONPATH='" + std::string(FLUXION_SOURCE_DIR) +
-                              "/tests/python' " + numpy_python() + " '" + path + "'";
+  const std::string command =
+      "PYTHONPATH='" + std::string(FLUXION_SOURCE_DIR) + "/tests/python' " + numpy_python() + " '" + path + "'";
   return std::system(command.c_str());
 }
 

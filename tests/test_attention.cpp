@@ -87,7 +87,8 @@ TEST_CASE("linear attention cost is linear: 65536 tokens without an N x N matrix
   CHECK(torch::isfinite(out).all().item<bool>());
 }
 
-TEST_CASE("attention module: SDPA and float32-score paths agree and the G1 gate scales each head", "[unit][attention]") {
+TEST_CASE("attention module: SDPA and float32-score paths agree and the G1 gate scales each head",
+          "[unit][attention]") {
   torch::manual_seed(3);
   Attention softmax(64, 4, options_for("softmax", 16, 4, 4));
   auto fp32_options = options_for("softmax", 16, 4, 4);
@@ -143,7 +144,8 @@ TEST_CASE("linear attention module: KV gate starts at 1, conv sees only the grid
   linear->dwconv->bias.zero_();
   auto without_conv = linear->forward(x);
   CHECK(test::max_abs_diff(with_conv.narrow(1, 0, prefix), without_conv.narrow(1, 0, prefix)) < 1e-6);
-  CHECK(test::max_abs_diff(with_conv.narrow(1, prefix, grid * grid), without_conv.narrow(1, prefix, grid * grid)) > 1e-3);
+  CHECK(test::max_abs_diff(with_conv.narrow(1, prefix, grid * grid), without_conv.narrow(1, prefix, grid * grid)) >
+        1e-3);
   // A very negative raw key gate stays positive after softplus: finite outputs.
   linear->kv_gate_key.fill_(-30.0);
   CHECK(torch::isfinite(linear->forward(x)).all().item<bool>());

@@ -133,9 +133,8 @@ TEST_CASE("set_position resumes exactly the same sequence", "[unit][batcher]") {
 }
 
 TEST_CASE("multi-threaded decoding equals single-threaded", "[unit][batcher]") {
-  auto base = core::make_tensor_dataset(
-      torch::randint(0, 256, {37, 1, 9, 7}, torch::kLong).to(torch::kByte),
-      torch::arange(37, torch::kLong).remainder(5), "random");
+  auto base = core::make_tensor_dataset(torch::randint(0, 256, {37, 1, 9, 7}, torch::kLong).to(torch::kByte),
+                                        torch::arange(37, torch::kLong).remainder(5), "random");
   core::ImageTransform transform;
   transform.resize = 12;
   transform.center_crop = 12;

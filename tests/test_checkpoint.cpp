@@ -61,8 +61,7 @@ TEST_CASE("converted official weights sample as live weights but do not resume",
   CHECK(weights.weights.size() == 2);  // nothing is a checkpoint section in a plain file
   CHECK(weights.objective.empty());
   CHECK(weights.train_config.empty());
-  test::expect_one_line_error([&] { objectives::load_checkpoint(path); },
-                              {path, "not a fluxion training checkpoint"});
+  test::expect_one_line_error([&] { objectives::load_checkpoint(path); }, {path, "not a fluxion training checkpoint"});
 }
 
 TEST_CASE("trainer counters that are not one non-negative I64 are refused (fuzz_checkpoint finding)",
@@ -70,9 +69,14 @@ TEST_CASE("trainer counters that are not one non-negative I64 are refused (fuzz_
   const auto dir = test::scratch_dir("checkpoint_counters");
   // trainer.data_position stored as F64 1.4e161: item<int64_t>() threw torch's std::runtime_error
   const std::string fuzzed(
-      "\x8c\x00\x00\x00\x00\x00\x00\x00{\x22__metadata__\x22:{\x22" "ema_decays\x22:\x22[]\x22,\x22"
-      "format\x22:\x22" "fluxion-checkpoint-1\x22},\x22trainer.data_position\x22:{\x22" "dtype\x22"
-      ":\x22" "F64\x22,\x22shape\x22:[],\x22" "data_offsets\x22:[0,8]}}ema_deca",
+      "\x8c\x00\x00\x00\x00\x00\x00\x00{\x22__metadata__\x22:{\x22"
+      "ema_decays\x22:\x22[]\x22,\x22"
+      "format\x22:\x22"
+      "fluxion-checkpoint-1\x22},\x22trainer.data_position\x22:{\x22"
+      "dtype\x22"
+      ":\x22"
+      "F64\x22,\x22shape\x22:[],\x22"
+      "data_offsets\x22:[0,8]}}ema_deca",
       156);
   test::write_bytes(dir + "/fuzzed.safetensors", fuzzed);
   test::expect_one_line_error([&] { objectives::load_checkpoint(dir + "/fuzzed.safetensors"); },

@@ -164,8 +164,8 @@ TEST_CASE("fluxion convert writes the same bytes as the Python converters", "[e2
   }
   std::string lines_py;
   for (const auto& job : jobs)
-    lines_py += std::string(FLUXION_SOURCE_DIR) + "/tools/convert_checkpoint.py\t" + d + "/" + job.input + ".pt\t" +
-                d + "/" + job.output + "_py.safetensors" + job.python_args + "\n";
+    lines_py += std::string(FLUXION_SOURCE_DIR) + "/tools/convert_checkpoint.py\t" + d + "/" + job.input + ".pt\t" + d +
+                "/" + job.output + "_py.safetensors" + job.python_args + "\n";
   for (const std::string suffix : {"", "_legacy"})
     lines_py += std::string(FLUXION_SOURCE_DIR) + "/tools/convert_inception.py\t" + d + "/inception" + suffix +
                 ".pt\t" + d + "/inception" + suffix + "_py.safetensors\n";
@@ -208,8 +208,10 @@ TEST_CASE("fluxion convert writes the same bytes as the Python converters", "[e2
   CHECK(odd.at("bf16").scalar_type() == torch::kBFloat16);
   CHECK(odd.at("scalar").dim() == 0);
   // ... and sample, given the model's name.
-  const auto sampled = test::run_fluxion("sample --ckpt " + d + "/training_cpp.safetensors --model SiT-T/4 --n 2 "
-                                         "--steps 2 --device cpu --out " + d + "/samples");
+  const auto sampled = test::run_fluxion("sample --ckpt " + d +
+                                         "/training_cpp.safetensors --model SiT-T/4 --n 2 "
+                                         "--steps 2 --device cpu --out " +
+                                         d + "/samples");
   INFO(sampled.output);
   CHECK(sampled.exit_code == 0);
   CHECK(std::filesystem::exists(d + "/samples"));
@@ -297,8 +299,8 @@ TEST_CASE("convert's unpickler reads data only and fails in one line", "[unit][c
   using core::pickle::Kind;
   auto run = [](const std::string& bytes) {
     core::pickle::MemorySource source(bytes.data(), bytes.size());
-    return core::pickle::unpickle(source, [](const core::pickle::ValuePtr&) { return core::pickle::ValuePtr(); },
-                                  "t.pkl");
+    return core::pickle::unpickle(
+        source, [](const core::pickle::ValuePtr&) { return core::pickle::ValuePtr(); }, "t.pkl");
   };
   const std::string proto("\x80\x02", 2);
   // A million nested lists are built and freed without recursion.

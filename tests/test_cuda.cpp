@@ -46,11 +46,9 @@ TEST_CASE("SDPA on CUDA in bf16 agrees with the fp32 CPU attention", "[cuda][dev
   if (!torch::cuda::is_available()) {
     test::skip_test("CUDA not available");
   }
-  auto q = torch::randn({2, 4, 128, 32}), k = torch::randn({2, 4, 128, 32}),
-       v = torch::randn({2, 4, 128, 32});
+  auto q = torch::randn({2, 4, 128, 32}), k = torch::randn({2, 4, 128, 32}), v = torch::randn({2, 4, 128, 32});
   auto reference = compat::scaled_dot_product_attention(q, k, v);
-  auto gpu = compat::scaled_dot_product_attention(q.cuda().to(torch::kBFloat16),
-                                                  k.cuda().to(torch::kBFloat16),
+  auto gpu = compat::scaled_dot_product_attention(q.cuda().to(torch::kBFloat16), k.cuda().to(torch::kBFloat16),
                                                   v.cuda().to(torch::kBFloat16));
   CHECK(test::max_abs_diff(gpu.cpu().to(torch::kFloat), reference) < 5e-2);
 }

@@ -50,8 +50,10 @@ void check_dale_samples(const std::string& npz, const std::string& ckpt, int64_t
 
 TEST_CASE("a Dale model trains and samples with DLS and UMS, and families are not mixed", "[e2e][dale]") {
   const auto dir = test::scratch_dir("dale_e2e");
-  auto train = test::run_fluxion("train --objective dale --model SiT-T/4 --steps 4 --batch 8 --device cpu "
-                                 "--grid-images 4 --grid-level-stride 100 --out " + dir + "/dale");
+  auto train = test::run_fluxion(
+      "train --objective dale --model SiT-T/4 --steps 4 --batch 8 --device cpu "
+      "--grid-images 4 --grid-level-stride 100 --out " +
+      dir + "/dale");
   INFO(train.output);
   REQUIRE(train.exit_code == 0);
   const std::string ckpt = dir + "/dale/checkpoints/last.safetensors";
@@ -60,22 +62,28 @@ TEST_CASE("a Dale model trains and samples with DLS and UMS, and families are no
   // the clamp leaves flat black.
   for (const auto& [sampler, stride, n] : {std::tuple<std::string, int, int64_t>{"dls", 100, 20}, {"ums", 25, 10}}) {
     const std::string npz = dir + "/" + sampler + ".npz";
-    auto sample = test::run_fluxion("sample --ckpt " + ckpt + " --sampler " + sampler + " --level-stride " +
-                                    std::to_string(stride) + " --n " + std::to_string(n) + " --device cpu --npz " + npz);
+    auto sample =
+        test::run_fluxion("sample --ckpt " + ckpt + " --sampler " + sampler + " --level-stride " +
+                          std::to_string(stride) + " --n " + std::to_string(n) + " --device cpu --npz " + npz);
     INFO(sample.output);
     REQUIRE(sample.exit_code == 0);
     CHECK(sample.output.find("NFE") != std::string::npos);
     check_dale_samples(npz, ckpt, n);
   }
-  auto wrong = test::run_fluxion("sample --ckpt " + ckpt + " --sampler heun --n 2 --device cpu --grid " + dir + "/g.png");
+  auto wrong =
+      test::run_fluxion("sample --ckpt " + ckpt + " --sampler heun --n 2 --device cpu --grid " + dir + "/g.png");
   CHECK(wrong.exit_code != 0);
   CHECK(wrong.output.find("dls") != std::string::npos);
 
-  auto flow = test::run_fluxion("train --model SiT-T/4 --steps 1 --batch 8 --device cpu --grid-images 4 "
-                                "--grid-steps 1 --out " + dir + "/flow");
+  auto flow = test::run_fluxion(
+      "train --model SiT-T/4 --steps 1 --batch 8 --device cpu --grid-images 4 "
+      "--grid-steps 1 --out " +
+      dir + "/flow");
   REQUIRE(flow.exit_code == 0);
-  auto mixed = test::run_fluxion("sample --ckpt " + dir + "/flow/checkpoints/last.safetensors --sampler dls --n 2 "
-                                 "--device cpu --grid " + dir + "/g.png");
+  auto mixed = test::run_fluxion("sample --ckpt " + dir +
+                                 "/flow/checkpoints/last.safetensors --sampler dls --n 2 "
+                                 "--device cpu --grid " +
+                                 dir + "/g.png");
   CHECK(mixed.exit_code != 0);
   CHECK(mixed.output.find("flow model") != std::string::npos);
 }

@@ -74,11 +74,13 @@ TEST_CASE("M-DSM vanishes for the exact score of a one-point dataset", "[unit][d
         };
         auto gen = core::make_generator(1);
         const double exact = objective.loss(oracle, x, torch::zeros({64}, torch::kLong), gen).item<double>();
-        const double wrong = objective.loss(
-            [](const torch::Tensor& in, const torch::Tensor&, const torch::Tensor&) { return in * 0; }, x,
-            torch::zeros({64}, torch::kLong), gen).item<double>();
-        INFO(input << " input, " << output << " output, " << weighting << " weighting: exact " << exact
-                   << " wrong " << wrong);
+        const double wrong =
+            objective
+                .loss([](const torch::Tensor& in, const torch::Tensor&, const torch::Tensor&) { return in * 0; }, x,
+                      torch::zeros({64}, torch::kLong), gen)
+                .item<double>();
+        INFO(input << " input, " << output << " output, " << weighting << " weighting: exact " << exact << " wrong "
+                   << wrong);
         CHECK(wrong > 1e-3);
         CHECK(exact < 1e-6 * wrong);
       }
@@ -95,7 +97,8 @@ TEST_CASE("the Dale model input puts the data range on [-1, 1] and the noise out
     CHECK(ends[1].item<double>() == Approx(1.0));
   }
   config.input = "log";
-  CHECK(objectives::dale_model_input(torch::tensor({std::sqrt(2.0)}), config).item<double>() == Approx(0.0).margin(1e-6));
+  CHECK(objectives::dale_model_input(torch::tensor({std::sqrt(2.0)}), config).item<double>() ==
+        Approx(0.0).margin(1e-6));
   // eps = 1 at t = 0 is read at the first level T / N: h = -1 - 1 / (sigma sqrt(1 / 1000))
   auto x = torch::full({2, 1, 2, 2}, 1.5);
   auto h = objectives::dale_hyvarinen_score(torch::ones_like(x), x, torch::zeros({2}), config);
@@ -168,7 +171,10 @@ TEST_CASE("M-DSM steps with AdamW take SiT and JiT from E[z^2] = 1 to a lower lo
     auto gen = core::make_generator(7);
     for (int s = 0; s < 40; ++s) {
       const auto loss = step.backward(
-          [&](int64_t) { return objective.loss(model_fn, x.repeat({2, 1, 1, 1}), y.repeat({2}), gen); }, 1);
+          [&](int64_t) {
+            return objective.loss(model_fn, x.repeat({2, 1, 1, 1}), y.repeat({2}), gen);
+          },
+          1);
       REQUIRE(step.apply(loss, recipe.lr).finite.item<bool>());
     }
     const double trained = held_out_loss();

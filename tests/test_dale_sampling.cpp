@@ -84,8 +84,7 @@ TEST_CASE("the DLS log-moments of the closed form land on the data as the steps 
   }
 }
 
-TEST_CASE("sample_dale with the exact optimum of log-normal data gives DLS's closed-form moments",
-          "[unit][dale]") {
+TEST_CASE("sample_dale with the exact optimum of log-normal data gives DLS's closed-form moments", "[unit][dale]") {
   // Every way the backbone's input and output can be read (DaleConfig::input, ::output), the class
   // prior, and a drift mu != sigma^2 / 2. A wrong convention between the bridge and the sampler
   // (h / x instead of h, a sign) moves the moments by many standard errors.
@@ -113,7 +112,8 @@ TEST_CASE("sample_dale with the exact optimum of log-normal data gives DLS's clo
       auto gen = core::make_generator(21);
       auto labels = torch::arange(2 * per_class, torch::kLong).remainder(2);
       auto z = at::randn({2 * per_class, 1, 4, 4}, gen);
-      const auto result = objectives::sample_dale(sampler, dale, exact_model(data, dale), labels, state, "class", z, gen);
+      const auto result =
+          objectives::sample_dale(sampler, dale, exact_model(data, dale), labels, state, "class", z, gen);
       CHECK(result.nfe == samplers::expected_nfe(sampler));
       // [1, 2] -> [-1, 1] after the clamp
       CHECK(test::max_abs_diff(result.x, (result.unclamped.clamp(1.0, 2.0) - 1.0) * 2.0 - 1.0) < 1e-6);

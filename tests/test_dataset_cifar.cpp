@@ -24,8 +24,7 @@ std::string record(int label, int base) {
 void write_split(const std::string& dir) {
   std::filesystem::create_directories(dir);
   for (int i = 1; i <= 5; ++i)
-    test::write_bytes(dir + "/data_batch_" + std::to_string(i) + ".bin",
-                      record(i, 10 * i) + record(i + 4, 10 * i + 5));
+    test::write_bytes(dir + "/data_batch_" + std::to_string(i) + ".bin", record(i, 10 * i) + record(i + 4, 10 * i + 5));
   test::write_bytes(dir + "/test_batch.bin", record(3, 100) + record(0, 50) + record(9, 60));
 }
 }  // namespace

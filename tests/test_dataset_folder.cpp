@@ -11,15 +11,12 @@
 using namespace fluxion;
 
 namespace {
-torch::Tensor solid(int64_t c, int64_t h, int64_t w, int value) {
-  return torch::full({c, h, w}, value, torch::kByte);
-}
+torch::Tensor solid(int64_t c, int64_t h, int64_t w, int value) { return torch::full({c, h, w}, value, torch::kByte); }
 }  // namespace
 
 TEST_CASE("class subfolders become sorted labels", "[unit][dataset]") {
   const auto dir = test::scratch_dir("folder_classes");
-  for (const char* name : {"dog", "cat", "empty", "dog/nested"})
-    std::filesystem::create_directories(dir + "/" + name);
+  for (const char* name : {"dog", "cat", "empty", "dog/nested"}) std::filesystem::create_directories(dir + "/" + name);
   core::write_png(dir + "/dog/b.png", solid(3, 6, 5, 30));
   core::write_png(dir + "/dog/a.png", solid(3, 6, 5, 20));
   core::write_png(dir + "/cat/z.png", solid(3, 6, 5, 10));

@@ -93,8 +93,7 @@ TEST_CASE("idx files read the same gzipped and raw", "[unit][dataset]") {
     CHECK(ds->num_classes() == 3);
     CHECK(ds->get(0).label == 2);
     CHECK(ds->get(1).label == 0);
-    CHECK(torch::equal(ds->get(1).image.flatten(),
-                       torch::arange(8, 16, torch::kLong).to(torch::kByte)));
+    CHECK(torch::equal(ds->get(1).image.flatten(), torch::arange(8, 16, torch::kLong).to(torch::kByte)));
   }
   for (int64_t i = 0; i < 3; ++i) CHECK(torch::equal(raw->get(i).image, gz->get(i).image));
 }
@@ -108,7 +107,7 @@ TEST_CASE("idx folders resolve through open_dataset specs", "[unit][dataset]") {
 
   auto test_split = core::open_dataset("fashion-mnist:" + dir + ":test");
   CHECK(test_split->size() == 3);
-  CHECK(test_split->num_classes() == 10);  // Fashion-MNIST always has 10
+  CHECK(test_split->num_classes() == 10);                 // Fashion-MNIST always has 10
   auto train_split = core::open_dataset("mnist:" + dir);  // train by default
   CHECK(train_split->size() == 2);
   CHECK(train_split->num_classes() == 8);  // max label + 1 for plain idx
@@ -146,8 +145,7 @@ TEST_CASE("broken idx files fail with the file named", "[unit][dataset]") {
   }
   SECTION("truncated header") {
     test::write_bytes(dir + "/images", idx_bytes(0x803, {3, 2, 4}).substr(0, 9));
-    expect_error([&] { core::open_idx_dataset(dir + "/images", labels, "x"); },
-                 {dir + "/images", "truncated"});
+    expect_error([&] { core::open_idx_dataset(dir + "/images", labels, "x"); }, {dir + "/images", "truncated"});
   }
   SECTION("truncated gzip stream") {
     write_gz(dir + "/full.gz", idx_bytes(0x803, {40, 28, 28}));
@@ -157,8 +155,7 @@ TEST_CASE("broken idx files fail with the file named", "[unit][dataset]") {
   }
   SECTION("trailing bytes") {
     test::write_bytes(dir + "/images", idx_bytes(0x803, {3, 2, 4}) + "junk");
-    expect_error([&] { core::open_idx_dataset(dir + "/images", labels, "x"); },
-                 {dir + "/images", "longer"});
+    expect_error([&] { core::open_idx_dataset(dir + "/images", labels, "x"); }, {dir + "/images", "longer"});
   }
   SECTION("image and label counts differ") {
     test::write_bytes(dir + "/images", idx_bytes(0x803, {4, 2, 4}));
@@ -166,18 +163,20 @@ TEST_CASE("broken idx files fail with the file named", "[unit][dataset]") {
                  {dir + "/images", "4 images but 3 labels"});
   }
   SECTION("missing file") {
-    expect_error([&] { core::open_idx_dataset(dir + "/absent", labels, "x"); },
-                 {dir + "/absent", "not found"});
+    expect_error([&] { core::open_idx_dataset(dir + "/absent", labels, "x"); }, {dir + "/absent", "not found"});
   }
   SECTION("sizes in the header beyond what the file holds (fuzz_idx finding)") {
     // 2 x 31234 x 8388611 images promised by a 28-byte raw file: refused before allocating 524 GB
-    const std::string raw("\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x7a\x02\x00\x80\x00\x03"
-                          "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f", 28);
+    const std::string raw(
+        "\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x7a\x02\x00\x80\x00\x03"
+        "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f",
+        28);
     test::write_bytes(dir + "/images", raw);
     expect_error([&] { core::open_idx_dataset(dir + "/images", labels, "x"); },
                  {dir + "/images", "truncated", "header promises 524019751948 data bytes", "only 12 follow"});
     // dimensions whose product overflows int64 (UBSan's finding before the product was checked)
-    test::write_bytes(dir + "/images", std::string("\x00\x00\x08\x03\x00\x1a\x00\x00\x00\x04\x7f\x7f\x7f\x7f\x7f\x7f", 16));
+    test::write_bytes(dir + "/images",
+                      std::string("\x00\x00\x08\x03\x00\x1a\x00\x00\x00\x04\x7f\x7f\x7f\x7f\x7f\x7f", 16));
     expect_error([&] { core::open_idx_dataset(dir + "/images", labels, "x"); },
                  {dir + "/images", "implausible total size"});
     // gzipped: 1 GiB promised by a few dozen compressed bytes (deflate expands at most 1032-fold)
@@ -188,9 +187,10 @@ TEST_CASE("broken idx files fail with the file named", "[unit][dataset]") {
   SECTION("label outside the named classes") {
     test::write_bytes(dir + "/images", idx_bytes(0x803, {3, 2, 4}));
     test::write_bytes(dir + "/bad-labels", idx_bytes(0x801, {3}, std::string("\x01\x0c\x00", 3)));
-    expect_error([&] {
-      core::open_idx_dataset(dir + "/images", dir + "/bad-labels", "fmnist",
-                             core::fashion_mnist_class_names());
-    }, {"fmnist", "label 12"});
+    expect_error(
+        [&] {
+          core::open_idx_dataset(dir + "/images", dir + "/bad-labels", "fmnist", core::fashion_mnist_class_names());
+        },
+        {"fmnist", "label 12"});
   }
 }

@@ -35,8 +35,8 @@ TEST_CASE("npz datasets with the wrong layout fail with the file named", "[unit]
   CHECK_THROWS_WITH(core::open_dataset(dir + "/float.npz"), Catch::Contains("float.npz") && Catch::Contains("uint8"));
   core::save_npz(dir + "/other.npz", {{"images", torch::zeros({2, 4, 4, 3}, torch::kByte)}});
   CHECK_THROWS_WITH(core::open_dataset(dir + "/other.npz"), Catch::Contains("arr_0"));
-  core::save_npz(dir + "/labels.npz", {{"arr_0", torch::zeros({2, 4, 4, 3}, torch::kByte)},
-                                       {"arr_1", torch::zeros({3}, torch::kLong)}});
+  core::save_npz(dir + "/labels.npz",
+                 {{"arr_0", torch::zeros({2, 4, 4, 3}, torch::kByte)}, {"arr_1", torch::zeros({3}, torch::kLong)}});
   CHECK_THROWS_WITH(core::open_dataset(dir + "/labels.npz"), Catch::Contains("arr_1"));
   CHECK_THROWS_WITH(core::open_dataset(dir + "/missing.npz"), Catch::Contains("missing.npz"));
 }

@@ -37,9 +37,9 @@ core::TensorMap to_official(const core::TensorMap& hf) {
   for (int i = 0; i < 2; ++i) {
     const std::string h = "encoder.layer." + std::to_string(i) + ".", o = "blocks." + std::to_string(i) + ".";
     for (const std::string kind : {"weight", "bias"}) {
-      out[o + "attn.qkv." + kind] = torch::cat({hf.at(h + "attention.attention.query." + kind),
-                                                hf.at(h + "attention.attention.key." + kind),
-                                                hf.at(h + "attention.attention.value." + kind)});
+      out[o + "attn.qkv." + kind] =
+          torch::cat({hf.at(h + "attention.attention.query." + kind), hf.at(h + "attention.attention.key." + kind),
+                      hf.at(h + "attention.attention.value." + kind)});
       out[o + "attn.proj." + kind] = hf.at(h + "attention.output.dense." + kind);
       out[o + "norm1." + kind] = hf.at(h + "norm1." + kind);
       out[o + "norm2." + kind] = hf.at(h + "norm2." + kind);
@@ -53,8 +53,7 @@ core::TensorMap to_official(const core::TensorMap& hf) {
 }
 }  // namespace
 
-TEST_CASE("DINOv2 matches transformers' Dinov2Model, position table 37x37 -> 16x16",
-          "[golden][dinov2]") {
+TEST_CASE("DINOv2 matches transformers' Dinov2Model, position table 37x37 -> 16x16", "[golden][dinov2]") {
   const auto path = test::golden_path("dinov2_hf_tiny.safetensors");
   if (path.empty()) {
     test::skip_test("../shared/golden/dinov2_hf_tiny.safetensors absent");

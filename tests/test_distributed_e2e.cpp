@@ -77,8 +77,8 @@ TEST_CASE("2 ranks with batch 8 each train what 1 rank with batch 16 trains and 
   INFO(r1.output);
   REQUIRE(r1.exit_code == 0);
   // 1 MiB buckets: several allreduces overlapping with backward (SiT-T/4 has 5 MB of gradients).
-  auto r2 = run_script(dir, "FLUXION_DIST_BUCKET_MB=1 \"$F\" launch --nproc 2 -- " + kRun +
-                                "--ckpt-every 5 --steps 10 --out " + two);
+  auto r2 = run_script(
+      dir, "FLUXION_DIST_BUCKET_MB=1 \"$F\" launch --nproc 2 -- " + kRun + "--ckpt-every 5 --steps 10 --out " + two);
   INFO(r2.output);
   skip_without_backend(r2);
   REQUIRE(r2.exit_code == 0);
@@ -120,11 +120,11 @@ TEST_CASE("2 ranks with batch 8 each train what 1 rank with batch 16 trains and 
   const auto state = core::load_safetensors(one_two + "/checkpoints/last.safetensors");
   CHECK(state.at("trainer.step").item<int64_t>() == 10);
   CHECK(state.at("trainer.data_position").item<int64_t>() == 160);  // global examples
-  CHECK(test::read_metrics(one_two).size() == 1);  // step 10 only, written once
+  CHECK(test::read_metrics(one_two).size() == 1);                   // step 10 only, written once
 
   // A global batch that does not divide by the ranks is refused with one line.
   auto odd = test::run_fluxion("launch --nproc 2 -- train --model SiT-T/4 --batch 15 --device cpu --steps 1 --out " +
-                                dir + "/odd");
+                               dir + "/odd");
   CHECK(odd.exit_code != 0);
   CHECK(odd.output.find("--batch 15 must divide") != std::string::npos);
 }
@@ -133,16 +133,19 @@ TEST_CASE("a killed rank ends fluxion launch with a non-zero exit naming the ran
   const auto dir = test::scratch_dir("distributed_killed");
   // Start 2 ranks, wait for training to run, SIGKILL rank 1 (the launcher's second child).
   auto r = run_script(dir, "\"$F\" launch --nproc 2 --timeout 5 -- " + kRun + "--steps 100000 --ckpt-every 2 --out " +
-                               dir + "/run > " + dir + "/log 2>&1 &\n"
+                               dir + "/run > " + dir +
+                               "/log 2>&1 &\n"
                                "L=$!\n"
-                               "for i in $(seq 300); do [ -e " + dir +
+                               "for i in $(seq 300); do [ -e " +
+                               dir +
                                "/run/checkpoints/last.safetensors ] && break; sleep 0.1; done\n"
                                "C=$(pgrep -P $L | sort -n | tail -1)\n"
                                "start=$(date +%s%N)\n"
                                "kill -KILL $C\n"
                                "wait $L; rc=$?\n"
                                "echo \"rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))\"\n"
-                               "cat " + dir + "/log\n");
+                               "cat " +
+                               dir + "/log\n");
   INFO(r.output);
   skip_without_backend(r);
   CHECK(r.output.find("rc=0 ") == std::string::npos);
@@ -159,20 +162,25 @@ TEST_CASE("a hung rank makes the others fail with one line within the collective
   // torchrun's environment without the launcher: rank 1 is stopped (SIGSTOP), so only the
   // collective timeout (FLUXION_DIST_TIMEOUT=4 s) can end rank 0.
   const auto dir = test::scratch_dir("distributed_hung");
-  auto r = run_script(dir, "export WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$((20000 + RANDOM % 20000)) "
-                           "FLUXION_DIST_TIMEOUT=4 OMP_NUM_THREADS=1\n"
-                           "RANK=0 LOCAL_RANK=0 \"$F\" " + kRun + "--steps 100000 --ckpt-every 2 --out " + dir +
-                           "/run > " + dir + "/log0 2>&1 &\nP0=$!\n"
-                           "RANK=1 LOCAL_RANK=1 \"$F\" " + kRun + "--steps 100000 --ckpt-every 2 --out " + dir +
-                           "/run > " + dir + "/log1 2>&1 &\nP1=$!\n"
-                           "for i in $(seq 300); do [ -e " + dir +
-                           "/run/checkpoints/last.safetensors ] && break; sleep 0.1; done\n"
-                           "start=$(date +%s%N)\n"
-                           "kill -STOP $P1\n"
-                           "wait $P0; rc=$?\n"
-                           "echo \"rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))\"\n"
-                           "kill -KILL $P1; kill -CONT $P1; wait $P1\n"
-                           "tail -n 3 " + dir + "/log0\n");
+  auto r = run_script(dir,
+                      "export WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$((20000 + RANDOM % 20000)) "
+                      "FLUXION_DIST_TIMEOUT=4 OMP_NUM_THREADS=1\n"
+                      "RANK=0 LOCAL_RANK=0 \"$F\" " +
+                          kRun + "--steps 100000 --ckpt-every 2 --out " + dir + "/run > " + dir +
+                          "/log0 2>&1 &\nP0=$!\n"
+                          "RANK=1 LOCAL_RANK=1 \"$F\" " +
+                          kRun + "--steps 100000 --ckpt-every 2 --out " + dir + "/run > " + dir +
+                          "/log1 2>&1 &\nP1=$!\n"
+                          "for i in $(seq 300); do [ -e " +
+                          dir +
+                          "/run/checkpoints/last.safetensors ] && break; sleep 0.1; done\n"
+                          "start=$(date +%s%N)\n"
+                          "kill -STOP $P1\n"
+                          "wait $P0; rc=$?\n"
+                          "echo \"rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))\"\n"
+                          "kill -KILL $P1; kill -CONT $P1; wait $P1\n"
+                          "tail -n 3 " +
+                          dir + "/log0\n");
   INFO(r.output);
   skip_without_backend(r);
   CHECK(r.output.find("rc=0 ") == std::string::npos);
@@ -194,7 +202,8 @@ void require_same_tree(const std::string& a, const std::string& b) {
   REQUIRE(names_a == names_b);
   for (const auto& name : names_a) {
     INFO(name);
-    if (fs::is_regular_file(a + "/" + name)) CHECK(test::read_bytes(a + "/" + name) == test::read_bytes(b + "/" + name));
+    if (fs::is_regular_file(a + "/" + name))
+      CHECK(test::read_bytes(a + "/" + name) == test::read_bytes(b + "/" + name));
   }
 }
 
@@ -231,7 +240,8 @@ TEST_CASE("2 ranks sample, extract statistics and encode the files one process w
     auto trained = test::run_fluxion(kRun + "--steps 3 --ckpt-every 3 --out " + dir + "/run");
     INFO(trained.output);
     REQUIRE(trained.exit_code == 0);
-    const std::string base = "sample --ckpt " + dir + "/run/checkpoints/last.safetensors --steps 3 --device cpu --seed 5 ";
+    const std::string base =
+        "sample --ckpt " + dir + "/run/checkpoints/last.safetensors --steps 3 --device cpu --seed 5 ";
     // 11 images in batches of 3: the ranks take batches {0, 1} and {2, 3}.
     auto out = run_both_ways(dir, "ode", base + "--n 11 --batch 3 --out @/png --grid @/grid.png --npz @/s.npz");
     CHECK(out.find("sampled 11 images (0 reused)") != std::string::npos);
@@ -255,15 +265,17 @@ TEST_CASE("2 ranks sample, extract statistics and encode the files one process w
     fs::create_directories(dir + "/images");
     for (int64_t i = 0; i < images.size(0); ++i)
       core::write_png(dir + "/images/" + std::to_string(100 + i) + ".png", images[i]);
-    run_both_ways(dir, "fmnist", "stats --images " + dir + "/images --features fmnist --batch 2 --device cpu -o @/s.npz");
+    run_both_ways(dir, "fmnist",
+                  "stats --images " + dir + "/images --features fmnist --batch 2 --device cpu -o @/s.npz");
     metrics::InceptionFid net;
     metrics::fill_module(*net, std::sqrt(2.0));  // the golden fill rule: a network with varied outputs
     core::TensorMap weights;
     for (const auto& item : net->named_parameters()) weights[item.key()] = item.value().detach();
     for (const auto& item : net->named_buffers()) weights[item.key()] = item.value().detach();
     core::save_safetensors(dir + "/inception.safetensors", weights);
-    auto out = run_both_ways(dir, "adm", "stats --images " + dir + "/images --features inception-adm:" + dir +
-                                             "/inception.safetensors --batch 4 --device cpu -o @/s.npz");
+    auto out = run_both_ways(dir, "adm",
+                             "stats --images " + dir + "/images --features inception-adm:" + dir +
+                                 "/inception.safetensors --batch 4 --device cpu -o @/s.npz");
     CHECK(out.find("wrote ") != std::string::npos);
   }
 

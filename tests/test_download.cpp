@@ -69,16 +69,24 @@ TEST_CASE("download_file failures are one line each and leave nothing behind", "
 
   SECTION("wrong checksum: expected and got") {
     const auto wrong = core::sha256_hex("something else");
-    test::expect_one_line_error([&] { core::download_file({server.url("/ok.bin"), target, wrong, ""}); },
-                                {server.url("/ok.bin"), "SHA-256 mismatch", "expected " + wrong, "got " + digest});
+    test::expect_one_line_error(
+        [&] {
+          core::download_file({server.url("/ok.bin"), target, wrong, ""});
+        },
+        {server.url("/ok.bin"), "SHA-256 mismatch", "expected " + wrong, "got " + digest});
   }
   SECTION("HTTP error: the URL and the status") {
-    test::expect_one_line_error([&] { core::download_file({server.url("/nothing.bin"), target, digest, ""}); },
-                                {server.url("/nothing.bin"), "HTTP 404"});
+    test::expect_one_line_error(
+        [&] {
+          core::download_file({server.url("/nothing.bin"), target, digest, ""});
+        },
+        {server.url("/nothing.bin"), "HTTP 404"});
   }
   SECTION("dropped connection: how far it got") {
     test::expect_one_line_error(
-        [&] { core::download_file({server.url("/dropped.bin"), target, digest, ""}); },
+        [&] {
+          core::download_file({server.url("/dropped.bin"), target, digest, ""});
+        },
         {server.url("/dropped.bin"), "connection closed after 1000000 of 2000000 bytes"});
   }
   SECTION("nothing listening") {
@@ -97,7 +105,9 @@ TEST_CASE("download_file failures are one line each and leave nothing behind", "
       ::chmod(folder.c_str(), 0555);
     }
     test::expect_one_line_error(
-        [&] { core::download_file({server.url("/ok.bin"), folder + "/weights.bin", digest, ""}); },
+        [&] {
+          core::download_file({server.url("/ok.bin"), folder + "/weights.bin", digest, ""});
+        },
         {folder, "cannot write"});
     if (::geteuid() != 0) ::chmod(folder.c_str(), 0755);
     std::filesystem::remove_all(dir + "/readonly");
@@ -113,6 +123,6 @@ TEST_CASE("partial downloads of processes that are gone are cleaned up", "[unit]
   test::write_bytes(target + ".part-2147483646", "left by a killed process");  // no such pid
   test::write_bytes(dir + "/other.bin.part-2147483646", "another file's");
   core::remove_stale_partial_downloads(target);
-  CHECK(listing(dir) == std::vector<std::string>{"other.bin.part-2147483646", "weights.bin.part-" +
-                                                                                   std::to_string(::getpid())});
+  CHECK(listing(dir) ==
+        std::vector<std::string>{"other.bin.part-2147483646", "weights.bin.part-" + std::to_string(::getpid())});
 }

@@ -77,7 +77,8 @@ TEST_CASE("balanced batches leave no log(n_data / n_base) offset in the logit", 
   train::DiscriminatorHead head(train::DiscriminatorConfig{kDim, 32, 0});
   auto t = quick();
   t.max_epochs = 5;
-  train::train_discriminator(head, real, torch::zeros({8000}, torch::kLong), base, torch::zeros({2000}, torch::kLong), t);
+  train::train_discriminator(head, real, torch::zeros({8000}, torch::kLong), base, torch::zeros({2000}, torch::kLong),
+                             t);
   auto logits = train::discriminator_reward(head, gaussian(2000, 0.0, 11), torch::zeros({2000}, torch::kLong));
   CHECK(std::abs(logits.mean().item<double>()) < 0.25);
 }
@@ -101,8 +102,11 @@ TEST_CASE("discriminator files round-trip and bad input fails in one line", "[un
 
   test::write_bytes(dir + "/other.safetensors", test::read_bytes(dir + "/disc.safetensors").substr(0, 40));
   test::expect_one_line_error([&] { train::load_discriminator(dir + "/other.safetensors"); }, {"other.safetensors"});
-  test::expect_one_line_error([&] { head->forward(torch::zeros({2, 5}), torch::zeros({2}, torch::kLong)); },
-                              {"do not fit (B, 8)"});
+  test::expect_one_line_error(
+      [&] {
+        head->forward(torch::zeros({2, 5}), torch::zeros({2}, torch::kLong));
+      },
+      {"do not fit (B, 8)"});
   test::expect_one_line_error(
       [&] {
         train::train_discriminator(head, torch::zeros({10, kDim}), torch::zeros({9}, torch::kLong),

@@ -116,7 +116,8 @@ TEST_CASE("the KL term is zero at the base and quadratic in the mean shift", "[u
   auto shifted = train::flow_sde_step(x, v + 0.5, 0.2, 0.3, 0.7, 0.1);
   // the means differ by 0.5 (1 + sigma^2 s / (2 (1 - s))) ds everywhere
   const double shift = 0.5 * (1 + base.sigma * base.sigma * 0.2 / 1.6) * 0.1;
-  CHECK(train::step_kl(shifted, base).item<double>() == Approx(shift * shift / (2 * base.std * base.std)).epsilon(1e-4));
+  CHECK(train::step_kl(shifted, base).item<double>() ==
+        Approx(shift * shift / (2 * base.std * base.std)).epsilon(1e-4));
 }
 
 TEST_CASE("advantages of rewards on the GPU take their group ids from the host", "[cuda]") {
@@ -142,8 +143,8 @@ TEST_CASE("the advantage clip defaults to 5 for normalised advantages and to non
     c.adv_norm = norm;
     CHECK(std::isinf(c.resolved_adv_clip()));
     // raw logits of 30 (a confident discriminator) keep their size
-    const auto a = train::advantages(torch::tensor({30.0, -30.0}), torch::tensor({0, 0}), train::parse_advantage_norm(norm),
-                                     c.resolved_adv_clip());
+    const auto a = train::advantages(torch::tensor({30.0, -30.0}), torch::tensor({0, 0}),
+                                     train::parse_advantage_norm(norm), c.resolved_adv_clip());
     CHECK(a.abs().max().item<double>() >= 30.0 - 1e-9);
   }
   c.adv_clip = 2.5;  // an explicit clip applies to every normalisation

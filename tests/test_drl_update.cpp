@@ -84,8 +84,8 @@ TEST_CASE("reward-grad finetunes a 1-D flow to the closed-form optimum p_base ex
   for (int it = 0; it < 300; ++it) {
     auto gen = core::make_generator(1000 + it);
     auto z = core::randn({1024, 1}, gen);
-    auto loss = train::reward_gradient_loss(as_fn(policy), kBase, reward, torch::zeros({1024}, torch::kLong), z, gen,
-                                            o, kBeta);
+    auto loss =
+        train::reward_gradient_loss(as_fn(policy), kBase, reward, torch::zeros({1024}, torch::kLong), z, gen, o, kBeta);
     adam.zero_grad();
     loss.backward();
     adam.step();
@@ -95,8 +95,8 @@ TEST_CASE("reward-grad finetunes a 1-D flow to the closed-form optimum p_base ex
   INFO("base chain: mean " << base_mean << ", var " << base_var);
   const auto [sde_mean, sde_var] = moments(policy, true, 6);
   const auto [ode_mean, ode_var] = moments(policy, false, 7);
-  INFO("finetuned SDE: " << sde_mean << ", " << sde_var << "; ODE: " << ode_mean << ", " << ode_var
-                         << "; target " << kMuStar << ", " << kVarStar);
+  INFO("finetuned SDE: " << sde_mean << ", " << sde_var << "; ODE: " << ode_mean << ", " << ode_var << "; target "
+                         << kMuStar << ", " << kVarStar);
   // Tolerance 0.04: the 32-step discretisation (the base chain's variance itself ends ~1% off 1,
   // the finetuned one ~3% off; with 16 steps 6%) and the Monte Carlo error of 40,000 samples.
   CHECK(std::abs(base_mean) < 0.02);
@@ -136,13 +136,12 @@ ToyPolicy finetune_with_grpo(bool kl_to_go) {
 }
 }  // namespace
 
-TEST_CASE("grpo with the KL-to-go reaches the closed-form optimum, Flow-GRPO's plain KL term does not",
-          "[unit][drl]") {
+TEST_CASE("grpo with the KL-to-go reaches the closed-form optimum, Flow-GRPO's plain KL term does not", "[unit][drl]") {
   auto exact = finetune_with_grpo(true);
   const auto [sde_mean, sde_var] = moments(exact, true, 8);
   const auto [ode_mean, ode_var] = moments(exact, false, 9);
-  INFO("finetuned SDE: " << sde_mean << ", " << sde_var << "; ODE: " << ode_mean << ", " << ode_var
-                         << "; target " << kMuStar << ", " << kVarStar);
+  INFO("finetuned SDE: " << sde_mean << ", " << sde_var << "; ODE: " << ode_mean << ", " << ode_var << "; target "
+                         << kMuStar << ", " << kVarStar);
   // 16 steps: the discretisation puts the variance ~6% high (the same as reward-grad at 16 steps)
   CHECK(std::abs(sde_mean - kMuStar) < 0.06);
   CHECK(std::abs(sde_var - kVarStar) < 0.06);
@@ -174,8 +173,7 @@ TEST_CASE("the reward-grad loss's gradient matches finite differences", "[unit][
   auto loss_at = [&] {
     auto gen = core::make_generator(11);
     auto z = core::randn({64, 1}, gen, torch::kDouble).to(torch::kFloat);
-    return train::reward_gradient_loss(as_fn(policy), kBase, reward, torch::zeros({64}, torch::kLong), z, gen, o,
-                                       0.7);
+    return train::reward_gradient_loss(as_fn(policy), kBase, reward, torch::zeros({64}, torch::kLong), z, gen, o, 0.7);
   };
   auto loss = loss_at();
   loss.backward();
@@ -192,8 +190,8 @@ TEST_CASE("the reward-grad loss's gradient matches finite differences", "[unit][
       const double down = loss_at().item<double>();
       (*which)[k].fill_(saved);
       const double numeric = (up - down) / (2 * h);
-      INFO((which == &policy.a ? "a" : "b") << "[" << k << "]: analytic " << analytic[k].item<double>()
-                                           << ", numeric " << numeric);
+      INFO((which == &policy.a ? "a" : "b")
+           << "[" << k << "]: analytic " << analytic[k].item<double>() << ", numeric " << numeric);
       CHECK(analytic[k].item<double>() == Approx(numeric).margin(2e-3).epsilon(2e-2));
     }
   }

@@ -88,8 +88,8 @@ TEST_CASE("fluxion encode into a folder resumes at the first missing shard", "[e
 
 TEST_CASE("fluxion encode fails in one line on bad input", "[e2e]") {
   auto f = make_fixture("encode_errors");
-  auto missing = test::run_fluxion("encode --images " + f.images + " --vae " + f.dir + "/none.safetensors -o " +
-                                   f.dir + "/x.npz --device cpu");
+  auto missing = test::run_fluxion("encode --images " + f.images + " --vae " + f.dir + "/none.safetensors -o " + f.dir +
+                                   "/x.npz --device cpu");
   CHECK(missing.exit_code != 0);
   CHECK(missing.output.find("does not exist") != std::string::npos);
   // the SD-VAE preset does not fit the tiny weights

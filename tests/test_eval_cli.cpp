@@ -50,8 +50,8 @@ TEST_CASE("fluxion stats, fid and eval agree on a small set", "[e2e][eval]") {
   CHECK(metrics::load_stats_npz(dir + "/s_stats.npz").mu.size(0) == 128);
 
   r = test::run_fluxion("eval --samples " + dir + "/samples.npz --ref " + dir + "/ref.npz" + features +
-                        " --metrics fd,is,kid,pr,spectral --kid-subset-size 30 --kid-subsets 5 --json " +
-                        dir + "/out.json");
+                        " --metrics fd,is,kid,pr,spectral --kid-subset-size 30 --kid-subsets 5 --json " + dir +
+                        "/out.json");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   nlohmann::json result;

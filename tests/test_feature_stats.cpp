@@ -6,13 +6,11 @@
 
 using namespace fluxion;
 
-TEST_CASE("streaming statistics equal the two-pass np.cov, even with a large offset",
-          "[unit][feature_stats]") {
+TEST_CASE("streaming statistics equal the two-pass np.cov, even with a large offset", "[unit][feature_stats]") {
   auto gen = at::detail::createCPUGenerator(3);
   const int64_t n = 1003, d = 24;
   // float32 features whose mean is 1e4 times their spread: a one-pass float32 sum would collapse
-  auto features = (torch::randn({n, d}, gen, torch::kFloat) * 0.5f +
-                   torch::linspace(1e3, 5e3, d).unsqueeze(0));
+  auto features = (torch::randn({n, d}, gen, torch::kFloat) * 0.5f + torch::linspace(1e3, 5e3, d).unsqueeze(0));
   metrics::FeatureStats streaming;
   for (const auto& batch : features.split(50)) streaming.update(batch);
   const auto reference = metrics::stats_of(features);
@@ -40,6 +38,6 @@ TEST_CASE("feature statistics reject misuse", "[unit][feature_stats]") {
   CHECK_THROWS_AS(s.mean(), Error);
   CHECK_THROWS_AS(s.update(torch::zeros({3})), Error);
   s.update(torch::zeros({1, 4}));
-  CHECK_THROWS_AS(s.covariance(), Error);  // one sample
+  CHECK_THROWS_AS(s.covariance(), Error);                  // one sample
   CHECK_THROWS_AS(s.update(torch::zeros({2, 5})), Error);  // dimension changed
 }

@@ -56,8 +56,8 @@ TEST_CASE("fluxion fid takes folders, image .npz and statistics files alike", "[
   core::save_npz(dir + "/fake.npz", {{"arr_0", fake}});
   torch::manual_seed(0);
   metrics::FmnistClassifier classifier;  // untrained: enough to compare pipelines
-  const std::string options = " --device cpu --batch-size 16 --features fmnist:" +
-                              save_module(classifier, dir + "/fmnist.safetensors");
+  const std::string options =
+      " --device cpu --batch-size 16 --features fmnist:" + save_module(classifier, dir + "/fmnist.safetensors");
 
   auto folders = test::run_fluxion("fid " + dir + "/real " + dir + "/fake" + options);
   INFO(folders.output);
@@ -99,8 +99,8 @@ TEST_CASE("fluxion fid --dims selects pytorch-fid's Inception block", "[e2e][eva
   write_folder(dir + "/b", blobs(3, 4, 0.5));
   metrics::InceptionFid net;
   metrics::fill_module(*net, std::sqrt(2.0));  // the golden fill rule: a network with varied outputs
-  const std::string options = " --device cpu --batch-size 3 --features inception:" +
-                              save_module(net, dir + "/inception.safetensors");
+  const std::string options =
+      " --device cpu --batch-size 3 --features inception:" + save_module(net, dir + "/inception.safetensors");
   for (const int dims : {64, 768}) {  // each run loads the 95 MB network: two of the four blocks
     INFO("dims " << dims);
     const auto stats = dir + "/a_" + std::to_string(dims) + ".npz";

@@ -33,18 +33,19 @@ const std::string kTiny =
 
 }  // namespace
 
-TEST_CASE("fluxion finetune raises the held-out reward and its checkpoint samples like a trained one",
-          "[e2e][drl]") {
+TEST_CASE("fluxion finetune raises the held-out reward and its checkpoint samples like a trained one", "[e2e][drl]") {
   const auto run = test::scratch_dir("finetune_reward") + "/drl";
   auto r = test::run_fluxion("finetune --ckpt " + base_checkpoint() + kTiny +
-                             "--features fmnist --algo reward-grad --groups 4 --steps 8 --lr 1e-2 --beta 0.01 --ema 0 --log-every 2 --sample-every 4"
-                             " --ckpt-every 4 --out " + run);
+                             "--features fmnist --algo reward-grad --groups 4 --steps 8 --lr 1e-2 --beta 0.01 --ema 0 "
+                             "--log-every 2 --sample-every 4"
+                             " --ckpt-every 4 --out " +
+                             run);
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(r.output.find("held-out accuracy") != std::string::npos);
-  for (const char* f : {"/config.json", "/disc.safetensors", "/metrics.jsonl", "/report.html",
-                        "/samples/step-0000000.png", "/samples/step-0000008.png", "/checkpoints/step-0000004.safetensors",
-                        "/checkpoints/last.safetensors"})
+  for (const char* f :
+       {"/config.json", "/disc.safetensors", "/metrics.jsonl", "/report.html", "/samples/step-0000000.png",
+        "/samples/step-0000008.png", "/checkpoints/step-0000004.safetensors", "/checkpoints/last.safetensors"})
     REQUIRE(fs::exists(run + f));
   const auto metrics = test::read_metrics(run);
   REQUIRE(metrics.front().contains("disc_holdout_accuracy"));
@@ -68,29 +69,35 @@ TEST_CASE("fluxion finetune raises the held-out reward and its checkpoint sample
   CHECK(report.find("Reward") != std::string::npos);
   CHECK(report.find("KL to the base") != std::string::npos);
   // the finetuned checkpoint samples with fluxion sample exactly like a trained one
-  auto s = test::run_fluxion("sample --ckpt " + run + "/checkpoints/last.safetensors --n 4 --batch 4 --steps 2 --device cpu"
-                             " --grid " + run + "/grid.png");
+  auto s = test::run_fluxion("sample --ckpt " + run +
+                             "/checkpoints/last.safetensors --n 4 --batch 4 --steps 2 --device cpu"
+                             " --grid " +
+                             run + "/grid.png");
   INFO(s.output);
   CHECK(s.exit_code == 0);
   CHECK(fs::exists(run + "/grid.png"));
 }
 
-TEST_CASE("an interrupted and resumed finetune ends with the same weights as an uninterrupted one", "[e2e][drl][slow]") {
+TEST_CASE("an interrupted and resumed finetune ends with the same weights as an uninterrupted one",
+          "[e2e][drl][slow]") {
   const auto dir = test::scratch_dir("finetune_resume");
-  const std::string common = "finetune --ckpt " + base_checkpoint() + kTiny +
-                             "--features fmnist --groups 2 --algo grpo --sde-window 2 --inner-epochs 2 --lr 1e-3 --log-every 1 --ckpt-every 2"
-                             " --sample-every 100 ";
+  const std::string common =
+      "finetune --ckpt " + base_checkpoint() + kTiny +
+      "--features fmnist --groups 2 --algo grpo --sde-window 2 --inner-epochs 2 --lr 1e-3 --log-every 1 --ckpt-every 2"
+      " --sample-every 100 ";
   auto straight = test::run_fluxion(common + "--steps 4 --out " + dir + "/straight");
   INFO(straight.output);
   REQUIRE(straight.exit_code == 0);
   // the split run reuses the straight run's discriminator (--disc), which is what it would train
-  auto first = test::run_fluxion(common + "--steps 2 --disc " + dir + "/straight/disc.safetensors --out " + dir + "/split");
+  auto first =
+      test::run_fluxion(common + "--steps 2 --disc " + dir + "/straight/disc.safetensors --out " + dir + "/split");
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
   auto resumed = test::run_fluxion("finetune --resume --steps 4 --device cpu --out " + dir + "/split");
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
-  test::require_same_tensors(dir + "/straight/checkpoints/last.safetensors", dir + "/split/checkpoints/last.safetensors");
+  test::require_same_tensors(dir + "/straight/checkpoints/last.safetensors",
+                             dir + "/split/checkpoints/last.safetensors");
   const auto a = test::read_metrics(dir + "/straight"), b = test::read_metrics(dir + "/split");
   CHECK(a.back()["step"] == 4);
   CHECK(b.back()["step"] == 4);
@@ -119,8 +126,10 @@ TEST_CASE("fluxion finetune refuses bad input with one line and writes nothing",
     CHECK(!fs::exists(out));
   };
   // a checkpoint of the wrong family: a Dale (multiplicative) model
-  auto dale = test::run_fluxion("train --objective dale --model SiT-T/4 --steps 1 --batch 4 --device cpu --grid-images 0"
-                                " --out " + dir + "/dale");
+  auto dale = test::run_fluxion(
+      "train --objective dale --model SiT-T/4 --steps 1 --batch 4 --device cpu --grid-images 0"
+      " --out " +
+      dir + "/dale");
   INFO(dale.output);
   REQUIRE(dale.exit_code == 0);
   expect_refused("--ckpt " + dir + "/dale/checkpoints/last.safetensors", "needs a flow model", dir + "/o1");
@@ -131,8 +140,8 @@ TEST_CASE("fluxion finetune refuses bad input with one line and writes nothing",
   // real images of another size than the model's (48x48 against 32x32)
   core::save_npz(dir + "/big.npz", {{"arr_0", torch::zeros({8, 48, 48, 1}, torch::kUInt8)},
                                     {"arr_1", torch::arange(8, torch::kLong).remainder(10)}});
-  expect_refused("--ckpt " + base_checkpoint() + " --data " + dir + "/big.npz", "48x48 images, but the model makes 32x32",
-                 dir + "/o4");
+  expect_refused("--ckpt " + base_checkpoint() + " --data " + dir + "/big.npz",
+                 "48x48 images, but the model makes 32x32", dir + "/o4");
 }
 
 TEST_CASE("a refreshed discriminator moves the KL's reference to the policy, and a resumed run refreshes alike",
@@ -172,7 +181,8 @@ TEST_CASE("a refreshed discriminator moves the KL's reference to the policy, and
   CHECK(kl_at(dir + "/base", 3) > 0);
 
   // stopped at the refresh step and resumed: the refresh happens on resume, same weights
-  auto first = test::run_fluxion(common + "--steps 2 --disc " + dir + "/policy/disc.safetensors --out " + dir + "/split");
+  auto first =
+      test::run_fluxion(common + "--steps 2 --disc " + dir + "/policy/disc.safetensors --out " + dir + "/split");
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
   CHECK(!fs::exists(dir + "/split/anchor-step-0000002.safetensors"));

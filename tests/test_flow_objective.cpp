@@ -10,8 +10,7 @@ using namespace fluxion;
 namespace {
 // On a one-point dataset x*, the exact conditional target is a function of (x_t, t) alone, so a
 // model computing it reaches zero loss. Each case returns that model for one prediction type.
-objectives::ModelFn oracle(const std::string& prediction, const samplers::Path& path,
-                           const torch::Tensor& x_star) {
+objectives::ModelFn oracle(const std::string& prediction, const samplers::Path& path, const torch::Tensor& x_star) {
   return [=](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor&) {
     auto a = samplers::Path::expand_t_like(path.alpha(t), xt);
     auto s = samplers::Path::expand_t_like(path.sigma(t), xt);
@@ -44,9 +43,11 @@ TEST_CASE("flow-matching targets are exact on a one-point dataset", "[unit][obje
         samplers::Path path(samplers::parse_path_type(path_name));
         const double loss = objective.loss(oracle(prediction, path, x_star), x, y, gen).item<double>();
         // A wrong model is penalised; the oracle's loss is float32 round-off only.
-        const double wrong = objective.loss(
-            [](const torch::Tensor& xt, const torch::Tensor&, const torch::Tensor&) { return xt * 0; },
-            x, y, gen).item<double>();
+        const double wrong =
+            objective
+                .loss([](const torch::Tensor& xt, const torch::Tensor&, const torch::Tensor&) { return xt * 0; }, x, y,
+                      gen)
+                .item<double>();
         CHECK(wrong > 1e-3);
         CHECK(loss < 1e-6 * std::max(1.0, wrong));
       }

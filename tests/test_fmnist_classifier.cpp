@@ -22,8 +22,7 @@ TEST_CASE("fmnist preprocessing: gray, 32 -> 28 crop, [-1, 1]", "[unit][fmnist]"
   CHECK(torch::allclose(y, -torch::ones_like(y)));
 }
 
-TEST_CASE("the Fashion-MNIST classifier trains to >= 90% test accuracy and caches itself",
-          "[slow][fmnist]") {
+TEST_CASE("the Fashion-MNIST classifier trains to >= 90% test accuracy and caches itself", "[slow][fmnist]") {
   if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
     test::skip_test("Fashion-MNIST files absent");
   }

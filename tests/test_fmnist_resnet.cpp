@@ -152,8 +152,8 @@ TEST_CASE("fmnist-resnet as the frozen encoder of DRL finetuning: the evaluation
   const auto images_u8 = torch::randint(0, 256, {4, 1, 28, 28}).to(torch::kUInt8);
   const auto images = images_u8.to(torch::kFloat) / 127.5 - 1.0;  // [0, 255] -> [-1, 1]
   const auto encoded = train::encode_all(*encoder, images);
-  const auto extractor = metrics::make_feature_extractor(metrics::parse_feature_spec("fmnist-resnet:" + weights),
-                                                         torch::kCPU);
+  const auto extractor =
+      metrics::make_feature_extractor(metrics::parse_feature_spec("fmnist-resnet:" + weights), torch::kCPU);
   CHECK(encoded.sizes() == torch::IntArrayRef({4, 128}));
   CHECK(test::max_abs_diff(encoded, extractor->extract(images_u8).features) < 1e-4);
 }

@@ -27,10 +27,10 @@ TEST_CASE("frechet distance matches pytorch-fid's golden values", "[golden][frec
   for (const std::string c : {"d64_n500", "d256_n1000", "d64_n40_singular"}) {
     INFO(c);
     const double expected = g.at(c + ".fd").item<double>();
-    const auto r = metrics::frechet_distance_detailed(g.at(c + ".mu1"), g.at(c + ".sigma1"),
-                                                      g.at(c + ".mu2"), g.at(c + ".sigma2"));
-    INFO("fd " << r.distance << " expected " << expected << " regularized " << r.regularized
-               << " max imag " << r.max_imaginary);
+    const auto r = metrics::frechet_distance_detailed(g.at(c + ".mu1"), g.at(c + ".sigma1"), g.at(c + ".mu2"),
+                                                      g.at(c + ".sigma2"));
+    INFO("fd " << r.distance << " expected " << expected << " regularized " << r.regularized << " max imag "
+               << r.max_imaginary);
     CHECK_THAT(r.distance, WithinRel(expected, 1e-6));
 
     // the statistics of the stored features, streamed in uneven batches, give the same value
@@ -50,8 +50,7 @@ TEST_CASE("frechet distance closed forms", "[unit][frechet]") {
   SECTION("2x2 non-commuting: 8 - 2 sqrt(14), and with a mean shift") {
     const auto s1 = dmat({2, 1, 1, 2}, 2, 2), s2 = dmat({1, 0, 0, 3}, 2, 2);
     const auto zero = torch::zeros({2}, torch::kDouble);
-    CHECK_THAT(metrics::frechet_distance(zero, s1, zero, s2),
-               WithinRel(8.0 - 2.0 * std::sqrt(14.0), 1e-12));
+    CHECK_THAT(metrics::frechet_distance(zero, s1, zero, s2), WithinRel(8.0 - 2.0 * std::sqrt(14.0), 1e-12));
     CHECK_THAT(metrics::frechet_distance(zero, s1, torch::tensor({1.0, 2.0}, torch::kDouble), s2),
                WithinRel(5.516685226452117, 1e-12));
     CHECK_THAT(metrics::trace_sqrt_product_symmetric(s1, s2), WithinRel(std::sqrt(14.0), 1e-12));
@@ -59,8 +58,7 @@ TEST_CASE("frechet distance closed forms", "[unit][frechet]") {
   SECTION("identity covariances, means differing by one in every dimension: d") {
     const int64_t d = 256;
     const auto eye = torch::eye(d, torch::kDouble);
-    CHECK_THAT(metrics::frechet_distance(torch::zeros({d}, torch::kDouble), eye,
-                                         torch::ones({d}, torch::kDouble), eye),
+    CHECK_THAT(metrics::frechet_distance(torch::zeros({d}, torch::kDouble), eye, torch::ones({d}, torch::kDouble), eye),
                WithinRel(static_cast<double>(d), 1e-12));
   }
   SECTION("univariate: (m1 - m2)^2 + (s1 - s2)^2") {
@@ -78,8 +76,7 @@ TEST_CASE("frechet distance closed forms", "[unit][frechet]") {
     const auto m1 = torch::randn({d}, gen, torch::kDouble), m2 = torch::randn({d}, gen, torch::kDouble);
     const double expected = (m1 - m2).pow(2).sum().item<double>() + (a.sqrt() - b.sqrt()).pow(2).sum().item<double>();
     CHECK_THAT(metrics::frechet_distance(m1, s1, m2, s2), WithinRel(expected, 1e-9));
-    CHECK_THAT(metrics::trace_sqrt_product_symmetric(s1, s2),
-               WithinRel((a * b).sqrt().sum().item<double>(), 1e-9));
+    CHECK_THAT(metrics::trace_sqrt_product_symmetric(s1, s2), WithinRel((a * b).sqrt().sum().item<double>(), 1e-9));
   }
   SECTION("reference features of metrics.md: 0.21289910450441774") {
     auto [X, Y] = test::reference_features();

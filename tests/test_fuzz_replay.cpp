@@ -62,8 +62,8 @@ TEST_CASE("the fuzz targets take their seeds, truncations and byte flips cleanly
   const auto dir = test::scratch_dir("fuzz_replay");
   // the targets' scratch files (fuzz_input.h reads TMPDIR once): in memory where possible, since
   // rewriting a file on ext4 waits for the disk
-  const std::string tmp = fs::is_directory("/dev/shm") ? "/dev/shm/fluxion-fuzz-replay-" + std::to_string(::getpid())
-                                                        : dir + "/tmp";
+  const std::string tmp =
+      fs::is_directory("/dev/shm") ? "/dev/shm/fluxion-fuzz-replay-" + std::to_string(::getpid()) : dir + "/tmp";
   fs::create_directories(tmp);
   ::setenv("TMPDIR", tmp.c_str(), 1);
   fluxion::fuzz::write_seeds(dir + "/seeds");

@@ -89,8 +89,8 @@ TEST_CASE("the guidance interval switches exactly at its bounds", "[unit][guidan
   // The tensor mask and the guided callable agree, row by row (mixed times in one batch).
   config.interval_lo = 0.1;
   config.interval_hi = 0.75;
-  const auto t = torch::tensor(
-      {0.1, std::nextafter(0.1, 1.0), 0.5, std::nextafter(0.75, 0.0), 0.75, 0.0}, torch::kDouble);
+  const auto t =
+      torch::tensor({0.1, std::nextafter(0.1, 1.0), 0.5, std::nextafter(0.75, 0.0), 0.75, 0.0}, torch::kDouble);
   const auto mask = guidance_mask(t, config);
   const std::vector<bool> expected = {false, true, true, true, false, false};
   const auto x = torch::randn({6, 3}, torch::kDouble);
@@ -139,8 +139,7 @@ TEST_CASE("velocity-space guidance converts cond and uncond first (JiT)", "[unit
   ConversionOptions conversion;
   conversion.t_eps = 0.05;
   FakeModel model;
-  const auto guided =
-      guide(model.fn(), y, config, PredictionType::x, Path(PathType::linear), conversion);
+  const auto guided = guide(model.fn(), y, config, PredictionType::x, Path(PathType::linear), conversion);
   CHECK(guided.output_type == PredictionType::velocity);
   // JiT: v = (x_hat - z) / clamp(1 - t, 0.05) for each, then uncond + s (cond - uncond).
   const auto v_cond = (direct(x, t, y) - x) / 0.05;
@@ -157,9 +156,7 @@ TEST_CASE("sample() with CFG scale 1 equals sampling the conditional model", "[u
   auto gen = at::detail::createCPUGenerator(0);
   FakeModel model;
   const auto guided = sample(parse_sampler(config), model.fn(), y, noise, gen);
-  Field conditional = [&](const torch::Tensor& x, const torch::Tensor& t) {
-    return direct(x, t, y);
-  };
+  Field conditional = [&](const torch::Tensor& x, const torch::Tensor& t) { return direct(x, t, y); };
   const auto plain = sample(parse_sampler(config), conditional, noise, gen);
   CHECK(torch::equal(guided.x, plain.x));
   CHECK(guided.nfe == 8);

@@ -13,9 +13,7 @@ using namespace fluxion;
 
 namespace {
 
-std::string be32(uint32_t v) {
-  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
+std::string be32(uint32_t v) { return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)}; }
 std::string png_chunk(const std::string& type, const std::string& data) {
   const std::string body = type + data;
   const auto crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size());
@@ -34,8 +32,7 @@ std::string png16_gray(const std::vector<std::vector<uint16_t>>& rows) {
   compress(reinterpret_cast<Bytef*>(z.data()), &size, reinterpret_cast<const Bytef*>(raw.data()), raw.size());
   z.resize(size);
   const std::string ihdr = be32(w) + be32(h) + std::string{16, 0, 0, 0, 0};
-  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", z) +
-         png_chunk("IEND", "");
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", z) + png_chunk("IEND", "");
 }
 
 // The rule written out on scalars in float arithmetic, as the reference scripts run it.
@@ -81,8 +78,8 @@ TEST_CASE("PNG files round-trip gray and RGB images", "[unit][image]") {
 }
 
 TEST_CASE("16-bit PNGs are reduced to 8 bits", "[unit][image]") {
-  const auto image = core::decode_image(png16_gray({{0, 255, 256, 65535}, {0x1234, 0xabcd, 0x8000, 0x80ff}}),
-                                        "sixteen.png");
+  const auto image =
+      core::decode_image(png16_gray({{0, 255, 256, 65535}, {0x1234, 0xabcd, 0x8000, 0x80ff}}), "sixteen.png");
   REQUIRE(image.sizes() == torch::IntArrayRef({1, 2, 4}));
   CHECK(torch::equal(image[0], torch::tensor({{0, 0, 1, 255}, {0x12, 0xab, 0x80, 0x80}}, torch::kUInt8)));
 }
@@ -108,8 +105,11 @@ TEST_CASE("a PNG with an empty IDAT chunk fails cleanly (fuzz_image finding)", "
   // exempt from that one check in the fuzz build); the chunk after it is garbage.
   const std::string bytes(
       "\x89PNG\x0d\x0a\x1a\x0a\x00\x00\x00\x0dIHDR\x00\x00\x00\x04\x00\x00\x00\x05\x08\x00\x00\x00"
-      "\x00\x00\x00\x00\x00\x00\x00\x00\x00IDATx\xda" "c\x05\xa7t\x7f_\x00\x03,hO\x09\xd2\x1c" "6"
-      "\xb1.\x00\x00\x00\x05\xa7ND\xae" "B`\x82\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xffU\x00",
+      "\x00\x00\x00\x00\x00\x00\x00\x00\x00IDATx\xda"
+      "c\x05\xa7t\x7f_\x00\x03,hO\x09\xd2\x1c"
+      "6"
+      "\xb1.\x00\x00\x00\x05\xa7ND\xae"
+      "B`\x82\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xffU\x00",
       85);
   REQUIRE(bytes.substr(37, 4) == "IDAT");  // the empty chunk
   for (int channels : {0, 1, 3}) {
@@ -142,8 +142,13 @@ TEST_CASE("a PNG chunk declaring more than the file holds fails without a huge a
   // (core/stb_impl.cpp), so the request fails as stb's out-of-memory error.
   const std::string bytes(
       "\x89PNG\x0d\x0a\x1a\x0a\x00\x00\x00\x0dIHDR\x00\x00\x00\x04\x00\x00\x00\x05\x08\x00\x00\x00"
-      "\x00G\xc6\x12\x07\x00\x00\x00\x22IDATx\xda" "cVq\x95\xde\xca" "db\xe5\xfa%\xe3" "3G\xda\x83"
-      "p\xe6\xa7" "B\x81\x05,_mO\x09\xd2\x1c" "6\xb1.\x00\x00\x00\x00IENDIDAT",
+      "\x00G\xc6\x12\x07\x00\x00\x00\x22IDATx\xda"
+      "cVq\x95\xde\xca"
+      "db\xe5\xfa%\xe3"
+      "3G\xda\x83"
+      "p\xe6\xa7"
+      "B\x81\x05,_mO\x09\xd2\x1c"
+      "6\xb1.\x00\x00\x00\x00IENDIDAT",
       87);
   CHECK(core::kMaxDecoderAllocation < (uint64_t(1) << 31));
   CHECK_THROWS_AS(core::decode_image(bytes, "chunk.png"), Error);
@@ -157,8 +162,12 @@ TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb (fu
       "\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x19\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x13\x1b\x1b\x1b\x1b\x1b\x1b"
       "\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1bIIIIIII\x89PNG\x0d\x0a\x1a\x0aIIIIII\xff\xff\xff\xff"
       "\xff\xff\xff\xc4\xc4\x00\x00\x00\x0dIHDR\x00\x00\x00\x04\x00\x00\x00\x05\x08\x00\x00\x00\x00"
-      "G\xc6\x12\x07\x00\xc4\xc4\x00\x00\x22IDATx\xda``\x95q\x18\xca" "db\xfa\xe5%\xe3" "3G\x83p\xe6"
-      "\xa7" "B\x81\x05,_\x7f\xa7t\x03\x00mO\x09\xd2\x1c" "6\xb1.\x00\x00\xc4\xc4\xff\xff\x00\x00"
+      "G\xc6\x12\x07\x00\xc4\xc4\x00\x00\x22IDATx\xda``\x95q\x18\xca"
+      "db\xfa\xe5%\xe3"
+      "3G\x83p\xe6"
+      "\xa7"
+      "B\x81\x05,_\x7f\xa7t\x03\x00mO\x09\xd2\x1c"
+      "6\xb1.\x00\x00\xc4\xc4\xff\xff\x00\x00"
       "IEND`\x82",
       177);
   CHECK_THROWS_AS(core::decode_image(bytes, "huffman.jpg"), Error);
@@ -172,7 +181,10 @@ TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb (fu
 
 TEST_CASE("a PNM header number too long for int is refused before stb (fuzz_image finding)", "[unit][image]") {
   // stb multiplied 777777777 by 10 in int (UBSan: signed integer overflow)
-  const std::string bytes("P577777777777777777777777777777777777777777777777777777777777777770\x0c" "1k", 70);
+  const std::string bytes(
+      "P577777777777777777777777777777777777777777777777777777777777777770\x0c"
+      "1k",
+      70);
   CHECK_THROWS_WITH(core::decode_image(bytes, "overflow.pgm"),
                     Catch::Contains("overflow.pgm: cannot decode image (corrupt PNM: a header number of more than 9"));
   // a valid binary PGM with a comment still decodes

@@ -21,8 +21,9 @@ size_t line_count(const std::string& text) {
 
 TEST_CASE("inspect lists npz members and npy arrays from their headers", "[unit][inspect]") {
   const auto dir = test::scratch_dir("inspect_unit");
-  core::save_npz(dir + "/a.npz", {{"mu", torch::zeros({2048}, torch::kDouble)},
-                                  {"arr_0", torch::zeros({4, 8, 8, 3}, torch::kUInt8)}}, true);
+  core::save_npz(dir + "/a.npz",
+                 {{"mu", torch::zeros({2048}, torch::kDouble)}, {"arr_0", torch::zeros({4, 8, 8, 3}, torch::kUInt8)}},
+                 true);
   std::ostringstream out;
   core::inspect_file(dir + "/a.npz", out);
   const std::string text = out.str();
@@ -71,8 +72,8 @@ TEST_CASE("fluxion inspect lists every tensor of every golden file", "[e2e][insp
 
 TEST_CASE("fluxion inspect lists npz and npy files and rejects truncated ones", "[e2e][inspect]") {
   const auto dir = test::scratch_dir("inspect_cli");
-  core::save_npz(dir + "/stats.npz", {{"mu", torch::zeros({64}, torch::kDouble)},
-                                      {"sigma", torch::eye(64, torch::kDouble)}});
+  core::save_npz(dir + "/stats.npz",
+                 {{"mu", torch::zeros({64}, torch::kDouble)}, {"sigma", torch::eye(64, torch::kDouble)}});
   core::save_npy(dir + "/labels.npy", torch::arange(10));
   auto result = test::run_fluxion("inspect '" + dir + "/stats.npz'");
   INFO(result.output);
@@ -87,9 +88,8 @@ TEST_CASE("fluxion inspect lists npz and npy files and rejects truncated ones", 
 
   const std::string npz = test::read_bytes(dir + "/stats.npz");
   const std::string npy = test::read_bytes(dir + "/labels.npy");
-  std::vector<std::pair<std::string, std::string>> cut = {
-      {dir + "/cut.npz", npz.substr(0, npz.size() / 2)},
-      {dir + "/cut.npy", npy.substr(0, npy.size() - 8)}};
+  std::vector<std::pair<std::string, std::string>> cut = {{dir + "/cut.npz", npz.substr(0, npz.size() / 2)},
+                                                          {dir + "/cut.npy", npy.substr(0, npy.size() - 8)}};
   for (const auto& [path, bytes] : cut) {
     test::write_bytes(path, bytes);
     result = test::run_fluxion("inspect '" + path + "'");

@@ -171,8 +171,7 @@ double relative_to_max(const torch::Tensor& a, const torch::Tensor& b) {
 
 // Each island is checked where bf16 would visibly fail without it; a missing island breaks the
 // matching section (shown by deleting each one in turn).
-TEST_CASE("float32 islands under bf16 autocast: attention scores, linear-attention sums, RMSNorm",
-          "[unit][jit]") {
+TEST_CASE("float32 islands under bf16 autocast: attention scores, linear-attention sums, RMSNorm", "[unit][jit]") {
   torch::NoGradGuard no_grad;
   SECTION("JiT attention scores: large scores, bf16 only after the softmax") {
     // Scores 64 + (0 .. 3.75): shift-invariant for softmax, but bf16 spaces numbers in [64, 128]

@@ -14,7 +14,8 @@ using namespace fluxion;
 namespace fs = std::filesystem;
 
 namespace {
-const std::string kConfig = R"({"block_out_channels": [32, 64], "latent_channels": 4, "scaling_factor": 0.5, "shift_factor": 0.25})";
+const std::string kConfig =
+    R"({"block_out_channels": [32, 64], "latent_channels": 4, "scaling_factor": 0.5, "shift_factor": 0.25})";
 
 torch::Tensor bytes_of(const std::string& text) {
   return torch::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, torch::kUInt8).clone();

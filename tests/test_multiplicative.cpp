@@ -43,7 +43,8 @@ TEST_CASE("DLS and UMS recover the weights of a 1-D mixture from its exact score
     auto z = at::randn({20000, 1, 1, 1}, gen, torch::kDouble);
     auto u = at::rand({20000, 1, 1, 1}, gen, torch::kDouble);
     auto x_init = (torch::where(u < weights[0], torch::full_like(u, atoms[0]), torch::full_like(u, atoms[1])) *
-                   torch::exp(sigma * z)).to(torch::kFloat);
+                   torch::exp(sigma * z))
+                      .to(torch::kFloat);
     auto score = [&](const torch::Tensor& x, const torch::Tensor& t) {
       const double tv = std::max(t[0].item<double>(), 1e-3);  // level 0: the score of p_eps
       return mixture_hyvarinen(x, tv, atoms, weights, sigma, mu);
@@ -64,12 +65,14 @@ TEST_CASE("DLS never leaves the positive orthant, even with huge steps", "[unit]
   auto gen = core::make_generator(2);
   auto x = torch::rand({1000}) + 0.01;
   auto result = samplers::sample_multiplicative(
-      config, [](const torch::Tensor& v, const torch::Tensor&) { return torch::full_like(v, -5.0); }, x.view({1000, 1}), gen);
+      config, [](const torch::Tensor& v, const torch::Tensor&) { return torch::full_like(v, -5.0); }, x.view({1000, 1}),
+      gen);
   CHECK((result.raw > 0).all().item<bool>());
   CHECK(result.nonpositive == 0);
   config.rule = samplers::MultiplicativeRule::ums;
   auto ums = samplers::sample_multiplicative(
-      config, [](const torch::Tensor& v, const torch::Tensor&) { return torch::full_like(v, -5.0); }, x.view({1000, 1}), gen);
+      config, [](const torch::Tensor& v, const torch::Tensor&) { return torch::full_like(v, -5.0); }, x.view({1000, 1}),
+      gen);
   CHECK(ums.nonpositive > 0);  // the ambient update can flip signs: the reason DLS exists
   CHECK(result.lost_images == 0);
   // (1000, 1): each value is an image; every one that left (0, inf) is counted as lost

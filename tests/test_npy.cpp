@@ -21,8 +21,8 @@ std::map<std::string, torch::Tensor> sample_arrays() {
       {"i8", torch::arange(-128, 128, torch::kLong).to(torch::kChar)},
       {"i16", torch::tensor({-32768, 0, 32767}, torch::kShort)},
       {"i32", torch::tensor({-2147483647 - 1, 1, 2147483647}, torch::kInt)},
-      {"i64", torch::tensor({std::numeric_limits<int64_t>::min(), int64_t(7),
-                             std::numeric_limits<int64_t>::max()}, torch::kLong)},
+      {"i64", torch::tensor({std::numeric_limits<int64_t>::min(), int64_t(7), std::numeric_limits<int64_t>::max()},
+                            torch::kLong)},
       {"bool", torch::tensor({true, false, true})},
       {"c64", torch::randn({2, 2}, torch::kComplexFloat)},
       {"c128", torch::randn({3}, torch::kComplexDouble)},
@@ -109,8 +109,8 @@ TEST_CASE("npy header dicts are parsed in any spelling numpy accepts", "[unit][n
         npy_with_dict("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (2,), }", bytes), "t");
     CHECK(torch::equal(t, torch::tensor({1, 2}, torch::kUInt8)));
   }
-  const auto scalar = core::parse_npy(
-      npy_with_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", float_bytes({7})), "t");
+  const auto scalar =
+      core::parse_npy(npy_with_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", float_bytes({7})), "t");
   CHECK(scalar.dim() == 0);
   CHECK(scalar.item<float>() == 7.0f);
 }
@@ -118,16 +118,13 @@ TEST_CASE("npy header dicts are parsed in any spelling numpy accepts", "[unit][n
 TEST_CASE("npy rejects malformed files with one line naming the file", "[unit][npy]") {
   const auto dir = test::scratch_dir("npy_bad");
   const std::string good =
-      npy_with_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                    float_bytes({1, 2, 3, 4, 5, 6}));
+      npy_with_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", float_bytes({1, 2, 3, 4, 5, 6}));
   auto write = [&](const std::string& name, const std::string& bytes) {
     const std::string path = dir + "/" + name;
     test::write_bytes(path, bytes);
     return path;
   };
-  auto with = [&](const std::string& dict, const std::string& data) {
-    return npy_with_dict(dict, data);
-  };
+  auto with = [&](const std::string& dict, const std::string& data) { return npy_with_dict(dict, data); };
   expect_rejected(dir + "/missing.npy", "cannot open");
   expect_rejected(write("tiny.npy", good.substr(0, 7)), "truncated");
   expect_rejected(write("magic.npy", "PK\x03\x04 not numpy at all"), "bad magic");
@@ -135,34 +132,29 @@ TEST_CASE("npy rejects malformed files with one line naming the file", "[unit][n
   expect_rejected(write("truncated_data.npy", good.substr(0, good.size() - 3)), "payload");
   expect_rejected(write("trailing.npy", good + "xyz"), "trailing");
   expect_rejected(write("version.npy", good.substr(0, 6) + '\x04' + good.substr(7)), "version");
-  expect_rejected(
-      write("descr.npy", with("{'descr': '<U5', 'fortran_order': False, 'shape': (1,), }", "")),
-      "unsupported .npy dtype descr '<U5'");
-  expect_rejected(
-      write("object.npy", with("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", "12345678")),
-      "object arrays");
-  expect_rejected(
-      write("fortran.npy", with("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
-                                float_bytes({1, 2, 3, 4, 5, 6}))),
-      "Fortran");
-  expect_rejected(
-      write("big_endian.npy", with("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", "abcd")),
-      "big-endian");
+  expect_rejected(write("descr.npy", with("{'descr': '<U5', 'fortran_order': False, 'shape': (1,), }", "")),
+                  "unsupported .npy dtype descr '<U5'");
+  expect_rejected(write("object.npy", with("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", "12345678")),
+                  "object arrays");
+  expect_rejected(write("fortran.npy", with("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
+                                            float_bytes({1, 2, 3, 4, 5, 6}))),
+                  "Fortran");
+  expect_rejected(write("big_endian.npy", with("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", "abcd")),
+                  "big-endian");
   expect_rejected(
       write("structured.npy",
             with("{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, 'shape': (1,), }", "abcdefgh")),
       "structured");
-  expect_rejected(write("no_shape.npy", with("{'descr': '<f4', 'fortran_order': False, }", "abcd")),
-                  "lacks");
-  expect_rejected(write("garbage_dict.npy", with("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }",
-                                                 "abcd")),
-                  "malformed .npy header");
-  expect_rejected(write("negative.npy", with("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }",
-                                             "abcd")),
+  expect_rejected(write("no_shape.npy", with("{'descr': '<f4', 'fortran_order': False, }", "abcd")), "lacks");
+  expect_rejected(
+      write("garbage_dict.npy", with("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", "abcd")),
+      "malformed .npy header");
+  expect_rejected(write("negative.npy", with("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", "abcd")),
                   "malformed .npy header");
   // A lying header must be caught before anything is allocated.
   expect_rejected(write("huge.npy", with("{'descr': '<f8', 'fortran_order': False, "
-                                         "'shape': (1000000000000, 1000), }", "abcdefgh")),
+                                         "'shape': (1000000000000, 1000), }",
+                                         "abcdefgh")),
                   "payload");
   expect_rejected(write("overflow.npy", with("{'descr': '<f8', 'fortran_order': False, "
                                              "'shape': (4611686018427387904, 4611686018427387904), }",
@@ -205,8 +197,7 @@ np.save(d + '/fortran.npy', np.asfortranarray(np.arange(6.0).reshape(2, 3)))
   CHECK(torch::equal(core::load_npy(dir + "/i4.npy"), torch::arange(-5, 5, torch::kInt) * 100000));
   CHECK(torch::equal(core::load_npy(dir + "/i8.npy"), torch::arange(-5, 5, torch::kLong) * int64_t(1000000000000)));
   CHECK(torch::equal(core::load_npy(dir + "/b1.npy"), torch::arange(7) % 3 == 0));
-  CHECK(torch::equal(core::load_npy(dir + "/c8.npy"),
-                     ar(4, torch::kComplexFloat) * c10::complex<float>(1, 2)));
+  CHECK(torch::equal(core::load_npy(dir + "/c8.npy"), ar(4, torch::kComplexFloat) * c10::complex<float>(1, 2)));
   const auto scalar = core::load_npy(dir + "/scalar.npy");
   CHECK(scalar.dim() == 0);
   CHECK(scalar.item<float>() == 1.25f);
@@ -217,23 +208,24 @@ np.save(d + '/fortran.npy', np.asfortranarray(np.arange(6.0).reshape(2, 3)))
   for (const auto& [name, t] : arrays) core::save_npy(dir + "/fx_" + name + ".npy", t);
   // numpy checks each file against the values fluxion printed into the script.
   std::string script = "d = '" + dir + "'\n";
-  script += "a = np.load(d + '/fx_u8.npy'); assert a.dtype == np.uint8 and a.shape == (16, 16)\n"
-            "assert (a.ravel() == np.arange(256)).all()\n"
-            "a = np.load(d + '/fx_i64.npy'); assert a.dtype == np.int64\n"
-            "assert list(a) == [-2**63, 7, 2**63 - 1]\n"
-            "a = np.load(d + '/fx_bool.npy'); assert a.dtype == bool and list(a) == [True, False, True]\n"
-            "a = np.load(d + '/fx_scalar.npy'); assert a.shape == () and a == 2.5\n"
-            "a = np.load(d + '/fx_empty.npy'); assert a.shape == (0, 3) and a.dtype == np.float32\n"
-            "a = np.load(d + '/fx_i8.npy'); assert a.dtype == np.int8 and (a == np.arange(-128, 128)).all()\n";
+  script +=
+      "a = np.load(d + '/fx_u8.npy'); assert a.dtype == np.uint8 and a.shape == (16, 16)\n"
+      "assert (a.ravel() == np.arange(256)).all()\n"
+      "a = np.load(d + '/fx_i64.npy'); assert a.dtype == np.int64\n"
+      "assert list(a) == [-2**63, 7, 2**63 - 1]\n"
+      "a = np.load(d + '/fx_bool.npy'); assert a.dtype == bool and list(a) == [True, False, True]\n"
+      "a = np.load(d + '/fx_scalar.npy'); assert a.shape == () and a == 2.5\n"
+      "a = np.load(d + '/fx_empty.npy'); assert a.shape == (0, 3) and a.dtype == np.float32\n"
+      "a = np.load(d + '/fx_i8.npy'); assert a.dtype == np.int8 and (a == np.arange(-128, 128)).all()\n";
   const auto f32 = arrays.at("strided").contiguous();
   script += "a = np.load(d + '/fx_strided.npy'); assert a.shape == (6, 4) and a.dtype == np.float32\n";
-  script += "assert np.array_equal(a.ravel(), np.array([" ;
+  script += "assert np.array_equal(a.ravel(), np.array([";
   for (int64_t i = 0; i < f32.numel(); ++i)
     script += (i ? "," : "") + concat(std::setprecision(9), f32.view(-1)[i].item<float>());
   script += "], dtype=np.float32))\n";
   const auto c128 = arrays.at("c128");
   script += "a = np.load(d + '/fx_c128.npy'); assert a.dtype == np.complex128\n";
-  script += concat(std::setprecision(17), "assert a[1] == complex(", torch::real(c128)[1].item<double>(),
-                   ", ", torch::imag(c128)[1].item<double>(), ")\n");
+  script += concat(std::setprecision(17), "assert a[1] == complex(", torch::real(c128)[1].item<double>(), ", ",
+                   torch::imag(c128)[1].item<double>(), ")\n");
   CHECK(test::run_python(dir, "check.py", script) == 0);
 }

@@ -96,9 +96,8 @@ TEST_CASE("zip archives past 65535 members get ZIP64 end records and are read ba
   const std::string ha = core::npy_header_bytes(a.scalar_type(), a.sizes());
   const std::string hb = core::npy_header_bytes(b.scalar_type(), b.sizes());
   const std::string tiny = core::serialize_npy(torch::zeros({}, torch::kUInt8));
-  std::vector<core::ZipMemberSpec> members = {
-      {"a.npy", {{ha.data(), ha.size()}, {a.data_ptr(), 40}}, false},
-      {"b.npy", {{hb.data(), hb.size()}, {b.data_ptr(), 7 * 3 * 8}}, true}};
+  std::vector<core::ZipMemberSpec> members = {{"a.npy", {{ha.data(), ha.size()}, {a.data_ptr(), 40}}, false},
+                                              {"b.npy", {{hb.data(), hb.size()}, {b.data_ptr(), 7 * 3 * 8}}, true}};
   for (int i = 0; members.size() <= 0xffff; ++i)
     members.push_back({"z" + std::to_string(i) + ".npy", {{tiny.data(), tiny.size()}}, false});
   const std::string path = dir + "/zip64.npz";
@@ -154,7 +153,8 @@ np.savez_compressed(d + '/deflated.npz', mu=np.arange(5, dtype=np.float64) / 7, 
 
   core::save_npz(dir + "/fx_stored.npz", {{"arr_0", images}, {"arr_1", torch::arange(64) % 10}}, false);
   core::save_npz(dir + "/fx_deflated.npz",
-                 {{"mu", torch::arange(5, torch::kDouble) / 7}, {"flags", torch::arange(5) > 2},
+                 {{"mu", torch::arange(5, torch::kDouble) / 7},
+                  {"flags", torch::arange(5) > 2},
                   {"half", torch::arange(6, torch::kHalf)}},
                  true);
   CHECK(test::run_python(dir, "check.py", "import zipfile\nd = '" + dir + "'\n" + R"(
@@ -291,8 +291,7 @@ TEST_CASE("npz loads a full ADM batch and a 2048x2048 covariance quickly", "[slo
     core::save_npz(path, {{"arr_0", batch}, {"sigma", sigma}}, compress);
     const auto start = std::chrono::steady_clock::now();
     const auto loaded = core::load_npz(path);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     WARN("load_npz of " << test::read_bytes(path).size() / 1e6 << " MB took " << seconds << " s");
     CHECK(torch::equal(loaded.at("arr_0"), batch));
     CHECK(torch::equal(loaded.at("sigma"), sigma));

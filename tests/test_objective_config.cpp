@@ -16,7 +16,8 @@ using namespace fluxion;
 namespace {
 // A velocity-like field of (x, t, y) that every sampler can integrate.
 torch::Tensor toy_model(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-  return -0.5 * x + samplers::Path::expand_t_like(t, x) * 0.1 + samplers::Path::expand_t_like(y.to(x.dtype()), x) * 0.01;
+  return -0.5 * x + samplers::Path::expand_t_like(t, x) * 0.1 +
+         samplers::Path::expand_t_like(y.to(x.dtype()), x) * 0.01;
 }
 }  // namespace
 
@@ -53,12 +54,16 @@ TEST_CASE("the objective keys of a training config round-trip beside the others"
   CHECK(back.dale.input == "log");
   // Nothing recorded: the defaults; a "dale" object from before input/output existed: the authors'.
   CHECK(objectives::objective_config_from_json(nlohmann::json::object()).name == "flow");
-  const auto old = objectives::objective_config_from_json(nlohmann::json{{"objective", "dale"}, {"dale", {{"sigma", 0.8}}}});
+  const auto old =
+      objectives::objective_config_from_json(nlohmann::json{{"objective", "dale"}, {"dale", {{"sigma", 0.8}}}});
   CHECK(old.dale.input == "linear");
   CHECK(old.dale.output == "score");
   CHECK(old.dale.weighting == "sigma2t");
-  test::expect_one_line_error([] { objectives::objective_config_from_json(nlohmann::json{{"flow", {{"t0", "early"}}}}); },
-                              {"training config"});
+  test::expect_one_line_error(
+      [] {
+        objectives::objective_config_from_json(nlohmann::json{{"flow", {{"t0", "early"}}}});
+      },
+      {"training config"});
 }
 
 TEST_CASE("a checkpoint's objective comes with its state, and official weights record none", "[unit][objective]") {
@@ -150,7 +155,8 @@ TEST_CASE("a Dale objective samples from its priors and refuses flow samplers an
   request.sampler.level_stride = 100;
   request.prior = "channel";
   const auto sampler = objective.sampler(request);
-  CHECK(sampler->describe() == "dls, 1000 levels every 100 x 1, delta 0.1, anneal 1, 0 final steps, 10 NFE, channel prior");
+  CHECK(sampler->describe() ==
+        "dls, 1000 levels every 100 x 1, delta 0.1, anneal 1, 0 final steps, 10 NFE, channel prior");
   const auto labels = torch::tensor({0, 2}, torch::kLong);
   const auto z = torch::randn({2, 1, 2, 2});
   auto gen_a = core::make_generator(5), gen_b = core::make_generator(5);

@@ -25,14 +25,11 @@ struct Counted {
   }
 };
 
-torch::Tensor t_like(const torch::Tensor& t, const torch::Tensor& x) {
-  return Path::expand_t_like(t, x);
-}
+torch::Tensor t_like(const torch::Tensor& t, const torch::Tensor& x) { return Path::expand_t_like(t, x); }
 
 // dx/dt = x cos t: x(t) = x(0) exp(sin t).
 Field nonlinear_field() {
-  return
-      [](const torch::Tensor& x, const torch::Tensor& t) { return x * torch::cos(t_like(t, x)); };
+  return [](const torch::Tensor& x, const torch::Tensor& t) { return x * torch::cos(t_like(t, x)); };
 }
 
 // Gaussian data N(m, s^2) on the linear path: the exact marginal velocity, and the exact flow
@@ -44,27 +41,20 @@ torch::Tensor gaussian_velocity(const torch::Tensor& x, const torch::Tensor& t) 
   return kMean + (tb * kStd * kStd - (1 - tb)) / var * (x - tb * kMean);
 }
 
-double error_of(const torch::Tensor& x, const torch::Tensor& exact) {
-  return (x - exact).abs().max().item<double>();
-}
+double error_of(const torch::Tensor& x, const torch::Tensor& exact) { return (x - exact).abs().max().item<double>(); }
 
 OdeResult run_fixed(OdeSolver solver, const Field& velocity, const torch::Tensor& x0, int steps) {
   const auto grid = uniform_grid(steps + 1);
   switch (solver) {
-    case OdeSolver::euler:
-      return euler(velocity, x0, grid);
-    case OdeSolver::heun:
-      return heun(velocity, x0, grid);
-    case OdeSolver::midpoint:
-      return midpoint(velocity, x0, grid);
-    case OdeSolver::rk4:
-      return rk4(velocity, x0, grid);
+    case OdeSolver::euler: return euler(velocity, x0, grid);
+    case OdeSolver::heun: return heun(velocity, x0, grid);
+    case OdeSolver::midpoint: return midpoint(velocity, x0, grid);
+    case OdeSolver::rk4: return rk4(velocity, x0, grid);
     case OdeSolver::dpm_pp_2m:
-      return dpm_solver_pp_2m(converted_model(velocity, PredictionType::velocity, PredictionType::x,
-                                              Path(PathType::linear)),
-                              x0, grid, Path(PathType::linear));
-    case OdeSolver::dopri5:
-      break;
+      return dpm_solver_pp_2m(
+          converted_model(velocity, PredictionType::velocity, PredictionType::x, Path(PathType::linear)), x0, grid,
+          Path(PathType::linear));
+    case OdeSolver::dopri5: break;
   }
   return dopri5(velocity, x0, 0.0, 1.0);
 }
@@ -88,9 +78,7 @@ TEST_CASE("every solver integrates a constant velocity exactly", "[unit][ode]") 
 TEST_CASE("a velocity linear in t: exact above first order, Euler off by b/(2N)", "[unit][ode]") {
   const auto x0 = torch::randn({4, 3}, torch::kDouble);
   const auto a = torch::randn({4, 3}, torch::kDouble), b = torch::randn({4, 3}, torch::kDouble);
-  Field field = [&](const torch::Tensor& x, const torch::Tensor& t) {
-    return a + b * t_like(t, x);
-  };
+  Field field = [&](const torch::Tensor& x, const torch::Tensor& t) { return a + b * t_like(t, x); };
   const auto exact = x0 + a + 0.5 * b;
   for (auto solver : {OdeSolver::heun, OdeSolver::midpoint, OdeSolver::rk4}) {
     INFO(to_string(solver));
@@ -109,9 +97,8 @@ TEST_CASE("observed orders: Euler 1, Heun and midpoint 2, RK4 4", "[unit][ode]")
     OdeSolver solver;
     double order;
   };
-  for (auto [solver, order] :
-       {Expectation{OdeSolver::euler, 1}, Expectation{OdeSolver::heun, 2},
-        Expectation{OdeSolver::midpoint, 2}, Expectation{OdeSolver::rk4, 4}}) {
+  for (auto [solver, order] : {Expectation{OdeSolver::euler, 1}, Expectation{OdeSolver::heun, 2},
+                               Expectation{OdeSolver::midpoint, 2}, Expectation{OdeSolver::rk4, 4}}) {
     const double coarse = error_of(run_fixed(solver, nonlinear_field(), x0, 16).x, exact);
     const double fine = error_of(run_fixed(solver, nonlinear_field(), x0, 32).x, exact);
     const double observed = std::log2(coarse / fine);
@@ -125,22 +112,17 @@ TEST_CASE("DPM-Solver++(2M) is second order on the Gaussian flow", "[unit][ode]"
   // Inside (0, 1) every lambda step is finite: x(t) = t m + sqrt(V(t)) z is the exact flow.
   const auto z = torch::linspace(-2.5, 2.5, 11, torch::kDouble);
   const double t0 = 0.05, t1 = 0.95;
-  auto at = [&](double t) {
-    return t * kMean + std::sqrt(t * t * kStd * kStd + (1 - t) * (1 - t)) * z;
-  };
+  auto at = [&](double t) { return t * kMean + std::sqrt(t * t * kStd * kStd + (1 - t) * (1 - t)) * z; };
   const Path path(PathType::linear);
-  const auto data =
-      converted_model(gaussian_velocity, PredictionType::velocity, PredictionType::x, path);
+  const auto data = converted_model(gaussian_velocity, PredictionType::velocity, PredictionType::x, path);
   auto error_with = [&](int steps) {
-    return error_of(dpm_solver_pp_2m(data, at(t0), uniform_grid(steps + 1, t0, t1), path).x,
-                    at(t1));
+    return error_of(dpm_solver_pp_2m(data, at(t0), uniform_grid(steps + 1, t0, t1), path).x, at(t1));
   };
   const double coarse = error_with(32), fine = error_with(64);
   INFO("errors " << coarse << ", " << fine);
   CHECK(std::log2(coarse / fine) == Approx(2.0).margin(0.25));
   // On all of [0, 1] the end steps (infinite lambda) are first order; the error still vanishes.
-  const auto full =
-      error_of(run_fixed(OdeSolver::dpm_pp_2m, gaussian_velocity, z, 128).x, kMean + kStd * z);
+  const auto full = error_of(run_fixed(OdeSolver::dpm_pp_2m, gaussian_velocity, z, 128).x, kMean + kStd * z);
   INFO("full interval, 128 steps: " << full);
   CHECK(full < 2e-3);
 }
@@ -208,7 +190,6 @@ TEST_CASE("JiT's Heun: Heun steps then one Euler step", "[unit][ode]") {
   auto x = heun(gaussian_velocity, x0, {0.0, 0.25, 0.5, 0.75}).x;
   x = euler(gaussian_velocity, x, {0.75, 1.0}).x;
   CHECK(error_of(jit.x, x) < 1e-14);
-  CHECK_THROWS_WITH(euler(gaussian_velocity, x0, {0.0, 0.5, 0.5}),
-                    Catch::Contains("must increase"));
+  CHECK_THROWS_WITH(euler(gaussian_velocity, x0, {0.0, 0.5, 0.5}), Catch::Contains("must increase"));
   CHECK_THROWS_WITH(parse_ode_solver("rk45"), Catch::Contains("valid: euler, heun"));
 }

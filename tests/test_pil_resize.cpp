@@ -26,8 +26,9 @@ TEST_CASE("pil_resize equals Pillow's Image.resize bit for bit", "[golden]") {
     auto image = parts.substr(0, parts.find('.'));
     auto rest = parts.substr(parts.find('.') + 1);
     auto filter_name = rest.substr(0, rest.find('.'));
-    auto filter = filter_name == "box" ? core::PilFilter::box
-                  : filter_name == "bilinear" ? core::PilFilter::bilinear : core::PilFilter::bicubic;
+    auto filter = filter_name == "box"        ? core::PilFilter::box
+                  : filter_name == "bilinear" ? core::PilFilter::bilinear
+                                              : core::PilFilter::bicubic;
     INFO(name);
     auto got = core::pil_resize(chw(ref.at("input." + image)), want.size(0), want.size(1), filter);
     CHECK(torch::equal(got, chw(want)));
@@ -51,10 +52,16 @@ TEST_CASE("adm_center_crop equals ADM's center_crop_arr bit for bit", "[golden]"
 }
 
 TEST_CASE("pil_resize rejects what it cannot resize", "[unit]") {
-  test::expect_one_line_error([] { core::pil_resize(torch::zeros({3, 4, 4}), 2, 2, core::PilFilter::box); },
-                              {"expected a uint8 (C, H, W) image"});
   test::expect_one_line_error(
-      [] { core::pil_resize(torch::zeros({3, 4, 4}, torch::kUInt8), 0, 2, core::PilFilter::box); }, {"is empty"});
+      [] {
+        core::pil_resize(torch::zeros({3, 4, 4}), 2, 2, core::PilFilter::box);
+      },
+      {"expected a uint8 (C, H, W) image"});
+  test::expect_one_line_error(
+      [] {
+        core::pil_resize(torch::zeros({3, 4, 4}, torch::kUInt8), 0, 2, core::PilFilter::box);
+      },
+      {"is empty"});
   // an unchanged size is a copy, as in Pillow
   auto image = torch::randint(0, 256, {3, 5, 7}, torch::kUInt8);
   CHECK(torch::equal(core::pil_resize(image, 5, 7, core::PilFilter::bicubic), image));

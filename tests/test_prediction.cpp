@@ -26,14 +26,10 @@ Point make_point(const Path& path) {
 
 torch::Tensor exact(const Point& p, PredictionType type) {
   switch (type) {
-    case PredictionType::velocity:
-      return p.velocity;
-    case PredictionType::x:
-      return p.x1;
-    case PredictionType::noise:
-      return p.x0;
-    case PredictionType::score:
-      return p.score;
+    case PredictionType::velocity: return p.velocity;
+    case PredictionType::x: return p.x1;
+    case PredictionType::noise: return p.x0;
+    case PredictionType::score: return p.score;
   }
   return {};
 }
@@ -50,10 +46,8 @@ TEST_CASE("every prediction converts to the exact velocity on every path", "[uni
     const auto p = make_point(path);
     for (auto type : kTypes) {
       INFO(to_string(path_type) << " " << to_string(type));
-      CHECK(torch::allclose(to_velocity(exact(p, type), p.x_t, p.t, path, type), p.velocity, 1e-9,
-                            1e-9));
-      CHECK(torch::allclose(velocity_to(type, p.velocity, p.x_t, p.t, path), exact(p, type), 1e-9,
-                            1e-9));
+      CHECK(torch::allclose(to_velocity(exact(p, type), p.x_t, p.t, path, type), p.velocity, 1e-9, 1e-9));
+      CHECK(torch::allclose(velocity_to(type, p.velocity, p.x_t, p.t, path), exact(p, type), 1e-9, 1e-9));
     }
   }
 }
@@ -84,11 +78,10 @@ TEST_CASE("JiT's x-prediction velocity clamps 1 - t at t_eps", "[unit][predictio
   options.t_eps = 0.05;
   const auto v = to_velocity(x_hat, z, t, path, PredictionType::x, options);
   const double denominators[] = {1.0, 0.5, 0.05, 0.05};  // clamp(1 - t, 0.05)
-  for (int i = 0; i < 4; ++i)
-    CHECK(torch::allclose(v[i], (x_hat[i] - z[i]) / denominators[i], 1e-12, 1e-12));
+  for (int i = 0; i < 4; ++i) CHECK(torch::allclose(v[i], (x_hat[i] - z[i]) / denominators[i], 1e-12, 1e-12));
   // Without the clamp it is (x_hat - z) / (1 - t) everywhere below t = 1.
-  const auto v_plain = to_velocity(x_hat.narrow(0, 0, 3), z.narrow(0, 0, 3), t.narrow(0, 0, 3),
-                                   path, PredictionType::x);
+  const auto v_plain =
+      to_velocity(x_hat.narrow(0, 0, 3), z.narrow(0, 0, 3), t.narrow(0, 0, 3), path, PredictionType::x);
   CHECK(torch::allclose(v_plain[2], (x_hat[2] - z[2]) / 0.04, 1e-9, 1e-9));
 }
 
@@ -97,8 +90,7 @@ TEST_CASE("converted_model wraps a callable", "[unit][prediction]") {
   const auto x1 = torch::randn({2, 3}, torch::kDouble);
   // A model that knows the single data point x1 and predicts it.
   Field data_model = [&](const torch::Tensor&, const torch::Tensor&) { return x1; };
-  const auto velocity_model =
-      converted_model(data_model, PredictionType::x, PredictionType::velocity, path);
+  const auto velocity_model = converted_model(data_model, PredictionType::x, PredictionType::velocity, path);
   const auto x0 = torch::randn({2, 3}, torch::kDouble);
   const auto t = torch::tensor({0.3, 0.6}, torch::kDouble);
   const auto x_t = path.interpolate(t, x0, x1);

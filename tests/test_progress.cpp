@@ -95,8 +95,14 @@ TEST_CASE("progress ended by an exception says where it stopped, not done", "[un
 
 TEST_CASE("progress destroyed short of its total says where it stopped", "[unit][progress]") {
   std::ostringstream out;
-  { core::Progress progress("encode", 10, "img", &out); progress.update(4); }
-  { core::Progress progress("encode", 10, "img", &out); progress.update(10); }  // reached: done
+  {
+    core::Progress progress("encode", 10, "img", &out);
+    progress.update(4);
+  }
+  {
+    core::Progress progress("encode", 10, "img", &out);
+    progress.update(10);
+  }  // reached: done
   const auto lines = lines_of(out.str());
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].find(", stopped at 4/10") != std::string::npos);

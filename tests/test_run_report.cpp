@@ -33,7 +33,8 @@ std::string make_run(const std::string& name) {
   test::write_bytes(run + "/metrics.jsonl", metrics);
   std::filesystem::create_directories(run + "/samples");
   for (int k = 1; k <= 3; ++k)
-    core::write_png(run + "/samples/step-00000" + std::to_string(k) + "0.png", torch::full({3, 8, 8}, 60 * k, torch::kUInt8));
+    core::write_png(run + "/samples/step-00000" + std::to_string(k) + "0.png",
+                    torch::full({3, 8, 8}, 60 * k, torch::kUInt8));
   test::write_bytes(run + "/config.json", "{\"model\": \"SiT-T/4\", \"note\": \"<b>\"}");
   return run;
 }
@@ -43,7 +44,8 @@ TEST_CASE("report.html charts every logged quantity and holds every grid", "[uni
   const auto run = make_run("report_unit");
   train::write_run_report(run);
   const auto html = test::read_bytes(run + "/report.html");
-  for (const char* title : {"Training loss", "Learning rate", "Gradient norm", "Throughput", "Memory", "Evaluation: fd"})
+  for (const char* title :
+       {"Training loss", "Learning rate", "Gradient norm", "Throughput", "Memory", "Evaluation: fd"})
     CHECK(html.find(title) != std::string::npos);
   CHECK(count(html, "<svg") == 6);
   CHECK(count(html, "class='series'") == 6);  // raw and smoothed loss, lr, norm, throughput, memory; fd is one point
@@ -84,12 +86,14 @@ TEST_CASE("report.html renders in a headless browser", "[slow]") {
   if (browser.empty()) test::skip_test("no chromium (Debian: apt-get install chromium)");
   const auto run = make_run("report_browser");
   train::write_run_report(run);
-  auto dom = test::run_shell(browser + " --headless --disable-gpu --no-sandbox --allow-file-access-from-files "
-                                       "--virtual-time-budget=3000 --dump-dom file://" +
+  auto dom = test::run_shell(browser +
+                             " --headless --disable-gpu --no-sandbox --allow-file-access-from-files "
+                             "--virtual-time-budget=3000 --dump-dom file://" +
                              std::filesystem::absolute(run + "/report.html").string() + " 2>/dev/null");
   REQUIRE(dom.exit_code == 0);
   CHECK(count(dom.output, "<svg") == 6);
   CHECK(count(dom.output, "<polyline") == 6);
   // the grid image was decoded by the browser (its onload ran)
-  CHECK(std::regex_search(dom.output, std::regex("id=\"grid-image\"[^>]*data-loaded=\"1\"|data-loaded=\"1\"[^>]*id=\"grid-image\"")));
+  CHECK(std::regex_search(
+      dom.output, std::regex("id=\"grid-image\"[^>]*data-loaded=\"1\"|data-loaded=\"1\"[^>]*id=\"grid-image\"")));
 }

@@ -59,8 +59,7 @@ TEST_CASE("safetensors round-trips every dtype and the metadata", "[unit][safete
 
 TEST_CASE("safetensors rejects malformed files with the file name", "[unit][safetensors]") {
   const auto dir = test::scratch_dir("safetensors_bad");
-  const std::string good_json =
-      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  const std::string good_json = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   const std::string data(8, '\0');
 
   auto path = dir + "/missing.safetensors";
@@ -87,30 +86,30 @@ TEST_CASE("safetensors rejects malformed files with the file name", "[unit][safe
   expect_rejected(path, "not valid JSON");
 
   path = dir + "/bad_dtype.safetensors";
-  test::write_bytes(path, file_with_header(
-      R"({"a":{"dtype":"F8_E9","shape":[2],"data_offsets":[0,8]}})", data));
+  test::write_bytes(path, file_with_header(R"({"a":{"dtype":"F8_E9","shape":[2],"data_offsets":[0,8]}})", data));
   expect_rejected(path, "unsupported dtype");
 
   path = dir + "/shape_mismatch.safetensors";
-  test::write_bytes(path, file_with_header(
-      R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", data));
+  test::write_bytes(path, file_with_header(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", data));
   expect_rejected(path, "dtype x shape");
 
   path = dir + "/overlap.safetensors";
-  test::write_bytes(path, file_with_header(
-      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-      data));
+  test::write_bytes(
+      path,
+      file_with_header(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+          data));
   expect_rejected(path, "overlap");
 
   path = dir + "/huge_shape.safetensors";
-  test::write_bytes(path, file_with_header(
-      R"({"a":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,8]}})",
-      data));
+  test::write_bytes(
+      path,
+      file_with_header(
+          R"({"a":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,8]}})", data));
   expect_rejected(path, "");
 }
 
-TEST_CASE("safetensors files interoperate with an independent Python reader and writer",
-          "[unit][safetensors]") {
+TEST_CASE("safetensors files interoperate with an independent Python reader and writer", "[unit][safetensors]") {
   // tests/python/safetensors_np.py implements the format from its spec with struct + json + numpy
   // (Debian has no `safetensors` module); it shares no code with fluxion's reader.
   if (test::numpy_python().empty()) {

@@ -25,8 +25,7 @@ std::string tiny_checkpoint(const std::string& tag) {
 }
 }  // namespace
 
-TEST_CASE("same seed gives a byte-identical npz, equal to the PNGs, and re-runs reuse images",
-          "[e2e][sample]") {
+TEST_CASE("same seed gives a byte-identical npz, equal to the PNGs, and re-runs reuse images", "[e2e][sample]") {
   const auto dir = test::scratch_dir("sample_repro");
   const std::string base = "sample --ckpt " + tiny_checkpoint("repro") + " --n 12 --steps 3 --device cpu --seed 5 ";
   auto a = test::run_fluxion(base + "--batch 5 --out " + dir + "/a --npz " + dir + "/a.npz --grid " + dir + "/a.png");
@@ -99,7 +98,8 @@ TEST_CASE("fluxion sample --vae decodes latent samples to images", "[e2e]") {
   auto model = models::build_model(models::zoo_config("SiT-T/2", overrides));
   core::save_safetensors(dir + "/latent_sit.safetensors", model->state_dict());
   test::write_tiny_vae(dir + "/vae.safetensors", dir + "/vae.json");
-  const auto common = "sample --ckpt " + dir + "/latent_sit.safetensors --model SiT-T/2 --image-size 8 --channels 4 "
+  const auto common = "sample --ckpt " + dir +
+                      "/latent_sit.safetensors --model SiT-T/2 --image-size 8 --channels 4 "
                       "--n 4 --batch 2 --sampler euler --steps 2 --device cpu ";
   auto r = test::run_fluxion(common + "--vae " + dir + "/vae.safetensors --vae-config " + dir + "/vae.json --npz " +
                              dir + "/s.npz --out " + dir + "/png");
@@ -115,10 +115,11 @@ TEST_CASE("fluxion sample --vae decodes latent samples to images", "[e2e]") {
   REQUIRE(again.exit_code == 0);
   CHECK(torch::equal(core::load_npz(dir + "/s2.npz").at("arr_0"), arrays.at("arr_0")));
   // a VAE whose latent width differs from the model's is refused in one line
-  test::write_bytes(dir + "/vae8.json",
-                    R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 8})");
-  auto wrong = test::run_fluxion(common + "--vae " + dir + "/vae.safetensors --vae-config " + dir + "/vae8.json --npz " +
-                                 dir + "/s3.npz");
+  test::write_bytes(
+      dir + "/vae8.json",
+      R"({"block_out_channels": [32, 64], "layers_per_block": 1, "norm_num_groups": 8, "latent_channels": 8})");
+  auto wrong = test::run_fluxion(common + "--vae " + dir + "/vae.safetensors --vae-config " + dir +
+                                 "/vae8.json --npz " + dir + "/s3.npz");
   CHECK(wrong.exit_code != 0);
   CHECK(wrong.output.find("does not fit AutoencoderKL") != std::string::npos);
 }

@@ -16,9 +16,7 @@ namespace {
 // with the exact velocity m + (t s^2 - (1 - t)) / V (x - t m) and score -(x - t m) / V.
 const double kMean = 1.5, kStd = 0.5;
 
-torch::Tensor variance_at(const torch::Tensor& tb) {
-  return tb * tb * kStd * kStd + (1 - tb) * (1 - tb);
-}
+torch::Tensor variance_at(const torch::Tensor& tb) { return tb * tb * kStd * kStd + (1 - tb) * (1 - tb); }
 
 torch::Tensor gaussian_velocity(const torch::Tensor& x, const torch::Tensor& t) {
   const auto tb = Path::expand_t_like(t, x);
@@ -34,9 +32,7 @@ struct Moments {
   double mean, variance;
 };
 
-Moments moments_of(const torch::Tensor& x) {
-  return {x.mean().item<double>(), x.var().item<double>()};
-}
+Moments moments_of(const torch::Tensor& x) { return {x.mean().item<double>(), x.var().item<double>()}; }
 
 void check_gaussian(const torch::Tensor& x) {
   const double n = static_cast<double>(x.numel());
@@ -44,8 +40,7 @@ void check_gaussian(const torch::Tensor& x) {
   // Standard errors of the sample mean and variance of N(m, s^2).
   const double se_mean = kStd / std::sqrt(n);
   const double se_var = kStd * kStd * std::sqrt(2.0 / (n - 1));
-  INFO("mean " << m.mean << " (se " << se_mean << "), variance " << m.variance << " (se " << se_var
-               << ")");
+  INFO("mean " << m.mean << " (se " << se_mean << "), variance " << m.variance << " (se " << se_var << ")");
   CHECK(std::abs(m.mean - kMean) < 4 * se_mean);
   CHECK(std::abs(m.variance - kStd * kStd) < 4 * se_var);
 }
@@ -59,8 +54,8 @@ TEST_CASE("Euler-Maruyama with the exact velocity reproduces Gaussian data", "[u
   config.solver = SdeSolver::euler_maruyama;
   config.diffusion = DiffusionForm::sigma;
   config.last_step = LastStep::none;
-  const auto result = sample_sde(gaussian_velocity, PredictionType::velocity,
-                                 Path(PathType::linear), noise, uniform_grid(251), config, gen);
+  const auto result = sample_sde(gaussian_velocity, PredictionType::velocity, Path(PathType::linear), noise,
+                                 uniform_grid(251), config, gen);
   CHECK(result.nfe == 250);
   check_gaussian(result.x);
 }
@@ -77,8 +72,8 @@ TEST_CASE("stochastic Heun with the exact score reproduces Gaussian data", "[uni
   // because the score-to-velocity form has d_alpha / alpha = 1 / t. Start from the exact x_t0.
   const double t0 = 1e-3;
   const auto x_t0 = t0 * kMean + std::sqrt(t0 * t0 * kStd * kStd + (1 - t0) * (1 - t0)) * noise;
-  const auto result = sample_sde(gaussian_score, PredictionType::score, Path(PathType::linear),
-                                 x_t0, uniform_grid(101, t0, 1.0), config, gen);
+  const auto result = sample_sde(gaussian_score, PredictionType::score, Path(PathType::linear), x_t0,
+                                 uniform_grid(101, t0, 1.0), config, gen);
   CHECK(result.nfe == 200);
   check_gaussian(result.x);
 }
@@ -90,9 +85,8 @@ TEST_CASE("stochastic Heun may evaluate t = 1 where the sigma form vanishes", "[
   config.solver = SdeSolver::heun;
   config.diffusion = DiffusionForm::sigma;
   config.last_step = LastStep::none;
-  const auto result =
-      sample_sde(gaussian_velocity, PredictionType::velocity, Path(),
-                 torch::randn({64, 2}, torch::kDouble), uniform_grid(11), config, gen);
+  const auto result = sample_sde(gaussian_velocity, PredictionType::velocity, Path(),
+                                 torch::randn({64, 2}, torch::kDouble), uniform_grid(11), config, gen);
   CHECK(torch::isfinite(result.x).all().item<bool>());
 }
 
@@ -102,8 +96,7 @@ TEST_CASE("SDE samples are reproducible from the caller's generator", "[unit][sd
   const auto noise = torch::randn({8, 3}, torch::kDouble);
   auto run = [&](uint64_t seed) {
     auto gen = at::detail::createCPUGenerator(seed);
-    return sample_sde(gaussian_velocity, PredictionType::velocity, Path(), noise, grid, config, gen)
-        .x;
+    return sample_sde(gaussian_velocity, PredictionType::velocity, Path(), noise, grid, config, gen).x;
   };
   CHECK(torch::equal(run(5), run(5)));
   CHECK(!torch::equal(run(5), run(6)));
@@ -141,8 +134,7 @@ TEST_CASE("SiT's last steps", "[unit][sde]") {
   config.diffusion = DiffusionForm::sigma;
   config.diffusion_norm = 1.0;
   config.last_step = LastStep::mean;
-  const auto x =
-      sample_sde(gaussian_velocity, PredictionType::velocity, Path(), x0, {0.5, 0.9}, config, gen);
+  const auto x = sample_sde(gaussian_velocity, PredictionType::velocity, Path(), x0, {0.5, 0.9}, config, gen);
   // Can't predict the noisy first step, but the NFE and step count are exact.
   CHECK(x.nfe == count_sde_nfe(SdeSolver::euler_maruyama, LastStep::mean, 2));
   CHECK(x.steps == 2);

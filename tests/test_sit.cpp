@@ -171,7 +171,8 @@ TEST_CASE("SiT refuses a state dict whose names or shapes do not fit", "[unit][s
     SiT other(tiny_sit());
     test::randomize_parameters(model, 11);
     other.load_state(model.state_dict());
-    for (const auto& [name, tensor] : other.state_dict()) CHECK(test::max_abs_diff(tensor, model.state_dict().at(name)) == 0);
+    for (const auto& [name, tensor] : other.state_dict())
+      CHECK(test::max_abs_diff(tensor, model.state_dict().at(name)) == 0);
   }
 }
 
@@ -190,9 +191,12 @@ TEST_CASE("SiT golden forward on CUDA", "[cuda][sit]") {
   const double forward_error = test::max_abs_diff(
       model->forward(cuda(file.at("input.x")), cuda(file.at("input.t")), cuda(file.at("input.y"))).cpu(),
       file.at("output.forward"));
-  const double cfg_error = test::max_abs_diff(
-      model->forward_with_cfg(cuda(file.at("input.cfg_x")), cuda(file.at("input.cfg_t")), cuda(file.at("input.cfg_y")), 4.0).cpu(),
-      file.at("output.forward_with_cfg_4.0"));
+  const double cfg_error =
+      test::max_abs_diff(model
+                             ->forward_with_cfg(cuda(file.at("input.cfg_x")), cuda(file.at("input.cfg_t")),
+                                                cuda(file.at("input.cfg_y")), 4.0)
+                             .cpu(),
+                         file.at("output.forward_with_cfg_4.0"));
   WARN("SiT golden max abs error on CUDA: forward " << forward_error << ", cfg " << cfg_error);
   CHECK(forward_error < 1e-4);
   CHECK(cfg_error < 1e-4);

@@ -39,8 +39,7 @@ nlohmann::json read_json(const std::string& path) {
 }
 }  // namespace
 
-TEST_CASE("a converted latent SiT checkpoint samples through the VAE and evaluates against an ADM batch",
-          "[e2e]") {
+TEST_CASE("a converted latent SiT checkpoint samples through the VAE and evaluates against an ADM batch", "[e2e]") {
   const auto python = test::python_with("torch");
   if (python.empty()) test::skip_test("no python3 with torch (Debian: python3-torch)");
   const auto dir = test::scratch_dir("sit_recipe");
@@ -50,7 +49,8 @@ TEST_CASE("a converted latent SiT checkpoint samples through the VAE and evaluat
   latent.channels = 4;
   latent.image_size = 16;
   latent.num_classes = 10;
-  test::write_bytes(dir + "/spec.txt", test::shape_spec(models::build_model(models::zoo_config("SiT-T/4", latent))->state_dict()));
+  test::write_bytes(dir + "/spec.txt",
+                    test::shape_spec(models::build_model(models::zoo_config("SiT-T/4", latent))->state_dict()));
   test::write_bytes(dir + "/save.py", kSaveReleased);
   REQUIRE(std::system((python + " " + dir + "/save.py " + dir).c_str()) == 0);
   // The VAE (2x downsampling here, 8x for the SD-VAE) as diffusers' safetensors and config.json.
@@ -64,11 +64,13 @@ TEST_CASE("a converted latent SiT checkpoint samples through the VAE and evaluat
   auto r = test::run_fluxion("convert " + dir + "/SiT-toy.pt " + dir + "/SiT-toy.safetensors");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  r = test::run_fluxion("sample --ckpt " + dir + "/SiT-toy.safetensors --model SiT-T/4 --image-size 16 --channels 4 "
-                        "--num-classes 10 --vae " + dir + "/diffusion_pytorch_model.safetensors --vae-config " + dir +
+  r = test::run_fluxion("sample --ckpt " + dir +
+                        "/SiT-toy.safetensors --model SiT-T/4 --image-size 16 --channels 4 "
+                        "--num-classes 10 --vae " +
+                        dir + "/diffusion_pytorch_model.safetensors --vae-config " + dir +
                         "/config.json --sampler euler-maruyama --steps 4 --diffusion sigma --last-step mean "
-                        "--last-step-size 0.04 --cfg 1.5 --cfg-channels 3 --n 4 --batch 4 --device cpu --npz " + dir +
-                        "/samples.npz");
+                        "--last-step-size 0.04 --cfg 1.5 --cfg-channels 3 --n 4 --batch 4 --device cpu --npz " +
+                        dir + "/samples.npz");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(r.output.find("NFE") != std::string::npos);
@@ -86,8 +88,8 @@ TEST_CASE("a converted latent SiT checkpoint samples through the VAE and evaluat
   core::save_npz(dir + "/VIRTUAL_toy.npz", {{"arr_0", core::load_npz(dir + "/images.npz").at("arr_0")},
                                             {"mu", stats.at("mu")},
                                             {"sigma", stats.at("sigma")}});
-  r = test::run_fluxion("eval --samples " + dir + "/samples.npz --ref " + dir + "/VIRTUAL_toy.npz --metrics fd,is --is-splits 2 --json " +
-                        dir + "/eval.json" + features);
+  r = test::run_fluxion("eval --samples " + dir + "/samples.npz --ref " + dir +
+                        "/VIRTUAL_toy.npz --metrics fd,is --is-splits 2 --json " + dir + "/eval.json" + features);
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const auto result = read_json(dir + "/eval.json");
@@ -96,8 +98,9 @@ TEST_CASE("a converted latent SiT checkpoint samples through the VAE and evaluat
   CHECK(result.at("fd").get<double>() > 0);
   CHECK(std::isfinite(result.at("is_mean").get<double>()));
   // The batch's stored statistics are what the FD used: the statistics file alone gives the same.
-  r = test::run_fluxion("eval --samples " + dir + "/samples.npz --ref " + dir + "/stats.npz --metrics fd --json " + dir +
-                        "/eval_stats.json" + features);
+  r = test::run_fluxion("eval --samples " + dir + "/samples.npz --ref " + dir + "/stats.npz --metrics fd --json " +
+                        dir + "/eval_stats.json" + features);
   REQUIRE(r.exit_code == 0);
-  CHECK(read_json(dir + "/eval_stats.json").at("fd").get<double>() == Approx(result.at("fd").get<double>()).epsilon(1e-9));
+  CHECK(read_json(dir + "/eval_stats.json").at("fd").get<double>() ==
+        Approx(result.at("fd").get<double>()).epsilon(1e-9));
 }

@@ -24,9 +24,13 @@ TEST_CASE("stats files round-trip in pytorch-fid's npz layout", "[unit][stats_fi
   CHECK(torch::equal(back.sigma, s.sigma));
 
   // an ADM reference batch: stored (not deflated) arrays, images and both statistics
-  core::save_npz(dir + "/ref.npz", {{"arr_0", torch::zeros({2, 4, 4, 3}, torch::kUInt8)},
-                                    {"mu", s.mu}, {"sigma", s.sigma},
-                                    {"mu_s", s.mu}, {"sigma_s", s.sigma}}, false);
+  core::save_npz(dir + "/ref.npz",
+                 {{"arr_0", torch::zeros({2, 4, 4, 3}, torch::kUInt8)},
+                  {"mu", s.mu},
+                  {"sigma", s.sigma},
+                  {"mu_s", s.mu},
+                  {"sigma_s", s.sigma}},
+                 false);
   const auto ref = metrics::load_reference_batch(dir + "/ref.npz");
   CHECK(ref.has_images);
   REQUIRE(ref.pool);

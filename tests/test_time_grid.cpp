@@ -14,12 +14,10 @@ TEST_CASE("shift_time is the literal map s t / (1 + (s - 1) t)", "[unit][time_gr
   }
   const auto t = torch::linspace(0, 1, 11, torch::kDouble);
   const auto shifted = shift_time(t, 3.0);
-  for (int i = 0; i < 11; ++i)
-    CHECK(shifted[i].item<double>() == Approx(shift_time(t[i].item<double>(), 3.0)));
+  for (int i = 0; i < 11; ++i) CHECK(shifted[i].item<double>() == Approx(shift_time(t[i].item<double>(), 3.0)));
 }
 
-TEST_CASE("shift_noise_level shifts 1 - t, the noise level of RAE's convention",
-          "[unit][time_grid]") {
+TEST_CASE("shift_noise_level shifts 1 - t, the noise level of RAE's convention", "[unit][time_grid]") {
   for (double t : {0.0, 0.2, 0.7, 1.0}) {
     CHECK(1.0 - shift_noise_level(t, 4.0) == Approx(shift_time(1.0 - t, 4.0)).margin(1e-15));
     // Same map on our t as shifting by 1/s: t' = t / (s - (s - 1) t).
@@ -84,8 +82,7 @@ TEST_CASE("SiT's eps defaults and sampling intervals", "[unit][time_grid]") {
   CHECK(interval.t0 == 0.0);
   CHECK(interval.t1 == 1.0);
   // SDE with SiT's CLI defaults (sigma form, mean last step of 0.04).
-  interval = sit_sample_interval(PathType::linear, PredictionType::velocity, true,
-                                 DiffusionForm::sigma, 0.04);
+  interval = sit_sample_interval(PathType::linear, PredictionType::velocity, true, DiffusionForm::sigma, 0.04);
   CHECK(interval.t0 == 0.0);
   CHECK(interval.t1 == Approx(0.96));
   // Noise prediction: eps at both ends of the ODE.

@@ -37,8 +37,7 @@ TEST_CASE("the training config survives its JSON round trip", "[unit][train]") {
   CHECK(back.ema_decays == std::vector<double>{0.99, 0.9999});
 }
 
-TEST_CASE("missing keys keep the defaults, and old Dale configs keep the authors' parameterization",
-          "[unit][train]") {
+TEST_CASE("missing keys keep the defaults, and old Dale configs keep the authors' parameterization", "[unit][train]") {
   const train::TrainConfig defaults;
   auto partial = train::train_config_from_json(nlohmann::json{{"steps", 10}, {"flow", {{"path", "gvp"}}}});
   CHECK(partial.steps == 10);
@@ -63,7 +62,8 @@ TEST_CASE("a mistyped training config names the problem", "[unit][train]") {
 
 TEST_CASE("integer fields holding floating-point numbers are refused (fuzz_config finding)", "[unit][train]") {
   // nlohmann's get<int64_t>() cast 1e57 to int64 unchecked: undefined behaviour (UBSan)
-  const auto fuzzed = nlohmann::json::parse(R"({"ckpt_every":1000222222222222222222222222222222222222222222222222222222})");
+  const auto fuzzed =
+      nlohmann::json::parse(R"({"ckpt_every":1000222222222222222222222222222222222222222222222222222222})");
   REQUIRE(fuzzed["ckpt_every"].is_number_float());
   CHECK_THROWS_WITH(train::train_config_from_json(fuzzed),
                     Catch::Contains("training config: 'ckpt_every' must be an integer, got 1.000222"));

@@ -17,12 +17,14 @@ const std::string kTiny =
     " train --model SiT-T/4 --batch 16 --warmup 5 --lr 1e-3 --device cpu --data-threads 2"
     " --grid-images 4 --grid-steps 2 --log-every 5 ";
 
-
-int64_t checkpoint_step(const std::string& path) { return core::load_safetensors(path).at("trainer.step").item<int64_t>(); }
+int64_t checkpoint_step(const std::string& path) {
+  return core::load_safetensors(path).at("trainer.step").item<int64_t>();
+}
 
 // Each logged step once, in order (a resumed run drops the lines past its checkpoint).
 void check_steps_increase(const std::vector<nlohmann::json>& metrics) {
-  for (size_t i = 1; i < metrics.size(); ++i) CHECK(metrics[i]["step"].get<int64_t>() > metrics[i - 1]["step"].get<int64_t>());
+  for (size_t i = 1; i < metrics.size(); ++i)
+    CHECK(metrics[i]["step"].get<int64_t>() > metrics[i - 1]["step"].get<int64_t>());
 }
 }  // namespace
 
@@ -64,8 +66,7 @@ TEST_CASE("fluxion train trains a tiny model on Fashion-MNIST and the loss falls
   CHECK(overwrite.output.find("--resume") != std::string::npos);
 }
 
-TEST_CASE("an interrupted and resumed run ends with the same weights as an uninterrupted one",
-          "[e2e][train]") {
+TEST_CASE("an interrupted and resumed run ends with the same weights as an uninterrupted one", "[e2e][train]") {
   const auto straight = test::scratch_dir("train_straight");
   const auto split = test::scratch_dir("train_split");
   const std::string common = kTiny + "--ckpt-every 10 --sample-every 1000 ";
@@ -88,14 +89,16 @@ TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", 
   // step or checkpoint write), not after a fixed delay: on a busy machine a fixed 12 s could pass
   // before the first checkpoint. The wait gives up after 10 minutes or when the run ends itself.
   test::write_bytes(dir + "/kill.sh", std::string("\"") + FLUXION_BINARY + "\" " + kTiny +
-                                     "--steps 100000 --ckpt-every 3 --sample-every 100000 --out " + run +
-                                     " >" + dir + "/log 2>&1 &\n"
-                                     "P=$!\n"
-                                     "for i in $(seq 6000); do [ -e " + last +
-                                     " ] && break; kill -0 $P 2>/dev/null || break; sleep 0.1; done\n"
-                                     "sleep 0.5\n"
-                                     "kill -KILL $P\n"
-                                     "wait $P; echo \"exit status $?\"\n");
+                                          "--steps 100000 --ckpt-every 3 --sample-every 100000 --out " + run + " >" +
+                                          dir +
+                                          "/log 2>&1 &\n"
+                                          "P=$!\n"
+                                          "for i in $(seq 6000); do [ -e " +
+                                          last +
+                                          " ] && break; kill -0 $P 2>/dev/null || break; sleep 0.1; done\n"
+                                          "sleep 0.5\n"
+                                          "kill -KILL $P\n"
+                                          "wait $P; echo \"exit status $?\"\n");
   auto killed = test::run_shell("bash " + dir + "/kill.sh");
   INFO(killed.output << test::read_bytes(dir + "/log"));
   CHECK(killed.output.find("exit status 137") != std::string::npos);  // 128 + SIGKILL: it was still running
@@ -103,8 +106,7 @@ TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", 
   auto tensors = core::load_safetensors(last);
   const int64_t step = tensors.at("trainer.step").item<int64_t>();
   CHECK(step >= 3);
-  auto resumed = test::run_fluxion("train --resume --device cpu --steps " + std::to_string(step + 2) +
-                                   " --out " + run);
+  auto resumed = test::run_fluxion("train --resume --device cpu --steps " + std::to_string(step + 2) + " --out " + run);
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
   CHECK(checkpoint_step(last) == step + 2);
@@ -131,10 +133,13 @@ TEST_CASE("fluxion train refuses bad options with one clear line", "[e2e][train]
 TEST_CASE("train --config applies the file, the command line overrides it, bad files fail", "[e2e][train]") {
   // CLI11 2.1 ignores set_config on subcommands: this run used to train with the defaults.
   const auto dir = test::scratch_dir("train_config_file");
-  test::write_bytes(dir + "/recipe.toml", "lr = 0.0001\nwarmup = 0\ngrad-clip = 0.0\nema = [0.9999, 0.99]\nbatch = 4\n"
-                                          "model = \"SiT-T/4\"\ntime-sampling = \"logit-normal\"\n");
-  auto r = test::run_fluxion("train --config " + dir + "/recipe.toml --batch 8 --steps 1 --device cpu --grid-images 2 "
-                             "--grid-steps 1 --out " + dir + "/run");
+  test::write_bytes(dir + "/recipe.toml",
+                    "lr = 0.0001\nwarmup = 0\ngrad-clip = 0.0\nema = [0.9999, 0.99]\nbatch = 4\n"
+                    "model = \"SiT-T/4\"\ntime-sampling = \"logit-normal\"\n");
+  auto r = test::run_fluxion("train --config " + dir +
+                             "/recipe.toml --batch 8 --steps 1 --device cpu --grid-images 2 "
+                             "--grid-steps 1 --out " +
+                             dir + "/run");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   auto config = nlohmann::json::parse(test::read_bytes(dir + "/run/config.json"));
@@ -181,8 +186,10 @@ TEST_CASE("the fmnist-300s recipe file drives train and sample from their own se
   // own and leaves the other's keys (steps, batch) alone. Shortened here by the command line.
   const auto dir = test::scratch_dir("recipe_sections");
   const std::string recipe = std::string(FLUXION_SOURCE_DIR) + "/train/configs/fmnist-300s.toml";
-  auto train = test::run_fluxion("train --config " + recipe + " --steps 2 --batch 4 --warmup 1 --device cpu "
-                                 "--grid-images 2 --grid-steps 1 --out " + dir + "/run");
+  auto train = test::run_fluxion("train --config " + recipe +
+                                 " --steps 2 --batch 4 --warmup 1 --device cpu "
+                                 "--grid-images 2 --grid-steps 1 --out " +
+                                 dir + "/run");
   INFO(train.output);
   REQUIRE(train.exit_code == 0);
   auto config = nlohmann::json::parse(test::read_bytes(dir + "/run/config.json"));
@@ -205,9 +212,9 @@ TEST_CASE("the fmnist-300s recipe file drives train and sample from their own se
   CHECK(sample.output.find("with heun, 25 steps, 50 NFE, cfg 1.25") != std::string::npos);
 
   // The default job's recipe (tools/run_default.sh) reads the same way.
-  auto cpu = test::run_fluxion("train --config " + std::string(FLUXION_SOURCE_DIR) +
-                               "/train/configs/fmnist-cpu.toml --steps 1 --device cpu --grid-images 0 --out " + dir +
-                               "/cpu");
+  auto cpu =
+      test::run_fluxion("train --config " + std::string(FLUXION_SOURCE_DIR) +
+                        "/train/configs/fmnist-cpu.toml --steps 1 --device cpu --grid-images 0 --out " + dir + "/cpu");
   INFO(cpu.output);
   REQUIRE(cpu.exit_code == 0);
   auto cpu_config = nlohmann::json::parse(test::read_bytes(dir + "/cpu/config.json"));

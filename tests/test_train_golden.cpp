@@ -103,7 +103,7 @@ std::map<std::string, double> replay(const std::string& run, const RunOverrides&
   const auto x = g.at(run + ".data.x"), y = g.at(run + ".data.y"), t = g.at(run + ".data.t");
   const auto noise = g.at(run + ".data.noise"), drop = g.at(run + ".data.drop").to(torch::kBool);
   const auto losses = g.at(run + ".loss");
-  std::map<std::string, double> worst{{"loss", 0.0}, {"grad", 0.0}, {"param", 0.0},
+  std::map<std::string, double> worst{{"loss", 0.0},    {"grad", 0.0},       {"param", 0.0},
                                       {"exp_avg", 0.0}, {"exp_avg_sq", 0.0}, {"ema", 0.0}};
   auto note = [&](const std::string& kind, double e) { worst[kind] = std::max(worst[kind], e); };
   auto model_fn = [&](const torch::Tensor& xt, const torch::Tensor& tt, const torch::Tensor& labels) {
@@ -114,7 +114,8 @@ std::map<std::string, double> replay(const std::string& run, const RunOverrides&
     const auto loss = step.backward([&](int64_t) { return objective.loss(model_fn, x[s], draws); }, 1);
     note("loss", std::abs(loss.item<double>() - losses[s].item<double>()) / std::abs(losses[s].item<double>()));
     if (s == 0)
-      for (const auto& [name, p] : step.trainable()) note("grad", relative_error(p.grad(), g.at(run + ".step1.grad." + name)));
+      for (const auto& [name, p] : step.trainable())
+        note("grad", relative_error(p.grad(), g.at(run + ".step1.grad." + name)));
     REQUIRE(step.apply(loss, config.lr).finite.item<bool>());
     const int64_t done = s + 1;
     if (done != 1 && done != 10 && done != 50) continue;
@@ -125,7 +126,8 @@ std::map<std::string, double> replay(const std::string& run, const RunOverrides&
       note("exp_avg", relative_error(moments.at("exp_avg." + name), g.at(prefix + "exp_avg." + name)));
       note("exp_avg_sq", relative_error(moments.at("exp_avg_sq." + name), g.at(prefix + "exp_avg_sq." + name)));
     }
-    for (const auto& [name, avg] : step.ema().weights(0)) note("ema", relative_error(avg, g.at(prefix + "ema." + name)));
+    for (const auto& [name, avg] : step.ema().weights(0))
+      note("ema", relative_error(avg, g.at(prefix + "ema." + name)));
   }
   return worst;
 }
@@ -141,9 +143,7 @@ void check_within(const std::map<std::string, double>& worst, const Tolerances& 
 
 }  // namespace
 
-TEST_CASE("SiT training matches the official code step for step", "[golden]") {
-  check_within(replay("sit"), {});
-}
+TEST_CASE("SiT training matches the official code step for step", "[golden]") { check_within(replay("sit"), {}); }
 
 TEST_CASE("JiT x-prediction training matches the reference step for step", "[golden]") {
   check_within(replay("jit"), {});

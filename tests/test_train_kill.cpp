@@ -62,6 +62,7 @@ TEST_CASE("a run killed 20 times at random moments ends with an uninterrupted ru
   // each logged step once, in order
   auto metrics = test::read_metrics(killed);
   REQUIRE(!metrics.empty());
-  for (size_t i = 1; i < metrics.size(); ++i) CHECK(metrics[i]["step"].get<int64_t>() > metrics[i - 1]["step"].get<int64_t>());
+  for (size_t i = 1; i < metrics.size(); ++i)
+    CHECK(metrics[i]["step"].get<int64_t>() > metrics[i - 1]["step"].get<int64_t>());
   CHECK(metrics.back()["step"].get<int64_t>() == 120);
 }

@@ -54,7 +54,8 @@ TEST_CASE("a non-finite step stops the run with one line, after its last good ch
   for (const auto& line : test::read_metrics(run)) CHECK(line["step"].get<int64_t>() < bad_step);
 }
 
-TEST_CASE("with --on-nonfinite skip a run finishes, counts the skipped steps and keeps finite weights", "[e2e][train]") {
+TEST_CASE("with --on-nonfinite skip a run finishes, counts the skipped steps and keeps finite weights",
+          "[e2e][train]") {
   const auto run = test::scratch_dir("nonfinite_skip");
   const auto r = test::run_fluxion(kOverflowing + "--on-nonfinite skip --out " + run);
   INFO(r.output);

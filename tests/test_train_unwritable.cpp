@@ -102,8 +102,7 @@ TEST_CASE("a run that fills the disk stops with one line and keeps the last good
   CHECK(!fs::exists(dir + "/disk/run/checkpoints/step-0000003.safetensors"));
 }
 
-TEST_CASE("a run whose output turns read-only stops with one line and keeps the last good checkpoint",
-          "[e2e][train]") {
+TEST_CASE("a run whose output turns read-only stops with one line and keeps the last good checkpoint", "[e2e][train]") {
   const auto dir = fresh_dir("train_read_only");
   const bool root = ::geteuid() == 0;
   std::unique_ptr<TmpfsMount> disk;
@@ -121,9 +120,10 @@ TEST_CASE("a run whose output turns read-only stops with one line and keeps the 
                                             "--steps 100000 --ckpt-every 2 --out " + run + " >" + dir +
                                             "/log 2>&1 &\n"
                                             "P=$!\n"
-                                            "for i in $(seq 6000); do [ -e " + last +
-                                            " ] && break; kill -0 $P 2>/dev/null || break; sleep 0.1; done\n" +
-                                            make_read_only + "\n"
+                                            "for i in $(seq 6000); do [ -e " +
+                                            last + " ] && break; kill -0 $P 2>/dev/null || break; sleep 0.1; done\n" +
+                                            make_read_only +
+                                            "\n"
                                             "wait $P; echo \"exit status $?\"\n");
   auto r = test::run_shell("timeout -s KILL 900 bash " + dir + "/script.sh");
   const auto log = test::read_bytes(dir + "/log");
@@ -131,7 +131,8 @@ TEST_CASE("a run whose output turns read-only stops with one line and keeps the 
   CHECK(r.output.find("exit status 1\n") != std::string::npos);
   const auto error = the_error_line(log);
   CHECK(error.find("not written") != std::string::npos);
-  CHECK((error.find("Read-only file system") != std::string::npos || error.find("Permission denied") != std::string::npos));
+  CHECK((error.find("Read-only file system") != std::string::npos ||
+         error.find("Permission denied") != std::string::npos));
   CHECK(error.find("the last good checkpoint is " + last) != std::string::npos);
   CHECK(check_last_good(run) >= 2);
   if (!root) test::run_shell("chmod u+w " + run + "/checkpoints");  // scratch_dir can clear it next time

@@ -62,8 +62,9 @@ TEST_CASE("latent batches are fresh posterior samples, the same after a resume a
 
   auto wrong = config;
   wrong.image_size = 16;
-  CHECK_THROWS_WITH(train::open_training_data(wrong, 4, 7),
-                    Catch::Contains("--image-size 16 does not match the latents") && Catch::Contains("4x4, images of 32x32"));
+  CHECK_THROWS_WITH(
+      train::open_training_data(wrong, 4, 7),
+      Catch::Contains("--image-size 16 does not match the latents") && Catch::Contains("4x4, images of 32x32"));
 }
 
 TEST_CASE("train --crop adm takes ADM's centre crops of class folders", "[unit]") {
@@ -100,13 +101,15 @@ TEST_CASE("fluxion train on latents: grids decoded, exact resume, samples decode
                     torch::randint(0, 256, {3, 32, 32}, torch::kUInt8));
   }
   const std::string vae_args = " --vae " + dir + "/vae.safetensors --vae-config " + dir + "/vae.json";
-  auto encoded = test::run_fluxion("encode --images " + dir + "/images -o " + dir + "/latents.npz --image-size 32 --device cpu" +
-                                   vae_args);
+  auto encoded = test::run_fluxion("encode --images " + dir + "/images -o " + dir +
+                                   "/latents.npz --image-size 32 --device cpu" + vae_args);
   INFO(encoded.output);
   REQUIRE(encoded.exit_code == 0);
 
-  const std::string common = "train --data latents:" + dir + "/latents.npz --image-size 32 --model SiT-T/4 --batch 2 "
-                             "--device cpu --grid-images 4 --grid-steps 2 --sample-every 3 --ckpt-every 3" + vae_args;
+  const std::string common = "train --data latents:" + dir +
+                             "/latents.npz --image-size 32 --model SiT-T/4 --batch 2 "
+                             "--device cpu --grid-images 4 --grid-steps 2 --sample-every 3 --ckpt-every 3" +
+                             vae_args;
   auto straight = test::run_fluxion(common + " --steps 6 --out " + dir + "/straight");
   INFO(straight.output);
   REQUIRE(straight.exit_code == 0);
@@ -120,17 +123,20 @@ TEST_CASE("fluxion train on latents: grids decoded, exact resume, samples decode
   auto resumed = test::run_fluxion("train --resume --steps 6 --device cpu --out " + dir + "/split");
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
-  test::require_same_tensors(dir + "/straight/checkpoints/last.safetensors", dir + "/split/checkpoints/last.safetensors");
+  test::require_same_tensors(dir + "/straight/checkpoints/last.safetensors",
+                             dir + "/split/checkpoints/last.safetensors");
 
-  auto sampled = test::run_fluxion("sample --ckpt " + dir + "/straight/checkpoints/last.safetensors --n 2 --steps 2 "
-                                   "--device cpu --npz " + dir + "/samples.npz" + vae_args);
+  auto sampled = test::run_fluxion("sample --ckpt " + dir +
+                                   "/straight/checkpoints/last.safetensors --n 2 --steps 2 "
+                                   "--device cpu --npz " +
+                                   dir + "/samples.npz" + vae_args);
   INFO(sampled.output);
   REQUIRE(sampled.exit_code == 0);
   CHECK(core::load_npz(dir + "/samples.npz").at("arr_0").sizes() == torch::IntArrayRef({2, 32, 32, 3}));
 
   // Grids of latent data need the decoder; images take no --vae.
-  auto images_with_vae = test::run_fluxion("train --data " + dir + "/images --steps 1 --device cpu --out " + dir +
-                                           "/bad" + vae_args);
+  auto images_with_vae =
+      test::run_fluxion("train --data " + dir + "/images --steps 1 --device cpu --out " + dir + "/bad" + vae_args);
   CHECK(images_with_vae.exit_code != 0);
   CHECK(images_with_vae.output.find("--vae decodes latent data's grids") != std::string::npos);
 }

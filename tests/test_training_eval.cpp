@@ -41,9 +41,10 @@ TEST_CASE("train --eval-every logs the FD that sample + eval give for the step's
     core::write_png(dir + "/ref/" + std::to_string(100 + i) + ".png",
                     torch::randint(0, 256, {1, 28, 28}, gen, torch::kUInt8));
   const std::string run = dir + "/run";
-  const std::string base = "train --model SiT-T/4 --batch 8 --device cpu --data-threads 1 --log-every 5 --grid-images 0 "
-                           "--grid-steps 2 --eval-every 5 --eval-samples 12 --eval-features fmnist --eval-ref " +
-                           dir + "/ref --out " + run;
+  const std::string base =
+      "train --model SiT-T/4 --batch 8 --device cpu --data-threads 1 --log-every 5 --grid-images 0 "
+      "--grid-steps 2 --eval-every 5 --eval-samples 12 --eval-features fmnist --eval-ref " +
+      dir + "/ref --out " + run;
   auto first = test::run_fluxion(base + " --steps 10 --ckpt-every 5 --keep-checkpoints 0");
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
@@ -64,12 +65,14 @@ TEST_CASE("train --eval-every logs the FD that sample + eval give for the step's
   CHECK(memory);
 
   // The same images from the step-5 checkpoint through the user's commands.
-  auto sampled = test::run_fluxion("sample --ckpt " + run + "/checkpoints/step-0000005.safetensors --n 12 --seed 0 "
-                                   "--batch 250 --sampler heun --steps 2 --device cpu --npz " + dir + "/s.npz");
+  auto sampled = test::run_fluxion("sample --ckpt " + run +
+                                   "/checkpoints/step-0000005.safetensors --n 12 --seed 0 "
+                                   "--batch 250 --sampler heun --steps 2 --device cpu --npz " +
+                                   dir + "/s.npz");
   INFO(sampled.output);
   REQUIRE(sampled.exit_code == 0);
-  auto evaluated = test::run_fluxion("eval --samples " + dir + "/s.npz --ref " + dir +
-                                     "/ref --features fmnist --device cpu");
+  auto evaluated =
+      test::run_fluxion("eval --samples " + dir + "/s.npz --ref " + dir + "/ref --features fmnist --device cpu");
   INFO(evaluated.output);
   REQUIRE(evaluated.exit_code == 0);
   CHECK(std::abs(printed_fd(evaluated.output) - fd[5]) < 1e-3 * fd[5]);

@@ -46,12 +46,9 @@ TEST_CASE("centre crop takes the middle square", "[unit][transform]") {
 }
 
 TEST_CASE("resize sets the shorter side and keeps the aspect", "[unit][transform]") {
-  CHECK(core::transform_image(ramp(1, 20, 40), with(10, 0, 0, 0)).sizes() ==
-        torch::IntArrayRef({1, 10, 20}));
-  CHECK(core::transform_image(ramp(3, 45, 30), with(20, 0, 0, 0)).sizes() ==
-        torch::IntArrayRef({3, 30, 20}));
-  CHECK(core::transform_image(ramp(3, 45, 30), with(20, 16, 0, 0)).sizes() ==
-        torch::IntArrayRef({3, 16, 16}));
+  CHECK(core::transform_image(ramp(1, 20, 40), with(10, 0, 0, 0)).sizes() == torch::IntArrayRef({1, 10, 20}));
+  CHECK(core::transform_image(ramp(3, 45, 30), with(20, 0, 0, 0)).sizes() == torch::IntArrayRef({3, 30, 20}));
+  CHECK(core::transform_image(ramp(3, 45, 30), with(20, 16, 0, 0)).sizes() == torch::IntArrayRef({3, 16, 16}));
   // Upscaling too, and the same size is left untouched.
   CHECK(core::transform_image(ramp(1, 4, 6), with(8, 0, 0, 0)).sizes() == torch::IntArrayRef({1, 8, 12}));
   const auto same = ramp(1, 8, 8);
@@ -62,8 +59,8 @@ TEST_CASE("resize sets the shorter side and keeps the aspect", "[unit][transform
   const auto flat = torch::full({3, 64, 48}, 77, torch::kByte);
   CHECK(torch::equal(core::transform_image(flat, with(12, 0, 0, 0)), torch::full({3, 16, 12}, 77, torch::kByte)));
   auto stripes = torch::zeros({1, 64, 64}, torch::kByte);
-  stripes.index_put_({torch::indexing::Slice(), torch::indexing::Slice(),
-                      torch::indexing::Slice(0, torch::indexing::None, 2)}, 254);
+  stripes.index_put_(
+      {torch::indexing::Slice(), torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, 2)}, 254);
   const auto small = core::transform_image(stripes, with(8, 0, 0, 0)).to(torch::kInt);
   // Interior pixels (away from the clamped border) are the stripe mean.
   CHECK(small.narrow(2, 1, 6).min().item<int>() >= 126);
@@ -85,8 +82,7 @@ TEST_CASE("channel conversion gray <-> RGB", "[unit][transform]") {
 }
 
 TEST_CASE("transformed datasets report the new shape", "[unit][transform]") {
-  auto base = core::make_tensor_dataset(torch::stack({ramp(1, 28, 28), ramp(1, 28, 28)}),
-                                        torch::tensor({1, 0}), "two");
+  auto base = core::make_tensor_dataset(torch::stack({ramp(1, 28, 28), ramp(1, 28, 28)}), torch::tensor({1, 0}), "two");
   auto padded = core::transform_dataset(base, with(0, 0, 32, 3));
   CHECK(padded->channels() == 3);
   CHECK(padded->height() == 32);

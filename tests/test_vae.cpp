@@ -40,7 +40,8 @@ TEST_CASE("the SD-VAE preset has the architecture of sd-vae-ft-ema", "[unit]") {
   auto state = models::module_state(*vae);
   CHECK(state.at("decoder.up_blocks.0.upsamplers.0.conv.weight").sizes() == torch::IntArrayRef({512, 512, 3, 3}));
   CHECK(state.at("encoder.mid_block.attentions.0.to_out.0.weight").sizes() == torch::IntArrayRef({512, 512}));
-  CHECK(state.at("encoder.down_blocks.1.resnets.0.conv_shortcut.weight").sizes() == torch::IntArrayRef({256, 128, 1, 1}));
+  CHECK(state.at("encoder.down_blocks.1.resnets.0.conv_shortcut.weight").sizes() ==
+        torch::IntArrayRef({256, 128, 1, 1}));
   CHECK(state.count("encoder.down_blocks.3.downsamplers.0.conv.weight") == 0);
   CHECK(vae->config().downsampling_factor() == 8);
 }
@@ -72,15 +73,17 @@ TEST_CASE("bad VAE input gives one-line errors", "[unit]") {
   auto state = models::module_state(*vae);
   state.erase("decoder.conv_out.bias");
   state["encoder.conv_in.weight"] = torch::zeros({1, 2, 3, 3});
-  test::expect_one_line_error([&] { vae->load_state(state, "vae.safetensors"); },
-                              {"vae.safetensors does not fit AutoencoderKL", "encoder.conv_in.weight",
-                               "missing: decoder.conv_out.bias"});
+  test::expect_one_line_error(
+      [&] { vae->load_state(state, "vae.safetensors"); },
+      {"vae.safetensors does not fit AutoencoderKL", "encoder.conv_in.weight", "missing: decoder.conv_out.bias"});
   torch::NoGradGuard no_grad;
   test::expect_one_line_error([&] { vae->encode(torch::zeros({1, 3, 31, 32})); }, {"not a multiple of 2"});
   test::expect_one_line_error([&] { vae->encode(torch::zeros({1, 1, 32, 32})); }, {"do not fit (B, 3, H, W)"});
   test::expect_one_line_error([&] { vae->decode(torch::zeros({1, 3, 16, 16})); }, {"do not fit (B, 4, h, w)"});
   test::expect_one_line_error(
-      [] { models::vae_config_from_json(R"({"down_block_types": ["AttnDownEncoderBlock2D"], "block_out_channels": [64]})"); },
+      [] {
+        models::vae_config_from_json(R"({"down_block_types": ["AttnDownEncoderBlock2D"], "block_out_channels": [64]})");
+      },
       {"AttnDownEncoderBlock2D", "not supported"});
   test::expect_one_line_error([] { models::vae_config_from_json("{\"block_out_channels\": [30, 64]}"); },
                               {"not a multiple of norm_num_groups"});
@@ -118,7 +121,6 @@ TEST_CASE("AutoencoderKL matches diffusers on fill-rule weights", "[golden]") {
   CHECK(relative_error(vae->decode(golden.at("output.latents")), golden.at("output.decode_latents")) < tolerance);
   CHECK(relative_error(vae->decode(golden.at("input.z")), golden.at("output.decode_z")) < tolerance);
 }
-
 
 // bf16 on CUDA, the way fluxion sample --vae decodes there (weights cast to bf16, no autocast),
 // and encode under bf16 autocast (fluxion encode): agreement with diffusers' float32 outputs to

@@ -159,7 +159,8 @@ const FilledInception& filled_inception() {
 std::vector<std::string> listing(const std::string& dir) {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) names.push_back(entry.path().filename().string());
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -178,10 +179,11 @@ std::string image_folder(const std::string& dir) {
 // `fluxion stats` with a clean weights environment plus `env` ("NAME=VALUE ...").
 test::CommandResult stats(const std::string& env, const std::string& cache, const std::string& images,
                           const std::string& features, const std::string& output, const std::string& extra = "") {
-  return test::run_shell("env -u FLUXION_OFFLINE -u FLUXION_WEIGHTS_URL_BASE -u FLUXION_WEIGHTS_SHA256_INCEPTION "
-                         "-u FLUXION_WEIGHTS_SHA256_DINOV2 FLUXION_CACHE=" + cache + " " + env + " " +
-                         FLUXION_BINARY + " stats --device cpu --batch 2 --images " + images + " --features " +
-                         features + " -o " + output + " " + extra);
+  return test::run_shell(
+      "env -u FLUXION_OFFLINE -u FLUXION_WEIGHTS_URL_BASE -u FLUXION_WEIGHTS_SHA256_INCEPTION "
+      "-u FLUXION_WEIGHTS_SHA256_DINOV2 FLUXION_CACHE=" +
+      cache + " " + env + " " + FLUXION_BINARY + " stats --device cpu --batch 2 --images " + images + " --features " +
+      features + " -o " + output + " " + extra);
 }
 
 // The last line of the output is main's one-line error.
@@ -194,16 +196,15 @@ std::string error_line(const test::CommandResult& r) {
 }
 }  // namespace
 
-TEST_CASE("fluxion stats fetches, verifies and converts the Inception weights on first use",
-          "[e2e][weights]") {
+TEST_CASE("fluxion stats fetches, verifies and converts the Inception weights on first use", "[e2e][weights]") {
   const auto& inception = filled_inception();
   test::LocalHttpServer server;
   server.serve("/mirror/" + kInceptionPth, inception.pth);
   const auto dir = test::scratch_dir("weights_inception");
   const auto images = image_folder(dir);
   const auto cache = dir + "/cache";
-  const std::string env = "FLUXION_WEIGHTS_URL_BASE=" + server.url("/mirror") +
-                          " FLUXION_WEIGHTS_SHA256_INCEPTION=" + inception.sha256;
+  const std::string env =
+      "FLUXION_WEIGHTS_URL_BASE=" + server.url("/mirror") + " FLUXION_WEIGHTS_SHA256_INCEPTION=" + inception.sha256;
 
   auto first = stats(env, cache, images, "inception", dir + "/fetched.npz");
   INFO(first.output);
@@ -221,7 +222,8 @@ TEST_CASE("fluxion stats fetches, verifies and converts the Inception weights on
   auto given = stats("", dir + "/unused-cache", images, "inception:" + direct, dir + "/direct.npz");
   INFO(given.output);
   REQUIRE(given.exit_code == 0);
-  CHECK(torch::equal(metrics::load_stats_npz(dir + "/fetched.npz").mu, metrics::load_stats_npz(dir + "/direct.npz").mu));
+  CHECK(
+      torch::equal(metrics::load_stats_npz(dir + "/fetched.npz").mu, metrics::load_stats_npz(dir + "/direct.npz").mu));
   CHECK_FALSE(std::filesystem::exists(dir + "/unused-cache"));  // an explicit file needs no cache
 
   // from now on nothing is fetched: offline, and with the server's address unreachable
@@ -314,11 +316,11 @@ TEST_CASE("a wrong checksum, an HTTP error, a dropped connection, a read-only ca
              cache);
   fails_with("FLUXION_WEIGHTS_URL_BASE=" + server.url("/missing") + pin,
              {server.url("/missing/" + kInceptionPth), "HTTP 404"}, cache);
-  fails_with("FLUXION_WEIGHTS_URL_BASE=" + server.url("/drop") + pin,
-             {server.url("/drop/" + kInceptionPth), "connection closed after " +
-                                                        std::to_string(inception.pth.size() / 2) + " of " +
-                                                        std::to_string(inception.pth.size()) + " bytes"},
-             cache);
+  fails_with(
+      "FLUXION_WEIGHTS_URL_BASE=" + server.url("/drop") + pin,
+      {server.url("/drop/" + kInceptionPth), "connection closed after " + std::to_string(inception.pth.size() / 2) +
+                                                 " of " + std::to_string(inception.pth.size()) + " bytes"},
+      cache);
   fails_with("FLUXION_WEIGHTS_URL_BASE=" + mirror + " FLUXION_WEIGHTS_SHA256_INCEPTION=6726825d",
              {"FLUXION_WEIGHTS_SHA256_INCEPTION=6726825d: not a SHA-256 digest"}, cache);
 

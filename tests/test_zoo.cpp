@@ -18,9 +18,8 @@ TEST_CASE("zoo parameter counts match the official models", "[unit][zoo]") {
   CHECK(models::parameter_count(models::zoo_config("SiT-B/2")) == 130512416);
   // Rounded counts from the papers' tables.
   const std::vector<std::pair<std::string, double>> approx = {
-      {"SiT-S/2", 33e6},   {"SiT-L/2", 458e6},  {"SiT-XL/8", 675e6}, {"JiT-B/16", 131e6},
-      {"JiT-B/32", 133e6}, {"JiT-L/16", 459e6}, {"JiT-L/32", 462e6}, {"JiT-H/16", 953e6},
-      {"JiT-H/32", 956e6}};
+      {"SiT-S/2", 33e6},   {"SiT-L/2", 458e6},  {"SiT-XL/8", 675e6}, {"JiT-B/16", 131e6}, {"JiT-B/32", 133e6},
+      {"JiT-L/16", 459e6}, {"JiT-L/32", 462e6}, {"JiT-H/16", 953e6}, {"JiT-H/32", 956e6}};
   for (const auto& [name, expected] : approx) {
     INFO(name);
     const double count = static_cast<double>(models::parameter_count(models::zoo_config(name)));
@@ -44,7 +43,8 @@ TEST_CASE("the analytic count equals a real construction", "[unit][zoo]") {
     INFO("small JiT " << attention);
     auto jit = models::zoo_config("JiT-B/32", {attention, 64, 3, 10});
     auto& c = std::get<models::JiTConfig>(jit.config);
-    c.hidden_size = 64, c.num_heads = 4, c.depth = 4, c.bottleneck_dim = 8, c.in_context_len = 3, c.in_context_start = 1;
+    c.hidden_size = 64, c.num_heads = 4, c.depth = 4, c.bottleneck_dim = 8, c.in_context_len = 3,
+    c.in_context_start = 1;
     CHECK(models::build_model(jit)->parameter_count() == models::parameter_count(jit));
   }
 }
@@ -141,13 +141,18 @@ TEST_CASE("convert_checkpoint.py turns official .pt checkpoints into loadable sa
   const std::string script =
       "import argparse, torch\n"
       "sd = {}\n"
-      "for i, line in enumerate(open('" + dir + "/spec.txt')):\n"
+      "for i, line in enumerate(open('" +
+      dir +
+      "/spec.txt')):\n"
       "    name, n, *shape = line.split()\n"
       "    sd[name] = (torch.arange(int(n), dtype=torch.float32) * 1e-3 + i).reshape([int(s) for s in shape])\n"
-      "torch.save(sd, '" + dir + "/released.pt')\n"
+      "torch.save(sd, '" +
+      dir +
+      "/released.pt')\n"
       "# as SiT's train.py saves one: raw and EMA weights, and the argparse arguments\n"
       "torch.save({'model': {k: -v for k, v in sd.items()}, 'ema': sd, 'args': argparse.Namespace(lr=1e-4)},\n"
-      "           '" + dir + "/training.pt')\n";
+      "           '" +
+      dir + "/training.pt')\n";
   test::write_bytes(dir + "/make.py", script);
   REQUIRE(std::system((python + " " + dir + "/make.py").c_str()) == 0);
   const std::string convert = python + " " + FLUXION_SOURCE_DIR + "/tools/convert_checkpoint.py ";

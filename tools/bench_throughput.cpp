@@ -149,8 +149,8 @@ ThroughputResult bench_decode(const ThroughputOptions& o) {
   result.seconds_per_iteration = seconds;
   result.images_per_second = static_cast<double>(o.batch) / seconds;
   const int64_t pixels = o.latent_size * vae->config().downsampling_factor();
-  result.description = "SD-VAE decoder, batch " + std::to_string(o.batch) + ", " + std::to_string(o.latent_size) +
-                       "x" + std::to_string(o.latent_size) + " latents -> " + std::to_string(pixels) + " px, " +
+  result.description = "SD-VAE decoder, batch " + std::to_string(o.batch) + ", " + std::to_string(o.latent_size) + "x" +
+                       std::to_string(o.latent_size) + " latents -> " + std::to_string(pixels) + " px, " +
                        (precision == torch::kBFloat16 ? "bf16 weights" : "fp32") + ", " + core::device_summary(device);
   return result;
 }

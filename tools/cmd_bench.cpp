@@ -55,7 +55,9 @@ void add_bench(CLI::App& app) {
       t.precision = opts->precision;
       t.iterations = opts->block.iterations;
       t.warmup = opts->block.warmup;
-      const auto r = opts->what == "train" ? bench_train(t) : opts->what == "sample" ? bench_sample(t) : bench_decode(t);
+      const auto r = opts->what == "train"    ? bench_train(t)
+                     : opts->what == "sample" ? bench_sample(t)
+                                              : bench_decode(t);
       std::cout << opts->what << ": " << r.description << ", " << r.parameters << " parameters\n"
                 << "  " << r.images_per_second << " images/s, " << r.seconds_per_iteration * 1e3 << " ms per "
                 << (opts->what == "train" ? "step" : "batch");

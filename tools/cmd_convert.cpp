@@ -32,8 +32,7 @@ void add_convert(CLI::App& app) {
     if (!options->model.empty()) models::zoo_config(options->model);  // an unknown name lists the known ones
     const auto summary = core::convert_torch_checkpoint(*options);
     for (const auto& note : summary.notes) std::cerr << "note: " << note << "\n";
-    std::cout << "wrote " << summary.tensors << " tensors (" << summary.values << " values) to "
-              << options->output;
+    std::cout << "wrote " << summary.tensors << " tensors (" << summary.values << " values) to " << options->output;
     if (!summary.source_key.empty()) std::cout << " from entry '" << summary.source_key << "'";
     std::cout << " (" << summary.format << " format)\n";
   });

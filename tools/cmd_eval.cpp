@@ -29,7 +29,7 @@ void add_eval(CLI::App& app) {
   sub->add_option("--limit", config->limit, "use only the first N images of each set (0: all)")->capture_default_str();
   sub->add_option("--is-splits", config->is_splits, "Inception Score splits")->capture_default_str();
   sub->add_flag("!--is-contiguous", config->is_shuffle,
-               "IS splits in sample order (ADM: --is-splits N/5000) instead of after a seeded permutation");
+                "IS splits in sample order (ADM: --is-splits N/5000) instead of after a seeded permutation");
   sub->add_option("--kid-subsets", config->kid_subsets, "KID subsets")->capture_default_str();
   sub->add_option("--kid-subset-size", config->kid_subset_size, "KID subset size")->capture_default_str();
   sub->add_option("--seed", config->seed, "seed of the KID subsets and the IS permutation")->capture_default_str();

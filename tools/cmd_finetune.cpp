@@ -55,8 +55,11 @@ void add_finetune(CLI::App& app) {
 
   sub->add_option("--algo", c.algo, "grpo (Flow-GRPO) | reward-grad (backpropagates the reward's gradient)")
       ->capture_default_str();
-  sub->add_option("--adv-norm", c.adv_norm, "none | center (group baseline, no rescaling) | group | global | gdpo")->capture_default_str();
-  sub->add_option("--adv-clip", c.adv_clip, "advantages clipped to +-this (< 0: 5 for group, global and gdpo; no clip for none and center)")->capture_default_str();
+  sub->add_option("--adv-norm", c.adv_norm, "none | center (group baseline, no rescaling) | group | global | gdpo")
+      ->capture_default_str();
+  sub->add_option("--adv-clip", c.adv_clip,
+                  "advantages clipped to +-this (< 0: 5 for group, global and gdpo; no clip for none and center)")
+      ->capture_default_str();
   sub->add_option("--kl-to-go", c.kl_to_go,
                   "grpo: credit each step with the KL of the steps after it (the exact KL gradient)")
       ->capture_default_str();
@@ -95,8 +98,8 @@ void add_finetune(CLI::App& app) {
     std::cout << "finetuned to step " << result.steps_done << "; discriminator held-out accuracy "
               << (result.disc_holdout_accuracy >= 0 ? std::to_string(result.disc_holdout_accuracy)
                                                     : std::string("unknown (its --disc file does not say)"))
-              << "; held-out reward " << result.first_eval_reward << " -> "
-              << result.last_eval_reward << "; checkpoint " << result.last_checkpoint << "\n";
+              << "; held-out reward " << result.first_eval_reward << " -> " << result.last_eval_reward
+              << "; checkpoint " << result.last_checkpoint << "\n";
   });
 }
 

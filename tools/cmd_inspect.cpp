@@ -20,8 +20,8 @@ struct InspectOptions {
 }  // namespace
 
 void add_inspect(CLI::App& app) {
-  auto* sub = app.add_subcommand(
-      "inspect", "list the tensors of a .safetensors, .npz or .npy file, or describe a zoo model");
+  auto* sub =
+      app.add_subcommand("inspect", "list the tensors of a .safetensors, .npz or .npy file, or describe a zoo model");
   auto opts = std::make_shared<InspectOptions>();
   sub->add_option("file", opts->file, "a .safetensors, .npz or .npy file");
   sub->add_option("--model", opts->model, "a zoo name, e.g. SiT-XL/2, JiT-B/16, SiT-T/2");

@@ -85,7 +85,8 @@ void run_launch(const LaunchConfig& c) {
   struct sigaction action {};
   action.sa_handler = forward_signal;
   sigemptyset(&action.sa_mask);
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   ::sigaction(SIGINT, &action, &old_int);
   ::sigaction(SIGTERM, &action, &old_term);
 
@@ -158,8 +159,9 @@ void run_launch(const LaunchConfig& c) {
 }  // namespace
 
 void add_launch(CLI::App& app) {
-  auto* sub = app.add_subcommand("launch", "run N local ranks of a command (data-parallel training): "
-                                           "fluxion launch --nproc 2 -- train ...");
+  auto* sub = app.add_subcommand("launch",
+                                 "run N local ranks of a command (data-parallel training): "
+                                 "fluxion launch --nproc 2 -- train ...");
   auto config = std::make_shared<LaunchConfig>();
   auto& c = *config;
   sub->add_option("--nproc", c.nproc, "ranks to start on this machine")->required();

@@ -29,9 +29,9 @@ void add_stats(CLI::App& app) {
     config->ranks = ranks.group.get();
     const auto summary = metrics::compute_stats_file(*config);
     if (!core::is_root(config->ranks)) return;  // rank 0 reports for the job
-    std::cout << "wrote " << summary["output"].get<std::string>() << ": "
-              << summary["count"].get<int64_t>() << " images, " << summary["dim"].get<int64_t>()
-              << "-d " << summary["features"].get<std::string>() << " features\n";
+    std::cout << "wrote " << summary["output"].get<std::string>() << ": " << summary["count"].get<int64_t>()
+              << " images, " << summary["dim"].get<int64_t>() << "-d " << summary["features"].get<std::string>()
+              << " features\n";
   });
 }
 

@@ -87,13 +87,16 @@ void add_train(CLI::App& app) {
   add_sampler_option(*sub, "--grid-sampler", c.grid_sampler, "the grids");
   add_sampler_steps_option(*sub, "--grid-steps", c.grid_steps, "the grids");
   add_cfg_option(*sub, "--grid-cfg", c.grid_cfg, "the grids");
-  sub->add_option("--eval-every", c.eval_every, "FD of the EMA's samples every N steps, in metrics.jsonl and the report (0: never)")
+  sub->add_option("--eval-every", c.eval_every,
+                  "FD of the EMA's samples every N steps, in metrics.jsonl and the report (0: never)")
       ->capture_default_str();
   sub->add_option("--eval-samples", c.eval_samples, "samples per evaluation (the grid's sampler, seed 0)")
       ->capture_default_str();
-  sub->add_option("--eval-features", c.eval_features, "auto (fmnist for Fashion-MNIST, else inception) or a --features spec")
+  sub->add_option("--eval-features", c.eval_features,
+                  "auto (fmnist for Fashion-MNIST, else inception) or a --features spec")
       ->capture_default_str();
-  sub->add_option("--eval-ref", c.eval_ref, "reference: a dataset spec or a statistics .npz (default: the training data)");
+  sub->add_option("--eval-ref", c.eval_ref,
+                  "reference: a dataset spec or a statistics .npz (default: the training data)");
   add_resume_flag(*sub, *resume);
 
   sub->callback([sub, config, config_path, resume, steps] {

@@ -36,8 +36,8 @@ void apply_config_file(CLI::App& sub, const std::string& path) {
     const bool own_section = item.parents.empty() || (item.parents.size() == 1 && item.parents[0] == sub.get_name());
     if (item.name == "++" || item.name == "--") continue;  // section markers
     if (!own_section && item.parents.size() == 1 && is_sibling_command(sub, item.parents[0])) continue;
-    FLUXION_CHECK(own_section, path, ": section [", CLI::detail::join(item.parents, "."), "] is not `",
-                  sub.get_name(), "`");
+    FLUXION_CHECK(own_section, path, ": section [", CLI::detail::join(item.parents, "."), "] is not `", sub.get_name(),
+                  "`");
     if (item.name == "config") continue;
     CLI::Option* option = sub.get_option_no_throw("--" + item.name);
     FLUXION_CHECK(option != nullptr, path, ": unknown option '", item.name, "' (fluxion ", sub.get_name(),

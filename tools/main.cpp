@@ -22,12 +22,12 @@ std::string data_parallel_backends() {
 }
 
 std::string version_text() {
-  return fluxion::concat("fluxion ", FLUXION_VERSION, " (LibTorch ",
-                         fluxion::compat::torch_version(), ", CUDA ",
-                         torch::cuda::is_available()
-                             ? fluxion::concat("available, ", static_cast<int>(torch::cuda::device_count()), " device(s)")
-                             : std::string("not available"),
-                         "; data parallel: ", data_parallel_backends(), ")");
+  return fluxion::concat(
+      "fluxion ", FLUXION_VERSION, " (LibTorch ", fluxion::compat::torch_version(), ", CUDA ",
+      torch::cuda::is_available()
+          ? fluxion::concat("available, ", static_cast<int>(torch::cuda::device_count()), " device(s)")
+          : std::string("not available"),
+      "; data parallel: ", data_parallel_backends(), ")");
 }
 }  // namespace
 

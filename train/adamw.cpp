@@ -8,8 +8,7 @@
 
 namespace fluxion::train {
 
-AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWConfig config)
-    : config_(config) {
+AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWConfig config) : config_(config) {
   torch::NoGradGuard no_grad;
   for (auto& [name, p] : params) {
     if (!p.requires_grad()) continue;
@@ -72,11 +71,11 @@ bool AdamW::fused_step(double lr, const torch::Tensor& found_inf) {
   }
   // The kernel skips the whole update when found_inf is non-zero; the step counts are taken
   // back the same way (torch.optim's _fused_adamw does both).
-  const auto skip = found_inf.defined() ? std::optional<torch::Tensor>(found_inf.to(device, torch::kFloat))
-                                        : std::nullopt;
+  const auto skip =
+      found_inf.defined() ? std::optional<torch::Tensor>(found_inf.to(device, torch::kFloat)) : std::nullopt;
   const std::vector<torch::Tensor> max_exp_avg_sqs;  // amsgrad off
-  at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, device_steps_, lr,
-                    config_.beta1, config_.beta2, config_.weight_decay, config_.eps, /*amsgrad=*/false,
+  at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, device_steps_, lr, config_.beta1,
+                    config_.beta2, config_.weight_decay, config_.eps, /*amsgrad=*/false,
                     /*maximize=*/false, /*grad_scale=*/std::nullopt, skip);
   if (skip) at::_foreach_sub_(device_steps_, std::vector<torch::Tensor>(device_steps_.size(), *skip));
   return true;
@@ -109,8 +108,8 @@ void AdamW::load_state(const core::TensorMap& state, const std::string& source) 
   auto find = [&](const std::string& key, const torch::Tensor& like) -> const torch::Tensor& {
     auto it = state.find(key);
     FLUXION_CHECK(it != state.end(), source, ": optimizer state lacks '", key, "'");
-    FLUXION_CHECK(it->second.sizes() == like.sizes(), source, ": optimizer state '", key,
-                  "' has shape ", it->second.sizes(), ", expected ", like.sizes());
+    FLUXION_CHECK(it->second.sizes() == like.sizes(), source, ": optimizer state '", key, "' has shape ",
+                  it->second.sizes(), ", expected ", like.sizes());
     return it->second;
   };
   for (auto& slot : slots_) {

@@ -35,8 +35,7 @@ void prune_checkpoints(const std::string& dir, int64_t keep) {
   std::vector<std::filesystem::path> steps;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const auto name = entry.path().filename().string();
-    if (name.compare(0, 5, "step-") == 0 && entry.path().extension() == ".safetensors")
-      steps.push_back(entry.path());
+    if (name.compare(0, 5, "step-") == 0 && entry.path().extension() == ".safetensors") steps.push_back(entry.path());
   }
   std::sort(steps.begin(), steps.end());
   for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) std::filesystem::remove(steps[i]);

@@ -35,8 +35,8 @@ int env_int(const char* name, int fallback) {
   if (!text || !*text) return fallback;
   char* end = nullptr;
   const long value = std::strtol(text, &end, 10);
-  FLUXION_CHECK(end && *end == '\0' && value >= 0 && value < (1L << 30), "environment variable ", name, "='",
-                text, "' is not a non-negative integer");
+  FLUXION_CHECK(end && *end == '\0' && value >= 0 && value < (1L << 30), "environment variable ", name, "='", text,
+                "' is not a non-negative integer");
   return static_cast<int>(value);
 }
 
@@ -72,12 +72,11 @@ DistEnv dist_env_from_environment() {
     env.rank = env_int("SLURM_PROCID", 0);
     env.local_rank = env_int("SLURM_LOCALID", 0);
   }
-  FLUXION_CHECK(env.world_size >= 1 && env.rank < env.world_size, "distributed environment (", env.source,
-                "): rank ", env.rank, " is not below the world size ", env.world_size);
+  FLUXION_CHECK(env.world_size >= 1 && env.rank < env.world_size, "distributed environment (", env.source, "): rank ",
+                env.rank, " is not below the world size ", env.world_size);
   if (env_set("MASTER_ADDR")) env.master_addr = std::getenv("MASTER_ADDR");
   env.master_port = env_int("MASTER_PORT", env.master_port);
-  FLUXION_CHECK(env.master_port > 0 && env.master_port < 65536, "MASTER_PORT ", env.master_port,
-                " is not a TCP port");
+  FLUXION_CHECK(env.master_port > 0 && env.master_port < 65536, "MASTER_PORT ", env.master_port, " is not a TCP port");
   const int bucket_mb = env_int("FLUXION_DIST_BUCKET_MB", 25);
   FLUXION_CHECK(bucket_mb > 0, "FLUXION_DIST_BUCKET_MB must be a positive number of MiB");
   env.bucket_bytes = int64_t{bucket_mb} << 20;
@@ -159,8 +158,8 @@ class C10dWork : public ProcessGroup::Work {
   }
   [[noreturn]] void fail(const std::string& cause) const {
     FLUXION_CHECK(false, "distributed: rank ", env_.rank, " of ", env_.world_size, ": ", what_,
-                  " failed (another rank died, hung past FLUXION_DIST_TIMEOUT=",
-                  env_.timeout.count() / 1000, " s, or was stopped): ", cause);
+                  " failed (another rank died, hung past FLUXION_DIST_TIMEOUT=", env_.timeout.count() / 1000,
+                  " s, or was stopped): ", cause);
     std::abort();  // not reached
   }
 
@@ -186,8 +185,8 @@ ProcessGroup::ProcessGroup(const DistEnv& env, const torch::Device& device)
     options.timeout = env.timeout;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
   } catch (const std::exception& e) {
-    FLUXION_CHECK(false, "distributed: rank ", env.rank, " of ", env.world_size, ": rendezvous at ", where,
-                  " failed (", first_line(e), ")");
+    FLUXION_CHECK(false, "distributed: rank ", env.rank, " of ", env.world_size, ": rendezvous at ", where, " failed (",
+                  first_line(e), ")");
   }
   auto store = c10::make_intrusive<c10d::PrefixStore>("fluxion", impl_->store);
   try {
@@ -297,7 +296,8 @@ torch::Tensor ProcessGroup::gather_rows(const torch::Tensor& local, const std::s
     if (!root) continue;
     for (int r = 0; r < world; ++r) {
       const int64_t valid = std::clamp<int64_t>(counts[r].item<int64_t>() - offset, 0, rows);
-      if (valid > 0) parts[static_cast<size_t>(r)].push_back(outputs[0][static_cast<size_t>(r)].slice(0, 0, valid).cpu());
+      if (valid > 0)
+        parts[static_cast<size_t>(r)].push_back(outputs[0][static_cast<size_t>(r)].slice(0, 0, valid).cpu());
     }
   }
   if (!root) return {};
@@ -353,8 +353,8 @@ CommandRanks join_command_ranks(const std::string& device_option, const std::str
   ranks.device = device.str();
   if (env.rank != 0 && !std::getenv("FLUXION_LOG")) core::set_log_level(core::LogLevel::warn);
   ranks.group = std::make_unique<ProcessGroup>(env, device);
-  core::log_info("distributed: " + command + " split over " + std::to_string(env.world_size) + " ranks (" +
-                 env.source + ")");
+  core::log_info("distributed: " + command + " split over " + std::to_string(env.world_size) + " ranks (" + env.source +
+                 ")");
   return ranks;
 }
 
@@ -377,7 +377,7 @@ struct GradientSync::Impl {
   std::vector<Slot> slots;
   std::vector<Bucket> buckets;
   std::vector<unsigned> hooks;  // handles, removed with the GradientSync
-  size_t next_launch = 0;  // buckets start in index order on every rank
+  size_t next_launch = 0;       // buckets start in index order on every rank
   bool armed = false;
   std::mutex mutex;  // hooks of CUDA backward run on the device thread
 

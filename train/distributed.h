@@ -41,7 +41,7 @@ struct DistEnv {
   int master_port = 29500;
   std::chrono::milliseconds timeout{600000};
   int64_t bucket_bytes = 25 << 20;  // FLUXION_DIST_BUCKET_MB: gradient bucket size (default 25)
-  std::string source = "none";  // "torchrun", "slurm" or "none"
+  std::string source = "none";      // "torchrun", "slurm" or "none"
   // FLUXION_DIST_FORCE=1: form the process group even for one rank, to check a backend (NCCL on
   // a single GPU) before a multi-GPU run; the work is the single process's.
   bool force_group = false;
@@ -113,8 +113,7 @@ CommandRanks join_command_ranks(const std::string& device_option, const std::str
 // (parameters without a gradient contribute zeros), waits, and writes the averages into .grad.
 class GradientSync {
  public:
-  GradientSync(ProcessGroup& group, std::vector<torch::Tensor> parameters,
-               int64_t bucket_bytes = 25 * 1024 * 1024);
+  GradientSync(ProcessGroup& group, std::vector<torch::Tensor> parameters, int64_t bucket_bytes = 25 * 1024 * 1024);
   ~GradientSync();
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;

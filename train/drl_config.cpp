@@ -26,7 +26,8 @@ void FinetuneConfig::validate() const {
   FLUXION_CHECK(refresh_every >= 0 && grid_images >= 0 && micro_batch >= 0, "negative count in the options");
   FLUXION_CHECK(refresh_anchor == "policy" || refresh_anchor == "base",
                 "--refresh-anchor must be policy or base, got '", refresh_anchor, "'");
-  FLUXION_CHECK(algo == "grpo" || sde_window == 0, "--sde-window is for --algo grpo; reward-grad needs every step "
+  FLUXION_CHECK(algo == "grpo" || sde_window == 0,
+                "--sde-window is for --algo grpo; reward-grad needs every step "
                 "stochastic");
   rollout_options().validate();
 }
@@ -52,11 +53,11 @@ RolloutOptions FinetuneConfig::rollout_options() const {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FinetuneConfig, checkpoint, weights, data, features, out, disc,
                                                 disc_samples, disc_hidden, disc_epochs, disc_patience, disc_batch,
-                                                disc_lr, disc_sampler, disc_sampler_steps, refresh_every, refresh_anchor,
-                                                disc_class_ratio, reward_scale, algo, adv_norm, adv_clip, kl_to_go,
-                                                beta, clip_range, steps, groups, group_size, rollout_steps,
-                                                noise_level, sde_window, inner_epochs, micro_batch, lr, weight_decay,
-                                                grad_clip, ema_decay, seed, device, log_every, ckpt_every,
+                                                disc_lr, disc_sampler, disc_sampler_steps, refresh_every,
+                                                refresh_anchor, disc_class_ratio, reward_scale, algo, adv_norm,
+                                                adv_clip, kl_to_go, beta, clip_range, steps, groups, group_size,
+                                                rollout_steps, noise_level, sde_window, inner_epochs, micro_batch, lr,
+                                                weight_decay, grad_clip, ema_decay, seed, device, log_every, ckpt_every,
                                                 sample_every, keep_checkpoints, grid_images, data_threads)
 
 nlohmann::json to_json(const FinetuneConfig& c) {

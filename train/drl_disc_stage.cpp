@@ -24,7 +24,8 @@ std::shared_ptr<core::Dataset> open_finetune_data(const std::string& spec, int64
 }
 
 LabelledImages draw_real_images(const core::Dataset& data, int64_t n, uint64_t seed, int threads) {
-  FLUXION_CHECK(data.size() >= n, data.describe(), " holds fewer than the ", n, " real images asked for (--disc-samples)");
+  FLUXION_CHECK(data.size() >= n, data.describe(), " holds fewer than the ", n,
+                " real images asked for (--disc-samples)");
   auto gen = core::make_generator(seed);
   auto order = torch::randperm(data.size(), gen, torch::kLong).slice(0, 0, n);
   std::vector<int64_t> indices(order.data_ptr<int64_t>(), order.data_ptr<int64_t>() + n);

@@ -28,7 +28,7 @@ torch::Tensor DiscriminatorHeadImpl::forward(const torch::Tensor& features, cons
   FLUXION_CHECK(features.dim() == 2 && features.size(1) == config_.feature_dim, "discriminator: features of shape ",
                 features.sizes(), " do not fit (B, ", config_.feature_dim, ")");
   auto hidden = torch::gelu(models::linear(fc1, norm->forward(features.to(torch::kFloat))));  // (B, hidden)
-  auto logits = models::linear(fc2, hidden).squeeze(-1);                                   // (B)
+  auto logits = models::linear(fc2, hidden).squeeze(-1);                                      // (B)
   if (class_embed) {
     FLUXION_CHECK(labels.defined() && labels.dim() == 1 && labels.size(0) == features.size(0),
                   "discriminator: a class-conditional head needs one label per feature row");
@@ -85,8 +85,9 @@ DiscriminatorFit train_discriminator(DiscriminatorHead& head, const torch::Tenso
     auto order = torch::randperm(f.size(0), gen, torch::kLong);
     const auto held = std::max<int64_t>(1, static_cast<int64_t>(std::round(f.size(0) * t.holdout_fraction)));
     auto train_idx = order.slice(0, held), held_idx = order.slice(0, 0, held);
-    return std::array<torch::Tensor, 4>{f.index_select(0, train_idx).to(device), y.index_select(0, train_idx).to(device),
-                                        f.index_select(0, held_idx).to(device), y.index_select(0, held_idx).to(device)};
+    return std::array<torch::Tensor, 4>{f.index_select(0, train_idx).to(device),
+                                        y.index_select(0, train_idx).to(device), f.index_select(0, held_idx).to(device),
+                                        y.index_select(0, held_idx).to(device)};
   };
   const auto real = split(real_features.to(torch::kFloat), real_labels.to(torch::kLong));
   const auto base = split(base_features.to(torch::kFloat), base_labels.to(torch::kLong));
@@ -107,7 +108,8 @@ DiscriminatorFit train_discriminator(DiscriminatorHead& head, const torch::Tenso
     for (int64_t step = 0; step < steps_per_epoch; ++step) {
       // the smaller set cycles, so every batch is half real, half base
       auto take = [&](const torch::Tensor& order) {
-        return order.index_select(0, torch::arange(step * half, (step + 1) * half, torch::kLong).to(device).remainder(order.size(0)));
+        return order.index_select(
+            0, torch::arange(step * half, (step + 1) * half, torch::kLong).to(device).remainder(order.size(0)));
       };
       auto ri = take(real_order), bi = take(base_order);
       auto features = torch::cat({real[0].index_select(0, ri), base[0].index_select(0, bi)});

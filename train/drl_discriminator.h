@@ -44,9 +44,9 @@ TORCH_MODULE(DiscriminatorHead);
 struct DiscriminatorTraining {
   double lr = 1e-4;
   double weight_decay = 1e-2;
-  int64_t batch = 256;         // half real, half base
-  int64_t max_epochs = 100;    // epochs over the larger set
-  int64_t patience = 5;        // epochs without a better held-out accuracy before stopping
+  int64_t batch = 256;       // half real, half base
+  int64_t max_epochs = 100;  // epochs over the larger set
+  int64_t patience = 5;      // epochs without a better held-out accuracy before stopping
   double holdout_fraction = 0.1;
   uint64_t seed = 0;
 };

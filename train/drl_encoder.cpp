@@ -134,16 +134,13 @@ std::unique_ptr<FrozenEncoder> make_frozen_encoder(const std::string& text, cons
   const auto spec = metrics::parse_feature_spec(text);
   const auto weights = resolve_weights(spec);
   switch (spec.kind) {
-    case metrics::FeatureKind::fmnist:
-      return std::make_unique<FmnistEncoder>(weights, device);
-    case metrics::FeatureKind::fmnist_resnet:
-      return std::make_unique<FmnistResnetEncoder>(weights, device);
+    case metrics::FeatureKind::fmnist: return std::make_unique<FmnistEncoder>(weights, device);
+    case metrics::FeatureKind::fmnist_resnet: return std::make_unique<FmnistResnetEncoder>(weights, device);
     case metrics::FeatureKind::inception:
     case metrics::FeatureKind::inception_adm:
       return std::make_unique<InceptionEncoder>(weights, spec.kind == metrics::FeatureKind::inception_adm, spec.dims,
                                                 device);
-    case metrics::FeatureKind::dinov2:
-      return std::make_unique<Dinov2Encoder>(weights, device);
+    case metrics::FeatureKind::dinov2: return std::make_unique<Dinov2Encoder>(weights, device);
   }
   fail("--features: unhandled extractor ", text);
 }

@@ -39,8 +39,6 @@ constexpr uint64_t kDiscStream = 5;              // the head's initialisation, s
 constexpr uint64_t kPreviewStream = 6;           // the held-out preview noise
 constexpr uint64_t kRefreshStream = 1ull << 41;  // + step: a refresh's policy samples and head
 
-
-
 std::vector<std::pair<std::string, torch::Tensor>> named(torch::nn::Module& m, bool with_buffers) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& p : m.named_parameters(true)) out.emplace_back(p.key(), p.value());
@@ -54,7 +52,9 @@ std::vector<std::pair<std::string, torch::Tensor>> named(torch::nn::Module& m, b
 class Preview {
  public:
   Preview(const FlowBase& base, const FinetuneConfig& config, int64_t num_classes, const torch::Device& device)
-      : model_(build_flow_model(base, device, false)), device_(device), seed_(core::derive_seed(config.seed, kPreviewStream)) {
+      : model_(build_flow_model(base, device, false)),
+        device_(device),
+        seed_(core::derive_seed(config.seed, kPreviewStream)) {
     const int64_t n = std::max<int64_t>(config.grid_images, 1);
     auto gen = core::make_generator(seed_);
     noise_ = core::randn({n, model_->in_channels(), model_->image_size(), model_->image_size()}, gen).to(device);
@@ -65,7 +65,7 @@ class Preview {
   }
 
   static std::unique_ptr<objectives::ObjectiveSampler> evaluation_sampler(const FlowBase& base,
-                                                                         const FinetuneConfig& config) {
+                                                                          const FinetuneConfig& config) {
     objectives::SamplingRequest request;
     request.sampler.name = config.disc_sampler;
     request.sampler.steps = config.disc_sampler_steps;
@@ -150,8 +150,8 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
   DiscriminatorHead head{nullptr};
   double loaded_accuracy = -1.0;  // of a --disc file (-1: it does not say)
   if (!resume && !config.disc.empty()) head = load_discriminator(config.disc, &disc_features, &loaded_accuracy);
-  if (resume) head = load_discriminator(out + "/" + resumed_state.value("disc", std::string("disc.safetensors")),
-                                        &disc_features);
+  if (resume)
+    head = load_discriminator(out + "/" + resumed_state.value("disc", std::string("disc.safetensors")), &disc_features);
   if (head) {
     FLUXION_CHECK(disc_features.empty() || disc_features == config.features, "the discriminator ",
                   resume ? out : config.disc, " was trained on --features ", disc_features, ", not ", config.features);
@@ -201,8 +201,7 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
   auto fit_against = [&](models::Backbone& model, uint64_t seed, const char* what) {
     const auto real = draw_real_images(*data, config.disc_samples, core::derive_seed(config.seed, kRealStream),
                                        static_cast<int>(config.data_threads));
-    const auto generated =
-        draw_model_samples(model, preview.sampler(), config.disc_samples, num_classes, seed, device);
+    const auto generated = draw_model_samples(model, preview.sampler(), config.disc_samples, num_classes, seed, device);
     auto stage = fit_discriminator_stage(*encoder, real, generated, num_classes, config,
                                          core::derive_seed(seed, kDiscStream), device);
     core::log_info(std::string("discriminator (") + what + "): held-out accuracy " +
@@ -222,7 +221,8 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
     } else {
       result.disc_holdout_accuracy = loaded_accuracy;
       if (loaded_accuracy >= 0)
-        core::append_jsonl(metrics_path, {{"step", 0}, {"disc_holdout_accuracy", loaded_accuracy}, {"disc", config.disc}});
+        core::append_jsonl(metrics_path,
+                           {{"step", 0}, {"disc_holdout_accuracy", loaded_accuracy}, {"disc", config.disc}});
     }
     save_discriminator(out + "/" + disc_file, head, config.features, result.disc_holdout_accuracy);
   }
@@ -230,7 +230,8 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
   // r(x, y) = scale (logit - log(n_d / n_b)); differentiable in x when x requires grad
   const RewardFn reward = [&](const torch::Tensor& x, const torch::Tensor& y) {
     auto features = encoder->encode(x);
-    auto head_labels = num_classes > 0 ? y.to(features.device()) : torch::full({x.size(0)}, -1, torch::kLong).to(features.device());
+    auto head_labels =
+        num_classes > 0 ? y.to(features.device()) : torch::full({x.size(0)}, -1, torch::kLong).to(features.device());
     return discriminator_reward(head, features, head_labels, config.reward_scale) - config.reward_scale * offset;
   };
   if (!checkpoint && config.grid_images > 0) {
@@ -378,8 +379,7 @@ FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
     }
     if (step % config.sample_every == 0 || step == config.steps) {
       if (config.grid_images > 0) {
-        result.last_eval_reward =
-            preview.run(ema.weights(0), reward, out + "/samples/" + step_tag(step) + ".png");
+        result.last_eval_reward = preview.run(ema.weights(0), reward, out + "/samples/" + step_tag(step) + ".png");
         core::append_jsonl(metrics_path, {{"step", step}, {"eval", {{"reward", result.last_eval_reward}}}});
       }
       write_run_report(out);

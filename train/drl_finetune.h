@@ -31,7 +31,7 @@ namespace fluxion::train {
 struct FinetuneResult {
   int64_t steps_done = 0;
   double disc_holdout_accuracy = -1.0;  // of the discriminator the run started with (< 0: unknown)
-  double first_eval_reward = 0.0;      // held-out reward of the base (step 0) and at the end
+  double first_eval_reward = 0.0;       // held-out reward of the base (step 0) and at the end
   double last_eval_reward = 0.0;
   std::string last_checkpoint;
 };

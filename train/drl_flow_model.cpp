@@ -45,10 +45,11 @@ VelocityFn velocity_fn(models::Backbone& model, const FlowBase& base) {
   samplers::ConversionOptions conversion;
   if (prediction == samplers::PredictionType::x) conversion.t_eps = flow.x_pred_t_eps;  // JiT's clamp
   const samplers::Path path(samplers::PathType::linear);
-  return [&model, prediction, conversion, path](const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& y) {
-    auto out = model.forward(x, s, y).to(torch::kFloat);
-    return samplers::to_velocity(out, x, s, path, prediction, conversion);
-  };
+  return
+      [&model, prediction, conversion, path](const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& y) {
+        auto out = model.forward(x, s, y).to(torch::kFloat);
+        return samplers::to_velocity(out, x, s, path, prediction, conversion);
+      };
 }
 
 }  // namespace fluxion::train

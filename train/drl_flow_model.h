@@ -19,9 +19,9 @@ namespace fluxion::train {
 
 struct FlowBase {
   models::ModelConfig model_config;
-  objectives::ModelWeights weights;                 // the base weights and the configs stored with them
+  objectives::ModelWeights weights;                  // the base weights and the configs stored with them
   std::unique_ptr<objectives::Objective> objective;  // the flow objective the base was trained with
-  std::string flow_json;                            // its settings, for the velocity conversion
+  std::string flow_json;                             // its settings, for the velocity conversion
 };
 
 // Reads `path` (weights `which`: ema | model | ...); a file of the wrong family is a one-line

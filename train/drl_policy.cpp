@@ -8,7 +8,8 @@ namespace fluxion::train {
 
 SdeStep flow_sde_step(const torch::Tensor& x, const torch::Tensor& v, double s, double s_next, double noise_level,
                       double s_floor) {
-  FLUXION_CHECK(s_next > s && s >= 0.0 && s_next <= 1.0, "SDE step: need 0 <= s < s_next <= 1, got ", s, " -> ", s_next);
+  FLUXION_CHECK(s_next > s && s >= 0.0 && s_next <= 1.0, "SDE step: need 0 <= s < s_next <= 1, got ", s, " -> ",
+                s_next);
   FLUXION_CHECK(s < 1.0, "SDE step: no stochastic step can start at the data end s = 1");
   FLUXION_CHECK(noise_level > 0.0 && s_floor > 0.0, "SDE step: noise level and s_floor must be positive");
   const double ds = s_next - s;
@@ -68,18 +69,14 @@ torch::Tensor advantages(const torch::Tensor& rewards, const torch::Tensor& grou
   if (r.dim() == 1) r = r.unsqueeze(1);  // (B) -> (B, 1)
   torch::Tensor a;
   switch (norm) {
-    case AdvantageNorm::none:
-      a = r.sum(1);
-      break;
+    case AdvantageNorm::none: a = r.sum(1); break;
     case AdvantageNorm::center: {
       const auto total = r.sum(1);
       a = total - group_moments(total, group_ids).first;
       break;
     }
     case AdvantageNorm::group:
-    case AdvantageNorm::global:
-      a = group_normalised(r.sum(1), group_ids, norm == AdvantageNorm::global);
-      break;
+    case AdvantageNorm::global: a = group_normalised(r.sum(1), group_ids, norm == AdvantageNorm::global); break;
     case AdvantageNorm::gdpo: {
       a = torch::zeros({r.size(0)}, r.options());
       for (int64_t k = 0; k < r.size(1); ++k) a = a + group_normalised(r.select(1, k).contiguous(), group_ids, false);

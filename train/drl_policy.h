@@ -17,8 +17,8 @@
 namespace fluxion::train {
 
 struct SdeStep {
-  torch::Tensor mean;   // (B, ...)
-  double std = 0.0;     // sigma sqrt(ds)
+  torch::Tensor mean;  // (B, ...)
+  double std = 0.0;    // sigma sqrt(ds)
   double sigma = 0.0;
 };
 
@@ -42,7 +42,8 @@ AdvantageNorm parse_advantage_norm(const std::string& name);  // none | center |
 //   gdpo:   each reward column group-normalised on its own, then summed and normalised over the
 //           batch, so that one reward's scale cannot drown the others
 // then clipped to [-clip, clip] (Flow-GRPO: 5).
-torch::Tensor advantages(const torch::Tensor& rewards, const torch::Tensor& groups, AdvantageNorm norm, double clip = 5.0);
+torch::Tensor advantages(const torch::Tensor& rewards, const torch::Tensor& groups, AdvantageNorm norm,
+                         double clip = 5.0);
 
 // PPO's clipped surrogate, mean over the batch: max(-A rho, -A clip(rho, 1 - eps, 1 + eps)),
 // rho = exp(log_prob - old_log_prob).

@@ -9,8 +9,8 @@ namespace fluxion::train {
 void RolloutOptions::validate() const {
   FLUXION_CHECK(steps >= 2, "--rollout-steps must be at least 2, got ", steps);
   FLUXION_CHECK(noise_level > 0.0, "--noise-level must be positive, got ", noise_level);
-  FLUXION_CHECK(sde_window >= 0 && sde_window <= steps, "--sde-window must be in 0..", steps, " (--rollout-steps), got ",
-                sde_window);
+  FLUXION_CHECK(sde_window >= 0 && sde_window <= steps, "--sde-window must be in 0..", steps,
+                " (--rollout-steps), got ", sde_window);
   FLUXION_CHECK(window_begin >= 0 && window_begin + sde_window <= steps, "SDE window ", window_begin, "..",
                 window_begin + sde_window, " does not fit ", steps, " steps");
 }
@@ -51,14 +51,15 @@ Trajectory rollout(const VelocityFn& policy, const torch::Tensor& labels, const 
     auto next = step.mean + step.std * noise;  // (B, ...) ~ N(mean, std^2)
     log_probs.push_back(sde_log_prob(next, step));
     if (base) {
-      const auto base_step = grid_sde_step(x, (*base)(x, samplers::time_like(s, x), labels).to(torch::kFloat), k, options);
+      const auto base_step =
+          grid_sde_step(x, (*base)(x, samplers::time_like(s, x), labels).to(torch::kFloat), k, options);
       kls.push_back((step.mean - base_step.mean).pow(2).flatten(1).sum(1) / (2.0 * step.std * step.std));  // (B)
     }
     out.sde_steps.push_back(k);
     out.states.push_back(next);
   }
   out.log_probs = log_probs.empty() ? torch::zeros({z.size(0), 0}) : torch::stack(log_probs, 1);  // (B, n_sde)
-  if (base) out.step_kls = kls.empty() ? torch::zeros({z.size(0), 0}) : torch::stack(kls, 1);    // (B, n_sde)
+  if (base) out.step_kls = kls.empty() ? torch::zeros({z.size(0), 0}) : torch::stack(kls, 1);     // (B, n_sde)
   return out;
 }
 

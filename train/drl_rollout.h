@@ -22,19 +22,16 @@
 namespace fluxion::train {
 
 // The policy's velocity at (x (B, ...), s (B), y (B)) -> (B, ...), in the s = 0 noise convention.
-using VelocityFn =
-    std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& y)>;
+using VelocityFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& y)>;
 
 struct RolloutOptions {
-  int64_t steps = 10;          // K, the uniform grid's steps (Flow-GRPO's T_train)
-  double noise_level = 0.7;    // a (Flow-GRPO's default; sqrt(2) is memoryless)
-  int64_t sde_window = 0;      // 0: every step stochastic; W > 0: W consecutive stochastic steps
-  int64_t window_begin = 0;    // first stochastic step when sde_window > 0
+  int64_t steps = 10;        // K, the uniform grid's steps (Flow-GRPO's T_train)
+  double noise_level = 0.7;  // a (Flow-GRPO's default; sqrt(2) is memoryless)
+  int64_t sde_window = 0;    // 0: every step stochastic; W > 0: W consecutive stochastic steps
+  int64_t window_begin = 0;  // first stochastic step when sde_window > 0
 
   void validate() const;  // throws fluxion::Error naming the bad option
-  bool stochastic(int64_t k) const {
-    return sde_window == 0 || (k >= window_begin && k < window_begin + sde_window);
-  }
+  bool stochastic(int64_t k) const { return sde_window == 0 || (k >= window_begin && k < window_begin + sde_window); }
 };
 
 // Flow-GRPO's window placement: a start drawn uniformly in [0, max(0, K/2 - W)] from `gen`
@@ -59,8 +56,8 @@ struct Trajectory {
 // Rolls the policy out from z (B, C, H, W) with labels (B), without gradients; the SDE noise is
 // drawn from `gen` (one (B, C, H, W) draw per stochastic step, in step order). With `base`, each
 // stochastic step's Gaussian KL to the base's step is recorded too (one more forward per step).
-Trajectory rollout(const VelocityFn& policy, const torch::Tensor& labels, const torch::Tensor& z,
-                   at::Generator& gen, const RolloutOptions& options, const VelocityFn* base = nullptr);
+Trajectory rollout(const VelocityFn& policy, const torch::Tensor& labels, const torch::Tensor& z, at::Generator& gen,
+                   const RolloutOptions& options, const VelocityFn* base = nullptr);
 
 // Group rollouts: `groups` class labels (cycling 0..num_classes-1, or the null label for an
 // unconditional model, num_classes == 0), `group_size` samples each, labels (groups * G) in

@@ -11,7 +11,7 @@ torch::Tensor kl_penalised_returns(const torch::Tensor& rewards, const Trajector
   const auto& kls = trajectory.step_kls;  // (B, n)
   FLUXION_CHECK(rewards.dim() == 1 && rewards.size(0) == kls.size(0), "one reward per trajectory needed");
   // KL of the steps after k: the reversed cumulative sum, shifted by one
-  auto after = kls.flip({1}).cumsum(1).flip({1}) - kls;  // (B, n)
+  auto after = kls.flip({1}).cumsum(1).flip({1}) - kls;                      // (B, n)
   return rewards.to(kls.device(), kls.dtype()).unsqueeze(1) - beta * after;  // rewards may come from the host
 }
 
@@ -20,9 +20,9 @@ UpdateStats grpo_backward(const VelocityFn& policy, const VelocityFn& base, cons
   const int64_t batch = trajectory.labels.size(0);
   const int64_t n_sde = static_cast<int64_t>(trajectory.sde_steps.size());
   FLUXION_CHECK(n_sde > 0, "grpo: the trajectory has no stochastic step to train on");
-  FLUXION_CHECK((advantages.dim() == 1 || (advantages.dim() == 2 && advantages.size(1) == n_sde)) &&
-                    advantages.size(0) == batch,
-                "grpo: advantages must be (B) or (B, stochastic steps), got ", advantages.sizes());
+  FLUXION_CHECK(
+      (advantages.dim() == 1 || (advantages.dim() == 2 && advantages.size(1) == n_sde)) && advantages.size(0) == batch,
+      "grpo: advantages must be (B) or (B, stochastic steps), got ", advantages.sizes());
   const int64_t micro = grpo.micro_batch > 0 ? std::min(grpo.micro_batch, batch) : batch;
   UpdateStats stats;
   double clipped = 0.0;

@@ -44,9 +44,9 @@ namespace fluxion::train {
 using RewardFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& y)>;
 
 struct GrpoOptions {
-  double beta = 1.0;          // KL coefficient
-  double clip_range = 1e-4;   // PPO's epsilon (Flow-GRPO: tiny, because log pi is a mean over dims)
-  int64_t micro_batch = 0;    // samples per forward pass (0: the whole batch)
+  double beta = 1.0;         // KL coefficient
+  double clip_range = 1e-4;  // PPO's epsilon (Flow-GRPO: tiny, because log pi is a mean over dims)
+  int64_t micro_batch = 0;   // samples per forward pass (0: the whole batch)
 };
 
 // (B, n_sde): step k's return r - beta sum_{j > k} KL_j from rewards (B) and the trajectory's

@@ -6,14 +6,12 @@
 
 namespace fluxion::train {
 
-EmaSet::EmaSet(const std::vector<std::pair<std::string, torch::Tensor>>& weights,
-               std::vector<double> decays)
+EmaSet::EmaSet(const std::vector<std::pair<std::string, torch::Tensor>>& weights, std::vector<double> decays)
     : decays_(std::move(decays)) {
   torch::NoGradGuard no_grad;
   for (const auto& [name, w] : weights) names_.push_back(name);
   for (size_t i = 0; i < decays_.size(); ++i) {
-    FLUXION_CHECK(decays_[i] >= 0.0 && decays_[i] < 1.0, "EMA decay must be in [0, 1), got ",
-                  decays_[i]);
+    FLUXION_CHECK(decays_[i] >= 0.0 && decays_[i] < 1.0, "EMA decay must be in [0, 1), got ", decays_[i]);
     std::vector<torch::Tensor> copy;
     for (const auto& [name, w] : weights) copy.push_back(w.detach().clone());
     averages_.push_back(std::move(copy));
@@ -60,9 +58,8 @@ void EmaSet::load(size_t index, const core::TensorMap& tensors, const std::strin
   for (size_t j = 0; j < names_.size(); ++j) {
     auto it = tensors.find(names_[j]);
     FLUXION_CHECK(it != tensors.end(), source, ": EMA '", prefix(index), "' lacks '", names_[j], "'");
-    FLUXION_CHECK(it->second.sizes() == averages_[index][j].sizes(), source, ": EMA tensor '",
-                  names_[j], "' has shape ", it->second.sizes(), ", expected ",
-                  averages_[index][j].sizes());
+    FLUXION_CHECK(it->second.sizes() == averages_[index][j].sizes(), source, ": EMA tensor '", names_[j],
+                  "' has shape ", it->second.sizes(), ", expected ", averages_[index][j].sizes());
     averages_[index][j].copy_(it->second);
   }
 }

@@ -13,8 +13,7 @@ namespace fluxion::train {
 
 class EmaSet {
  public:
-  EmaSet(const std::vector<std::pair<std::string, torch::Tensor>>& weights,
-         std::vector<double> decays);
+  EmaSet(const std::vector<std::pair<std::string, torch::Tensor>>& weights, std::vector<double> decays);
 
   void update(const std::vector<std::pair<std::string, torch::Tensor>>& weights);
   const std::vector<double>& decays() const { return decays_; }

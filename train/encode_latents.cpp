@@ -53,7 +53,8 @@ std::shared_ptr<core::Dataset> open_images(const EncodeConfig& c) {
 EncodeResult encode_latents(const EncodeConfig& c) {
   FLUXION_CHECK(!c.vae.empty(), "encode: --vae WEIGHTS is required");
   FLUXION_CHECK(!c.output.empty(), "encode: -o OUTPUT (.npz or a folder) is required");
-  FLUXION_CHECK(c.batch > 0 && c.shard_size > 0 && c.image_size > 0, "encode: batch, shard size and image size must be positive");
+  FLUXION_CHECK(c.batch > 0 && c.shard_size > 0 && c.image_size > 0,
+                "encode: batch, shard size and image size must be positive");
   const bool single_file = ends_with(c.output, ".npz");
   const bool root = core::is_root(c.ranks);
   const auto device = core::resolve_device(c.device);
@@ -72,7 +73,8 @@ EncodeResult encode_latents(const EncodeConfig& c) {
   if (!single_file && root) {
     fs::create_directories(c.output);
     auto meta = models::vae_config_to_json(vae->config());
-    core::write_file_atomically((fs::path(c.output) / "vae.json").string(), [&](std::ostream& out) { out << meta << "\n"; });
+    core::write_file_atomically((fs::path(c.output) / "vae.json").string(),
+                                [&](std::ostream& out) { out << meta << "\n"; });
   }
   // Shards finished by an earlier run, as rank 0 sees its folder.
   auto kept = torch::zeros({shards}, torch::kLong);
@@ -130,7 +132,8 @@ EncodeResult encode_latents(const EncodeConfig& c) {
         progress.update(batch_labels.size(0));
       }
     }
-    core::ArrayMap arrays{{"moments", torch::cat(moments)}, {"labels", torch::cat(labels)}, {"flipped", torch::cat(flipped)}};
+    core::ArrayMap arrays{
+        {"moments", torch::cat(moments)}, {"labels", torch::cat(labels)}, {"flipped", torch::cat(flipped)}};
     if (c.ranks) {
       for (auto& [name, array] : arrays) array = c.ranks->gather_rows(array, "encode (gathering " + name + ")");
     }

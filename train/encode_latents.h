@@ -20,19 +20,19 @@
 namespace fluxion::train {
 
 struct EncodeConfig {
-  std::string images;          // dataset spec (a class-folder tree such as ImageNet's train/)
-  std::string vae;             // AutoencoderKL weights (.safetensors, diffusers names)
-  std::string vae_config;      // diffusers config.json ("" : the SD-VAE, sd-vae-ft-ema/mse)
-  std::string output;          // FILE.npz or a folder of shards
+  std::string images;      // dataset spec (a class-folder tree such as ImageNet's train/)
+  std::string vae;         // AutoencoderKL weights (.safetensors, diffusers names)
+  std::string vae_config;  // diffusers config.json ("" : the SD-VAE, sd-vae-ft-ema/mse)
+  std::string output;      // FILE.npz or a folder of shards
   int64_t image_size = 256;
-  std::string crop = "adm";    // adm (ADM/SiT center_crop_arr) | resize (shorter side + centre crop)
-  bool flip = false;           // also encode each image's horizontal mirror (2N entries)
+  std::string crop = "adm";  // adm (ADM/SiT center_crop_arr) | resize (shorter side + centre crop)
+  bool flip = false;         // also encode each image's horizontal mirror (2N entries)
   int64_t batch = 32;
   int64_t shard_size = 10000;  // images per shard in folder output
   int64_t limit = 0;           // only the first N images (0: all)
   std::string device = "auto";
-  std::string precision = "auto";  // auto (bf16 on CUDA) | fp32 | bf16
-  int threads = 0;                 // decoding threads (0: all cores)
+  std::string precision = "auto";    // auto (bf16 on CUDA) | fp32 | bf16
+  int threads = 0;                   // decoding threads (0: all cores)
   core::RankGroup* ranks = nullptr;  // null: one process
 };
 

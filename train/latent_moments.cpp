@@ -76,7 +76,8 @@ LatentMoments load_latent_moments(const std::string& path) {
     std::sort(shards.begin(), shards.end());
     FLUXION_CHECK(!shards.empty(), path, ": no moments-*.npz shards (write them with `fluxion encode -o ", path, "`)");
     const auto config_path = (fs::path(path) / "vae.json").string();
-    FLUXION_CHECK(fs::is_regular_file(config_path), path, ": vae.json is missing (the VAE config `fluxion encode` writes)");
+    FLUXION_CHECK(fs::is_regular_file(config_path), path,
+                  ": vae.json is missing (the VAE config `fluxion encode` writes)");
     config_json = read_text(config_path);
     for (const auto& shard : shards) read_archive(shard, moments, labels, nullptr);
   } else {

@@ -13,9 +13,9 @@
 namespace fluxion::train {
 
 struct LatentMoments {
-  torch::Tensor moments;  // float32 (N, 2L, h, w): posterior mean, then log-variance (diffusers)
-  torch::Tensor labels;   // int64 (N); -1 where the images had no class
-  models::VaeConfig vae;  // the encoder's config: scaling and shift factors, downsampling
+  torch::Tensor moments;    // float32 (N, 2L, h, w): posterior mean, then log-variance (diffusers)
+  torch::Tensor labels;     // int64 (N); -1 where the images had no class
+  models::VaeConfig vae;    // the encoder's config: scaling and shift factors, downsampling
   int64_t num_classes = 0;  // max label + 1 (0: unlabelled)
   std::string source;
 

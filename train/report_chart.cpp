@@ -49,7 +49,8 @@ std::vector<double> nice_ticks(double lo, double hi, int count) {
     if (step >= raw) break;
   }
   std::vector<double> ticks;
-  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);
+  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);
   return ticks;
 }
 
@@ -78,10 +79,11 @@ std::string render_chart(const Chart& chart) {
       }
   std::ostringstream svg;
   svg << "<figure class='chart'><figcaption>" << html_escape(chart.title) << "</figcaption>"
-      << "<svg xmlns='http://www.w3.org/2000/svg' width='" << kWidth << "' height='" << kHeight
-      << "' viewBox='0 0 " << kWidth << " " << kHeight << "' role='img' aria-label='" << html_escape(chart.title) << "'>";
+      << "<svg xmlns='http://www.w3.org/2000/svg' width='" << kWidth << "' height='" << kHeight << "' viewBox='0 0 "
+      << kWidth << " " << kHeight << "' role='img' aria-label='" << html_escape(chart.title) << "'>";
   if (points == 0) {
-    svg << "<text x='" << kWidth / 2 << "' y='" << kHeight / 2 << "' text-anchor='middle' fill='#888'>no data yet</text></svg></figure>";
+    svg << "<text x='" << kWidth / 2 << "' y='" << kHeight / 2
+        << "' text-anchor='middle' fill='#888'>no data yet</text></svg></figure>";
     return svg.str();
   }
   if (x1 <= x0) x1 = x0 + 1;
@@ -126,15 +128,18 @@ std::string render_chart(const Chart& chart) {
     for (const auto& [x, y] : s.points)
       if (usable(y)) shown.emplace_back(x, y_of(y));
     if (shown.size() == 1) {
-      svg << "<circle cx='" << px(shown[0].first) << "' cy='" << py(shown[0].second) << "' r='3' fill='" << s.color << "'/>";
+      svg << "<circle cx='" << px(shown[0].first) << "' cy='" << py(shown[0].second) << "' r='3' fill='" << s.color
+          << "'/>";
     } else if (!shown.empty()) {
-      svg << "<polyline class='series' fill='none' stroke='" << s.color << "' stroke-width='" << s.width << "' points='";
+      svg << "<polyline class='series' fill='none' stroke='" << s.color << "' stroke-width='" << s.width
+          << "' points='";
       for (const auto& [x, y] : shown) svg << px(x) << "," << py(y) << " ";
       svg << "'><title>" << html_escape(s.name) << "</title></polyline>";
     }
     if (chart.series.size() > 1) {
       svg << "<rect x='" << legend_x << "' y='" << kTop + 6 << "' width='10' height='3' fill='" << s.color
-          << "'/><text x='" << legend_x + 14 << "' y='" << kTop + 11 << "' font-size='11'>" << html_escape(s.name) << "</text>";
+          << "'/><text x='" << legend_x + 14 << "' y='" << kTop + 11 << "' font-size='11'>" << html_escape(s.name)
+          << "</text>";
       legend_x += 24 + 7.0 * s.name.size();
     }
   }

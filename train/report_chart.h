@@ -9,7 +9,7 @@ namespace fluxion::train {
 
 struct ChartSeries {
   std::string name;
-  std::string color;  // CSS colour
+  std::string color;                              // CSS colour
   std::vector<std::pair<double, double>> points;  // (x, y), x increasing
   double width = 1.5;
 };

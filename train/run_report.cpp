@@ -18,9 +18,9 @@ namespace fs = std::filesystem;
 using Points = std::vector<std::pair<double, double>>;
 
 struct RunLog {
-  std::map<std::string, Points> series;        // loss, lr, grad_norm, images_per_s, memory_mb
-  std::map<std::string, Points> evaluations;   // fd, kid, ... from "eval" objects
-  nlohmann::json last;                         // the last training line
+  std::map<std::string, Points> series;       // loss, lr, grad_norm, images_per_s, memory_mb
+  std::map<std::string, Points> evaluations;  // fd, kid, ... from "eval" objects
+  nlohmann::json last;                        // the last training line
 };
 
 RunLog read_metrics(const std::string& path) {
@@ -60,8 +60,10 @@ std::string summary(const RunLog& log) {
   // a window whose steps were all skipped (--on-nonfinite skip) logs a null loss
   auto number = [&](const char* key) { return log.last.contains(key) && log.last[key].is_number(); };
   if (number("loss")) s << " &middot; loss " << log.last["loss"].get<double>();
-  if (number("images_per_s")) s << " &middot; " << static_cast<int64_t>(log.last["images_per_s"].get<double>()) << " img/s";
-  if (number("elapsed_s")) s << " &middot; " << static_cast<int64_t>(log.last["elapsed_s"].get<double>()) << " s elapsed";
+  if (number("images_per_s"))
+    s << " &middot; " << static_cast<int64_t>(log.last["images_per_s"].get<double>()) << " img/s";
+  if (number("elapsed_s"))
+    s << " &middot; " << static_cast<int64_t>(log.last["elapsed_s"].get<double>()) << " s elapsed";
   s << "</p>";
   return s.str();
 }
@@ -93,22 +95,35 @@ void write_run_report(const std::string& run_dir) {
   };
   std::vector<Chart> charts;
   const auto loss = series("loss");
-  charts.push_back({"Training loss", "step", "loss", true,
+  charts.push_back({"Training loss",
+                    "step",
+                    "loss",
+                    true,
                     {{"raw", "#9ecae1", loss, 1.0}, {"smoothed (0.9)", "#08519c", smooth(loss, 0.9), 2.0}}});
   charts.push_back({"Learning rate", "step", "learning rate", false, {{"lr", "#2ca02c", series("lr")}}});
-  charts.push_back({"Gradient norm (before clipping)", "step", "global L2 norm", true,
+  charts.push_back({"Gradient norm (before clipping)",
+                    "step",
+                    "global L2 norm",
+                    true,
                     {{"grad norm", "#d62728", series("grad_norm")}}});
   charts.push_back({"Throughput", "step", "images / s", false, {{"images/s", "#9467bd", series("images_per_s")}}});
   if (!series("memory_mb").empty())
     charts.push_back({"Memory", "step", "MiB", false, {{"memory", "#8c564b", series("memory_mb")}}});
   // DRL finetuning runs (train/drl_finetune.h) log these as well
   if (!series("reward").empty())
-    charts.push_back({"Reward (discriminator logit, rollouts)", "step", "mean reward", false,
-                      {{"reward", "#17becf", series("reward"), 1.0}, {"smoothed (0.9)", "#0b6e79", smooth(series("reward"), 0.9), 2.0}}});
+    charts.push_back({"Reward (discriminator logit, rollouts)",
+                      "step",
+                      "mean reward",
+                      false,
+                      {{"reward", "#17becf", series("reward"), 1.0},
+                       {"smoothed (0.9)", "#0b6e79", smooth(series("reward"), 0.9), 2.0}}});
   if (!series("kl").empty())
     charts.push_back({"KL to the base (per dimension)", "step", "KL", false, {{"kl", "#bcbd22", series("kl")}}});
   if (!series("disc_acc").empty())
-    charts.push_back({"Discriminator accuracy on policy samples", "step", "share called generated", false,
+    charts.push_back({"Discriminator accuracy on policy samples",
+                      "step",
+                      "share called generated",
+                      false,
                       {{"accuracy", "#e377c2", series("disc_acc")}}});
   for (const auto& [name, points] : log.evaluations)
     charts.push_back({"Evaluation: " + name, "step", name, false, {{name, "#ff7f0e", points, 2.0}}});
@@ -126,10 +141,11 @@ void write_run_report(const std::string& run_dir) {
           ".charts{display:flex;flex-wrap:wrap;gap:12px}figure.chart{margin:0}"
           "figcaption{font-weight:bold;margin:4px 0}pre{background:#f6f6f6;padding:8px;overflow:auto}</style>"
           "</head><body>\n<h1>fluxion run</h1>\n<p>"
-       << html_escape(run_dir) << "</p>\n" << summary(log) << "\n<h2>Training</h2>\n<div class='charts'>\n";
+       << html_escape(run_dir) << "</p>\n"
+       << summary(log) << "\n<h2>Training</h2>\n<div class='charts'>\n";
   for (const auto& chart : charts) html << render_chart(chart) << "\n";
-  html << "</div>\n<h2>Samples (fixed noise and labels, EMA weights)</h2>\n" << grid_slider(grids)
-       << "<h2>Configuration</h2>\n<pre id='config'>";
+  html << "</div>\n<h2>Samples (fixed noise and labels, EMA weights)</h2>\n"
+       << grid_slider(grids) << "<h2>Configuration</h2>\n<pre id='config'>";
   const auto config = read_text(fs::path(run_dir) / "config.json");
   try {
     html << html_escape(config.empty() ? "(no config.json)" : nlohmann::json::parse(config).dump(2));

@@ -21,9 +21,8 @@ class RunSampler {
   // `objective` (with its state: Dale's prior) must be fitted or loaded already; the sampler it
   // gives is kept, not the objective. `latent_vae`: the config of latent data's VAE (null for
   // images); its weights come from config.vae, and without them nothing can be decoded.
-  RunSampler(const models::ModelConfig& model_config, const TrainConfig& config,
-             const objectives::Objective& objective, const torch::Device& device,
-             const models::VaeConfig* latent_vae = nullptr);
+  RunSampler(const models::ModelConfig& model_config, const TrainConfig& config, const objectives::Objective& objective,
+             const torch::Device& device, const models::VaeConfig* latent_vae = nullptr);
 
   // False for a latent run without --vae (a warning was logged).
   bool can_sample() const { return !undecodable_; }

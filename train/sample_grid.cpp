@@ -8,8 +8,8 @@ namespace fluxion::train {
 SampleGrid::SampleGrid(RunSampler& sampler, int64_t images, int64_t num_classes, int64_t null_label, uint64_t seed)
     : sampler_(sampler), seed_(seed) {
   auto gen = core::make_generator(seed, torch::kCPU);
-  noise_ = core::randn({images, sampler.channels(), sampler.image_size(), sampler.image_size()}, gen)
-               .to(sampler.device());
+  noise_ =
+      core::randn({images, sampler.channels(), sampler.image_size(), sampler.image_size()}, gen).to(sampler.device());
   labels_ = num_classes > 0 ? torch::arange(images, torch::kLong).remainder(num_classes)
                             : torch::full({images}, null_label, torch::kLong);
   labels_ = labels_.to(sampler.device());

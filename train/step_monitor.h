@@ -20,8 +20,8 @@ class StepMonitor {
   void add(int64_t step, const StepStats& stats);
 
   struct Window {
-    int64_t steps = 0;          // finite steps in the window
-    double mean_loss = 0.0;     // over those steps (NaN when there were none)
+    int64_t steps = 0;       // finite steps in the window
+    double mean_loss = 0.0;  // over those steps (NaN when there were none)
     double mean_grad_norm = 0.0;
   };
   // The window since the last take(), which starts a new one.
@@ -29,14 +29,14 @@ class StepMonitor {
 
   struct NonFinite {
     int64_t step = 0;
-    double loss = 0.0;       // may be finite when the gradient norm was not
+    double loss = 0.0;  // may be finite when the gradient norm was not
     double grad_norm = 0.0;
   };
   // The first non-finite step recorded, if any.
   std::optional<NonFinite> first_nonfinite() const;
 
  private:
-  torch::Tensor loss_sum_, norm_sum_, finite_steps_;        // float64, this window
+  torch::Tensor loss_sum_, norm_sum_, finite_steps_;                // float64, this window
   torch::Tensor first_bad_step_, first_bad_loss_, first_bad_norm_;  // float64; step 0: none yet
 };
 

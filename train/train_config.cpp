@@ -9,8 +9,7 @@ void TrainConfig::validate() const {
   objective.validate();
   FLUXION_CHECK(steps > 0, "--steps must be positive, got ", steps);
   FLUXION_CHECK(batch > 0, "--batch must be positive, got ", batch);
-  FLUXION_CHECK(grad_accum > 0 && batch % grad_accum == 0, "--grad-accum ", grad_accum,
-                " must divide --batch ", batch);
+  FLUXION_CHECK(grad_accum > 0 && batch % grad_accum == 0, "--grad-accum ", grad_accum, " must divide --batch ", batch);
   FLUXION_CHECK(image_size > 0, "--image-size must be positive, got ", image_size);
   FLUXION_CHECK(crop == "resize" || crop == "adm", "--crop must be resize or adm, got '", crop, "'");
   FLUXION_CHECK(on_nonfinite == "stop" || on_nonfinite == "skip", "--on-nonfinite must be stop or skip, got '",
@@ -26,14 +25,13 @@ void TrainConfig::validate() const {
 // One field list serves both directions; keys are the member names, and keys a JSON object lacks
 // keep the struct's defaults (older checkpoints, hand-written configs). The objective's keys are
 // read and written by objectives/objective_config.h.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, data,
-                                                image_size, crop, data_threads, vae, vae_config, steps, batch, grad_accum, lr, beta1,
-                                                beta2, weight_decay, adam_eps, warmup, lr_schedule, final_lr,
-                                                grad_clip, ema_decays, on_nonfinite, seed, device, precision,
-                                                out, log_every, ckpt_every, sample_every, keep_checkpoints,
-                                                grid_images, grid_sampler, grid_steps, grid_cfg,
-                                                grid_level_stride, eval_every, eval_samples, eval_features,
-                                                eval_ref)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, data, image_size, crop, data_threads,
+                                                vae, vae_config, steps, batch, grad_accum, lr, beta1, beta2,
+                                                weight_decay, adam_eps, warmup, lr_schedule, final_lr, grad_clip,
+                                                ema_decays, on_nonfinite, seed, device, precision, out, log_every,
+                                                ckpt_every, sample_every, keep_checkpoints, grid_images, grid_sampler,
+                                                grid_steps, grid_cfg, grid_level_stride, eval_every, eval_samples,
+                                                eval_features, eval_ref)
 
 nlohmann::json to_json(const TrainConfig& c) {
   nlohmann::json j;

@@ -44,11 +44,11 @@ struct TrainConfig {
   int64_t warmup = 200;
   std::string lr_schedule = "constant";  // constant | cosine | linear
   double final_lr = 0.0;
-  double grad_clip = 1.0;               // 0 disables
+  double grad_clip = 1.0;  // 0 disables
   // 0.995 (half-life 140 steps) suits runs of a few thousand steps: with 0.999 the average of a
   // 1,500-step run still holds 22% of the initial weights (a zero last layer) and samples noise.
   std::vector<double> ema_decays{0.995};
-  std::string on_nonfinite = "stop";    // stop | skip
+  std::string on_nonfinite = "stop";  // stop | skip
   // Runtime
   uint64_t seed = 0;
   std::string device = "auto";
@@ -57,7 +57,7 @@ struct TrainConfig {
   int64_t log_every = 25;
   int64_t ckpt_every = 1000;
   int64_t sample_every = 1000;
-  int64_t keep_checkpoints = 3;    // step-*.safetensors kept besides last (0 keeps all)
+  int64_t keep_checkpoints = 3;  // step-*.safetensors kept besides last (0 keeps all)
   // The sample grid written every sample_every steps (fixed noise and labels)
   int64_t grid_images = 100;
   std::string grid_sampler = "heun";

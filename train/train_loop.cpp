@@ -131,13 +131,15 @@ void TrainLoop::evaluate() {
   const auto start = std::chrono::steady_clock::now();
   const double fd = run_.eval->fd(run_.train_step->ema().weights(0));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string name = "fd (" + run_.eval->features() + ", " + std::to_string(run_.config.eval_samples) + " samples)";
+  const std::string name =
+      "fd (" + run_.eval->features() + ", " + std::to_string(run_.config.eval_samples) + " samples)";
   core::append_jsonl(run_.paths.metrics_path, {{"step", run_.step}, {"eval", {{name, fd}}}, {"eval_s", seconds}});
   core::log_info("step " + std::to_string(run_.step) + ": " + name + " " + std::to_string(fd) + " (" +
                  std::to_string(seconds).substr(0, 5) + " s)");
   write_run_report(run_.paths.out);
   // the evaluation's time is not the training's
-  window_start_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+  window_start_ +=
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 void TrainLoop::stop_if_nonfinite() {

@@ -34,8 +34,7 @@ TrainStep::TrainStep(models::Backbone& model, const TrainConfig& config)
       optimizer_(trainable_, {config.lr, config.beta1, config.beta2, config.adam_eps, config.weight_decay}),
       ema_(weights_, config.ema_decays) {}
 
-torch::Tensor TrainStep::backward(const std::function<torch::Tensor(int64_t)>& micro_loss,
-                                 int64_t micro_batches) {
+torch::Tensor TrainStep::backward(const std::function<torch::Tensor(int64_t)>& micro_loss, int64_t micro_batches) {
   torch::Tensor loss;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
     auto l = micro_loss(micro);

@@ -16,8 +16,8 @@
 namespace fluxion::train {
 
 struct TrainResult {
-  int64_t steps_done = 0;     // total steps of the run at the end
-  double final_loss = 0.0;    // mean loss of the last logging window
+  int64_t steps_done = 0;   // total steps of the run at the end
+  double final_loss = 0.0;  // mean loss of the last logging window
   double images_per_second = 0.0;
   std::string last_checkpoint;
 };

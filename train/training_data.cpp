@@ -15,8 +15,7 @@ constexpr uint64_t kLatentNoiseStream = 11;  // derive_seed(seed ^ stream, posit
 class ImageData final : public TrainingData {
  public:
   ImageData(std::shared_ptr<core::Dataset> dataset, int64_t batch, uint64_t seed, int threads)
-      : dataset_(std::move(dataset)),
-        batcher_(dataset_, batch, seed, /*shuffle=*/true, /*drop_last=*/true, threads) {}
+      : dataset_(std::move(dataset)), batcher_(dataset_, batch, seed, /*shuffle=*/true, /*drop_last=*/true, threads) {}
   std::string describe() const override { return dataset_->describe(); }
   int64_t channels() const override { return dataset_->channels(); }
   int64_t side() const override { return dataset_->height(); }
@@ -52,8 +51,8 @@ class LatentData final : public TrainingData {
     const auto indices = order_.next();
     const int64_t global = order_.position() - start;
     const int64_t first = global * rank_ / world_size_;
-    auto gen = core::make_generator(core::derive_seed(seed_ ^ kLatentNoiseStream, static_cast<uint64_t>(start)),
-                                    torch::kCPU);
+    auto gen =
+        core::make_generator(core::derive_seed(seed_ ^ kLatentNoiseStream, static_cast<uint64_t>(start)), torch::kCPU);
     const auto& m = latents_.moments;
     auto eps = core::randn({global, latents_.latent_channels(), m.size(2), m.size(3)}, gen)
                    .narrow(0, first, static_cast<int64_t>(indices.size()));

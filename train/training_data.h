@@ -24,10 +24,10 @@ class TrainingData {
   virtual ~TrainingData() = default;
   virtual std::string describe() const = 0;
   virtual int64_t channels() const = 0;
-  virtual int64_t side() const = 0;  // S: the model's input size
+  virtual int64_t side() const = 0;         // S: the model's input size
   virtual int64_t num_classes() const = 0;  // 0 when unlabelled
-  virtual Batch next() = 0;  // this rank's part of the next global (micro-)batch
-  virtual int64_t position() const = 0;  // examples consumed since the start (global)
+  virtual Batch next() = 0;                 // this rank's part of the next global (micro-)batch
+  virtual int64_t position() const = 0;     // examples consumed since the start (global)
   virtual void set_position(int64_t position) = 0;
   virtual void set_shard(int rank, int world_size) = 0;
   // The images behind the batches, for objectives that fit a state on the data (Dale's prior);

@@ -55,7 +55,8 @@ TrainingEval::TrainingEval(RunSampler& sampler, const TrainConfig& config, int64
       features_(resolve_eval_features(config)),
       device_(sampler.device()) {
   const std::string ref = config.eval_ref.empty() ? config.data : config.eval_ref;
-  FLUXION_CHECK(!starts_with(ref, "latents:"), "--eval-every: the reference must be images; latent data needs "
+  FLUXION_CHECK(!starts_with(ref, "latents:"),
+                "--eval-every: the reference must be images; latent data needs "
                 "--eval-ref (the image folder or a statistics .npz)");
   FLUXION_CHECK(sampler.can_sample(), "--eval-every: a latent run needs --vae to decode its samples");
   extractor_ = metrics::make_feature_extractor(metrics::parse_feature_spec(features_), device_);

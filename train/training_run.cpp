@@ -141,8 +141,8 @@ std::unique_ptr<TrainingRun> open_training_run(TrainConfig config, bool resume, 
     write_run_config(*run, config_toml);
   if (run->group) start_gradient_sync(*run);
   if (run->writer && (c.grid_images > 0 || c.eval_every > 0))
-    run->sampler = std::make_unique<RunSampler>(run->model_config, c, *run->objective, run->device,
-                                                run->data->latent_vae());
+    run->sampler =
+        std::make_unique<RunSampler>(run->model_config, c, *run->objective, run->device, run->data->latent_vae());
   if (run->writer && c.grid_images > 0)
     run->grid = std::make_unique<SampleGrid>(*run->sampler, c.grid_images, run->data->num_classes(),
                                              run->model->num_classes(), core::derive_seed(c.seed, kGridStream));
