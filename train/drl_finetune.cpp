@@ -4,12 +4,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/device.h"
 #include "core/error.h"
-#include "core/image_io.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
@@ -21,6 +22,7 @@
 #include "train/drl_disc_stage.h"
 #include "train/drl_encoder.h"
 #include "train/drl_flow_model.h"
+#include "train/drl_preview.h"
 #include "train/drl_update.h"
 #include "train/ema.h"
 #include "train/run_report.h"
@@ -47,56 +49,6 @@ std::vector<std::pair<std::string, torch::Tensor>> named(torch::nn::Module& m, b
   return out;
 }
 
-// Samples of the fixed held-out noise with the evaluation sampler (guidance-free), their mean
-// reward, and the grid PNG.
-class Preview {
- public:
-  Preview(const FlowBase& base, const FinetuneConfig& config, int64_t num_classes, const torch::Device& device)
-      : model_(build_flow_model(base, device, false)),
-        device_(device),
-        seed_(core::derive_seed(config.seed, kPreviewStream)) {
-    const int64_t n = std::max<int64_t>(config.grid_images, 1);
-    auto gen = core::make_generator(seed_);
-    noise_ = core::randn({n, model_->in_channels(), model_->image_size(), model_->image_size()}, gen).to(device);
-    labels_ = (num_classes > 0 ? torch::arange(n, torch::kLong).remainder(num_classes)
-                               : torch::full({n}, model_->num_classes(), torch::kLong))
-                  .to(device);
-    sampler_ = evaluation_sampler(base, config);
-  }
-
-  static std::unique_ptr<objectives::ObjectiveSampler> evaluation_sampler(const FlowBase& base,
-                                                                          const FinetuneConfig& config) {
-    objectives::SamplingRequest request;
-    request.sampler.name = config.disc_sampler;
-    request.sampler.steps = config.disc_sampler_steps;
-    request.sampler.cfg_scale = 1.0;  // guidance-free: what DRL improves
-    request.source = config.checkpoint;
-    return base.objective->sampler(request);
-  }
-
-  // Mean reward of the held-out samples of `weights`; writes the grid when `grid` is not "".
-  double run(const core::TensorMap& weights, const RewardFn& reward, const std::string& grid) {
-    torch::NoGradGuard no_grad;
-    model_->load_state(weights, "the policy's EMA");
-    auto gen = core::make_generator(seed_ + 1, device_);
-    const samplers::ModelFn fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-      return model_->forward(x, t, y).to(torch::kFloat);
-    };
-    auto images = sampler_->sample(fn, labels_, noise_, gen).x.to(torch::kFloat).clamp(-1, 1);
-    if (!grid.empty()) core::write_png(grid, core::make_grid(core::to_uint8(images.cpu())));
-    return reward(images, labels_).mean().item<double>();
-  }
-
-  const objectives::ObjectiveSampler& sampler() const { return *sampler_; }
-
- private:
-  models::BackbonePtr model_;
-  torch::Device device_;
-  uint64_t seed_;
-  torch::Tensor noise_, labels_;
-  std::unique_ptr<objectives::ObjectiveSampler> sampler_;
-};
-
 // Advantages (B) of rewards (B), or one column per stochastic step of returns (B, n).
 torch::Tensor advantages_of(const torch::Tensor& returns, const torch::Tensor& labels, const FinetuneConfig& c) {
   const auto norm = parse_advantage_norm(c.adv_norm);
@@ -107,291 +59,405 @@ torch::Tensor advantages_of(const torch::Tensor& returns, const torch::Tensor& l
   return torch::stack(columns, 1);  // (B, n)
 }
 
-}  // namespace
+// What one RL step produced, for the log.
+struct StepOutcome {
+  UpdateStats stats;
+  torch::Tensor rewards;  // (B) of the step's samples, on the CPU
+  double grad_norm = 0;
+};
 
-FinetuneResult run_finetune(FinetuneConfig config, bool resume) {
-  const std::string out = config.out;
-  const std::string ckpt_dir = out + "/checkpoints";
-  const std::string last_path = ckpt_dir + "/last.safetensors";
-  const std::string metrics_path = out + "/metrics.jsonl";
+// The means over the steps since the last metrics.jsonl line, and the progress bar's text.
+class LogWindow {
+ public:
+  explicit LogWindow(double reward_scale, double offset)
+      : reward_scale_(reward_scale), offset_(offset), start_(std::chrono::steady_clock::now()), run_start_(start_) {}
 
-  // Everything that can be refused is checked before anything is written.
-  std::optional<objectives::Checkpoint> checkpoint;
-  nlohmann::json resumed_state;
-  if (resume) {
-    FLUXION_CHECK(fs::exists(last_path), out, ": nothing to resume (no checkpoints/last.safetensors)");
-    checkpoint = objectives::load_checkpoint(last_path);
-    const auto stored = nlohmann::json::parse(checkpoint->train_config);
-    FLUXION_CHECK(stored.contains("finetune") && stored.contains("finetune_state"), last_path,
-                  " is not a finetuning checkpoint (no 'finetune' in its training config)");
-    auto recipe = finetune_config_from_json(stored["finetune"]);
-    if (config.steps > 0) recipe.steps = config.steps;
-    recipe.out = config.out;
-    recipe.device = config.device;
-    config = recipe;
-    resumed_state = stored["finetune_state"];
-  } else {
-    FLUXION_CHECK(!fs::exists(last_path), out,
+  void add(const StepOutcome& o) {
+    ++steps_;
+    loss_ += o.stats.loss;
+    reward_ += o.rewards.mean().item<double>();
+    reward_sq_ += o.rewards.var(/*unbiased=*/false).item<double>();
+    kl_ += o.stats.kl;
+    // the discriminator's accuracy on the policy's samples: the share it calls generated
+    acc_ += (o.rewards / reward_scale_ + offset_ <= 0).to(torch::kDouble).mean().item<double>();
+    clip_ += o.stats.clip_fraction;
+    norm_ += o.grad_norm;
+  }
+
+  // The metrics.jsonl line of `step` (batch images per step, for the throughput); starts a new window.
+  nlohmann::json flush(int64_t step, int64_t batch, double lr) {
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double n = static_cast<double>(steps_);
+    nlohmann::json line = {{"step", step},
+                           {"loss", loss_ / n},
+                           {"reward", reward_ / n},
+                           {"reward_std", std::sqrt(reward_sq_ / n)},
+                           {"kl", kl_ / n},
+                           {"disc_acc", acc_ / n},
+                           {"clip_fraction", clip_ / n},
+                           {"grad_norm", norm_ / n},
+                           {"lr", lr},
+                           {"images_per_s", n * batch / std::max(seconds, 1e-9)},
+                           {"elapsed_s", std::chrono::duration<double>(now - run_start_).count()}};
+    char text[96];
+    std::snprintf(text, sizeof(text), "reward %.3f acc %.2f KL %.4f", reward_ / n, acc_ / n, kl_ / n);
+    shown_ = text;
+    loss_ = reward_ = reward_sq_ = kl_ = acc_ = clip_ = norm_ = 0;
+    steps_ = 0;
+    start_ = std::chrono::steady_clock::now();
+    return line;
+  }
+
+  const std::string& shown() const { return shown_; }
+
+ private:
+  double reward_scale_, offset_;
+  std::chrono::steady_clock::time_point start_, run_start_;
+  double loss_ = 0, reward_ = 0, reward_sq_ = 0, kl_ = 0, acc_ = 0, clip_ = 0, norm_ = 0;
+  int64_t steps_ = 0;
+  std::string shown_;
+};
+
+struct RunPaths {
+  explicit RunPaths(const std::string& out_dir)
+      : out(out_dir),
+        ckpt_dir(out + "/checkpoints"),
+        last(ckpt_dir + "/last.safetensors"),
+        metrics(out + "/metrics.jsonl") {}
+  std::string out, ckpt_dir, last, metrics;
+};
+
+// With `resume`, the recipe stored in the run's last checkpoint (its --steps, --out and --device
+// from `given`), the checkpoint and its finetune state; otherwise `given`, after checking that the
+// run directory holds no run. Nothing is written.
+FinetuneConfig resolve_config(FinetuneConfig given, bool resume, const RunPaths& paths,
+                              std::optional<objectives::Checkpoint>* checkpoint, nlohmann::json* state) {
+  if (!resume) {
+    FLUXION_CHECK(!fs::exists(paths.last), paths.out,
                   " already holds a run (checkpoints/last.safetensors); pass --resume to continue it or choose "
                   "another --out");
+    given.validate();
+    return given;
   }
-  config.validate();
-  const auto device = core::resolve_device(config.device);
-  const auto base = load_flow_base(config.checkpoint, config.weights);
-  auto encoder = make_frozen_encoder(config.features, device);
-  const auto base_model = build_flow_model(base, device, /*trainable=*/false);
-  auto data = open_finetune_data(config.data, base_model->in_channels(), base_model->image_size());
-  const int64_t model_classes = base_model->num_classes();
-  const bool conditional = data->num_classes() > 0 && model_classes > 0;
-  FLUXION_CHECK(!conditional || data->num_classes() == model_classes, "--data ", config.data, " has ",
-                data->num_classes(), " classes, the model ", model_classes);
-  const int64_t num_classes = conditional ? model_classes : 0;
-  std::string disc_features;
-  DiscriminatorHead head{nullptr};
-  double loaded_accuracy = -1.0;  // of a --disc file (-1: it does not say)
-  if (!resume && !config.disc.empty()) head = load_discriminator(config.disc, &disc_features, &loaded_accuracy);
-  if (resume)
-    head = load_discriminator(out + "/" + resumed_state.value("disc", std::string("disc.safetensors")), &disc_features);
-  if (head) {
-    FLUXION_CHECK(disc_features.empty() || disc_features == config.features, "the discriminator ",
-                  resume ? out : config.disc, " was trained on --features ", disc_features, ", not ", config.features);
-    FLUXION_CHECK(head->config().feature_dim == encoder->dim(), "the discriminator has ", head->config().feature_dim,
-                  "-d inputs, the --features ", config.features, " encoder gives ", encoder->dim());
-    for (auto& p : head->parameters()) p.set_requires_grad(false);
-    head->to(device);
+  FLUXION_CHECK(fs::exists(paths.last), paths.out, ": nothing to resume (no checkpoints/last.safetensors)");
+  *checkpoint = objectives::load_checkpoint(paths.last);
+  const auto stored = nlohmann::json::parse((*checkpoint)->train_config);
+  FLUXION_CHECK(stored.contains("finetune") && stored.contains("finetune_state"), paths.last,
+                " is not a finetuning checkpoint (no 'finetune' in its training config)");
+  auto recipe = finetune_config_from_json(stored["finetune"]);
+  if (given.steps > 0) recipe.steps = given.steps;
+  recipe.out = given.out;
+  recipe.device = given.device;
+  *state = stored["finetune_state"];
+  recipe.validate();
+  return recipe;
+}
+
+// One finetuning run: everything run_finetune holds, with a method per phase. The constructor
+// checks and loads everything that can be refused before the run directory is written.
+class FinetuneRun {
+ public:
+  FinetuneRun(const FinetuneConfig& given, bool resume)
+      : paths_(given.out),
+        config_(resolve_config(given, resume, paths_, &checkpoint_, &resumed_state_)),
+        device_(core::resolve_device(config_.device)),
+        base_(load_flow_base(config_.checkpoint, config_.weights)),
+        encoder_(make_frozen_encoder(config_.features, device_)),
+        base_model_(build_flow_model(base_, device_, /*trainable=*/false)),
+        data_(open_finetune_data(config_.data, base_model_->in_channels(), base_model_->image_size())),
+        num_classes_(checked_num_classes()),
+        head_(load_given_discriminator()),
+        // the policy: the base's weights, all trainable (full finetuning)
+        policy_model_(build_flow_model(base_, device_, /*trainable=*/true)),
+        policy_(velocity_fn(*policy_model_, base_)),
+        base_velocity_(velocity_fn(*base_model_, base_)),
+        optimizer_(named(*policy_model_, false), AdamWConfig{config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay}),
+        ema_(named(*policy_model_, true), {config_.ema_decay}),
+        preview_(base_, config_, num_classes_, device_, core::derive_seed(config_.seed, kPreviewStream)),
+        offset_(std::log(config_.disc_class_ratio)) {
+    for (auto& p : policy_model_->parameters()) trainable_.push_back(p);
+    // r(x, y) = scale (logit - log(n_d / n_b)); differentiable in x when x requires grad
+    reward_ = [this](const torch::Tensor& x, const torch::Tensor& y) {
+      auto features = encoder_->encode(x);
+      auto head_labels =
+          num_classes_ > 0 ? y.to(features.device()) : torch::full({x.size(0)}, -1, torch::kLong).to(features.device());
+      return discriminator_reward(head_, features, head_labels, config_.reward_scale) - config_.reward_scale * offset_;
+    };
   }
-  core::log_info("finetune: " + config.checkpoint + " (" + base.objective->describe() + "), " + data->describe() +
-                 ", features " + encoder->describe() + ", algo " + config.algo);
 
-  // The policy: the base's weights, all trainable (full finetuning).
-  auto policy_model = build_flow_model(base, device, /*trainable=*/true);
-  const auto policy = velocity_fn(*policy_model, base);
-  const auto base_velocity = velocity_fn(*base_model, base);
-  AdamW optimizer(named(*policy_model, false), AdamWConfig{config.lr, 0.9, 0.999, 1e-8, config.weight_decay});
-  EmaSet ema(named(*policy_model, true), {config.ema_decay});
-  std::vector<torch::Tensor> trainable;
-  for (auto& p : policy_model->parameters()) trainable.push_back(p);
-  Preview preview(base, config, num_classes, device);
-
-  FinetuneResult result;
-  int64_t step = 0;
-  std::string disc_file = "disc.safetensors";
-  std::string anchor_file;  // the KL's reference after a refresh (--refresh-anchor policy); empty: the base
-  if (checkpoint) {
-    policy_model->load_state(checkpoint->model, last_path);
-    optimizer.load_state(checkpoint->optimizer, last_path);
-    FLUXION_CHECK(checkpoint->emas.size() == 1, last_path, ": a finetuning checkpoint holds one EMA");
-    ema.load(0, checkpoint->emas[0], last_path);
-    step = checkpoint->step;
-    disc_file = resumed_state.value("disc", disc_file);
-    anchor_file = resumed_state.value("anchor", anchor_file);
-    if (!anchor_file.empty()) {
-      torch::NoGradGuard no_grad;
-      base_model->load_state(core::load_safetensors(out + "/" + anchor_file), out + "/" + anchor_file);
+  FinetuneResult run() {
+    if (checkpoint_)
+      restore();
+    else
+      start();
+    const int64_t batch = config_.groups * config_.group_size;
+    core::Progress progress("finetune", config_.steps, "step");
+    progress.update(step_);
+    LogWindow window(config_.reward_scale, offset_);
+    const int64_t first_step = step_;
+    while (step_ < config_.steps) {
+      if (config_.refresh_every > 0 && step_ > 0 && step_ % config_.refresh_every == 0 &&
+          disc_file_ != refreshed_disc_file(step_))
+        refresh_discriminator();
+      window.add(rl_step(batch));
+      ++step_;
+      progress.update(1, window.shown());
+      if (step_ % config_.log_every == 0 || step_ == config_.steps)
+        core::append_jsonl(paths_.metrics, window.flush(step_, batch, config_.lr));
+      if (step_ % config_.sample_every == 0 || step_ == config_.steps) {
+        if (config_.grid_images > 0) {
+          result_.last_eval_reward = preview_.run(ema_.weights(0), reward_, sample_grid(step_));
+          core::append_jsonl(paths_.metrics, {{"step", step_}, {"eval", {{"reward", result_.last_eval_reward}}}});
+        }
+        write_run_report(paths_.out);
+      }
+      if (step_ % config_.ckpt_every == 0 || step_ == config_.steps) result_.last_checkpoint = save();
     }
-    result.disc_holdout_accuracy = resumed_state.value("disc_holdout_accuracy", -1.0);
-    result.first_eval_reward = resumed_state.value("first_eval_reward", 0.0);
-    truncate_metrics(metrics_path, step);
-    core::log_info("resumed " + out + " at step " + std::to_string(step));
-  } else {
-    core::ensure_directory(ckpt_dir);
-    core::write_file_atomically(out + "/config.json", [&](std::ostream& o) { o << to_json(config).dump(2) << "\n"; });
+    progress.finish();
+    result_.steps_done = step_;
+    if (result_.last_checkpoint.empty()) result_.last_checkpoint = paths_.last;
+    if (step_ > first_step)
+      core::log_info("finetuned " + std::to_string(step_ - first_step) + " steps; checkpoint " +
+                     result_.last_checkpoint);
+    return result_;
   }
 
-  auto fit_against = [&](models::Backbone& model, uint64_t seed, const char* what) {
-    const auto real = draw_real_images(*data, config.disc_samples, core::derive_seed(config.seed, kRealStream),
-                                       static_cast<int>(config.data_threads));
-    const auto generated = draw_model_samples(model, preview.sampler(), config.disc_samples, num_classes, seed, device);
-    auto stage = fit_discriminator_stage(*encoder, real, generated, num_classes, config,
-                                         core::derive_seed(seed, kDiscStream), device);
+ private:
+  static std::string refreshed_disc_file(int64_t step) { return "disc-" + step_tag(step) + ".safetensors"; }
+  std::string sample_grid(int64_t step) const { return paths_.out + "/samples/" + step_tag(step) + ".png"; }
+
+  int64_t checked_num_classes() const {
+    const int64_t model_classes = base_model_->num_classes();
+    const bool conditional = data_->num_classes() > 0 && model_classes > 0;
+    FLUXION_CHECK(!conditional || data_->num_classes() == model_classes, "--data ", config_.data, " has ",
+                  data_->num_classes(), " classes, the model ", model_classes);
+    return conditional ? model_classes : 0;
+  }
+
+  // The discriminator of --disc or of the resumed run (checked against the encoder), or none:
+  // then start() trains one.
+  DiscriminatorHead load_given_discriminator() {
+    std::string features;
+    DiscriminatorHead head{nullptr};
+    if (checkpoint_) {
+      head = load_discriminator(paths_.out + "/" + resumed_state_.value("disc", std::string("disc.safetensors")),
+                                &features);
+    } else if (!config_.disc.empty()) {
+      head = load_discriminator(config_.disc, &features, &given_disc_accuracy_);
+    }
+    if (!head) return head;
+    FLUXION_CHECK(features.empty() || features == config_.features, "the discriminator ",
+                  checkpoint_ ? paths_.out : config_.disc, " was trained on --features ", features, ", not ",
+                  config_.features);
+    FLUXION_CHECK(head->config().feature_dim == encoder_->dim(), "the discriminator has ", head->config().feature_dim,
+                  "-d inputs, the --features ", config_.features, " encoder gives ", encoder_->dim());
+    for (auto& p : head->parameters()) p.set_requires_grad(false);
+    head->to(device_);
+    return head;
+  }
+
+  void restore() {
+    core::log_info("finetune: " + config_.checkpoint + " (" + base_.objective->describe() + "), " + data_->describe() +
+                   ", features " + encoder_->describe() + ", algo " + config_.algo);
+    policy_model_->load_state(checkpoint_->model, paths_.last);
+    optimizer_.load_state(checkpoint_->optimizer, paths_.last);
+    FLUXION_CHECK(checkpoint_->emas.size() == 1, paths_.last, ": a finetuning checkpoint holds one EMA");
+    ema_.load(0, checkpoint_->emas[0], paths_.last);
+    step_ = checkpoint_->step;
+    disc_file_ = resumed_state_.value("disc", disc_file_);
+    anchor_file_ = resumed_state_.value("anchor", anchor_file_);
+    if (!anchor_file_.empty()) {
+      torch::NoGradGuard no_grad;
+      base_model_->load_state(core::load_safetensors(paths_.out + "/" + anchor_file_), paths_.out + "/" + anchor_file_);
+    }
+    result_.disc_holdout_accuracy = resumed_state_.value("disc_holdout_accuracy", -1.0);
+    result_.first_eval_reward = resumed_state_.value("first_eval_reward", 0.0);
+    result_.last_eval_reward = result_.first_eval_reward;
+    truncate_metrics(paths_.metrics, step_);
+    core::log_info("resumed " + paths_.out + " at step " + std::to_string(step_));
+  }
+
+  // A new run: config.json, the discriminator (trained on base samples unless --disc gave one)
+  // and the step-0 preview.
+  void start() {
+    core::log_info("finetune: " + config_.checkpoint + " (" + base_.objective->describe() + "), " + data_->describe() +
+                   ", features " + encoder_->describe() + ", algo " + config_.algo);
+    core::ensure_directory(paths_.ckpt_dir);
+    core::write_file_atomically(paths_.out + "/config.json",
+                                [&](std::ostream& o) { o << to_json(config_).dump(2) << "\n"; });
+    if (!head_) {
+      auto stage = fit_against(*base_model_, core::derive_seed(config_.seed, kBaseStream), "base samples");
+      head_ = stage.head;
+      result_.disc_holdout_accuracy = stage.fit.holdout_accuracy;
+      core::append_jsonl(paths_.metrics, {{"step", 0},
+                                          {"disc_holdout_accuracy", stage.fit.holdout_accuracy},
+                                          {"disc_train_accuracy", stage.fit.train_accuracy},
+                                          {"disc_epochs", stage.fit.epochs}});
+    } else {
+      result_.disc_holdout_accuracy = given_disc_accuracy_;
+      if (given_disc_accuracy_ >= 0)
+        core::append_jsonl(paths_.metrics,
+                           {{"step", 0}, {"disc_holdout_accuracy", given_disc_accuracy_}, {"disc", config_.disc}});
+    }
+    save_discriminator(paths_.out + "/" + disc_file_, head_, config_.features, result_.disc_holdout_accuracy);
+    if (config_.grid_images > 0) {
+      core::ensure_directory(paths_.out + "/samples");
+      result_.first_eval_reward = preview_.run(ema_.weights(0), reward_, sample_grid(0));
+      core::append_jsonl(paths_.metrics, {{"step", 0}, {"eval", {{"reward", result_.first_eval_reward}}}});
+    }
+    result_.last_eval_reward = result_.first_eval_reward;
+  }
+
+  DiscriminatorStage fit_against(models::Backbone& model, uint64_t seed, const char* what) {
+    const auto real = draw_real_images(*data_, config_.disc_samples, core::derive_seed(config_.seed, kRealStream),
+                                       static_cast<int>(config_.data_threads));
+    const auto generated =
+        draw_model_samples(model, preview_.sampler(), config_.disc_samples, num_classes_, seed, device_);
+    auto stage = fit_discriminator_stage(*encoder_, real, generated, num_classes_, config_,
+                                         core::derive_seed(seed, kDiscStream), device_);
     core::log_info(std::string("discriminator (") + what + "): held-out accuracy " +
                    std::to_string(stage.fit.holdout_accuracy) + ", train accuracy " +
                    std::to_string(stage.fit.train_accuracy) + " after " + std::to_string(stage.fit.epochs) + " epochs");
     return stage;
-  };
-  if (!checkpoint) {
-    if (!head) {
-      auto stage = fit_against(*base_model, core::derive_seed(config.seed, kBaseStream), "base samples");
-      head = stage.head;
-      result.disc_holdout_accuracy = stage.fit.holdout_accuracy;
-      core::append_jsonl(metrics_path, {{"step", 0},
-                                        {"disc_holdout_accuracy", stage.fit.holdout_accuracy},
-                                        {"disc_train_accuracy", stage.fit.train_accuracy},
-                                        {"disc_epochs", stage.fit.epochs}});
-    } else {
-      result.disc_holdout_accuracy = loaded_accuracy;
-      if (loaded_accuracy >= 0)
-        core::append_jsonl(metrics_path,
-                           {{"step", 0}, {"disc_holdout_accuracy", loaded_accuracy}, {"disc", config.disc}});
-    }
-    save_discriminator(out + "/" + disc_file, head, config.features, result.disc_holdout_accuracy);
   }
-  const double offset = std::log(config.disc_class_ratio);
-  // r(x, y) = scale (logit - log(n_d / n_b)); differentiable in x when x requires grad
-  const RewardFn reward = [&](const torch::Tensor& x, const torch::Tensor& y) {
-    auto features = encoder->encode(x);
-    auto head_labels =
-        num_classes > 0 ? y.to(features.device()) : torch::full({x.size(0)}, -1, torch::kLong).to(features.device());
-    return discriminator_reward(head, features, head_labels, config.reward_scale) - config.reward_scale * offset;
-  };
-  if (!checkpoint && config.grid_images > 0) {
-    core::ensure_directory(out + "/samples");
-    result.first_eval_reward = preview.run(ema.weights(0), reward, out + "/samples/" + step_tag(0) + ".png");
-    core::append_jsonl(metrics_path, {{"step", 0}, {"eval", {{"reward", result.first_eval_reward}}}});
-  }
-  result.last_eval_reward = result.first_eval_reward;
 
-  const std::string model_config_json = models::config_to_json(base.model_config);
-  auto save = [&](int64_t at_step) {
-    auto train_config = nlohmann::json::parse(base.weights.train_config);
-    train_config["finetune"] = to_json(config);
-    train_config["finetune_state"] = {{"disc", disc_file},
-                                      {"anchor", anchor_file},
-                                      {"disc_holdout_accuracy", result.disc_holdout_accuracy},
-                                      {"first_eval_reward", result.first_eval_reward}};
-    objectives::Checkpoint c;
-    c.model = policy_model->state_dict();
-    c.emas.push_back(ema.weights(0));
-    c.ema_decays = {config.ema_decay};
-    c.optimizer = optimizer.state();
-    c.objective = base.objective->state();
-    c.step = at_step;
-    c.model_config = model_config_json;
-    c.train_config = train_config.dump();
-    const std::string path = ckpt_dir + "/" + checkpoint_name(at_step);
-    objectives::save_checkpoint(path, c);
-    update_last_link(path, last_path);
-    prune_checkpoints(ckpt_dir, config.keep_checkpoints);
-    return path;
-  };
-
-  const int64_t batch = config.groups * config.group_size;
-  const int64_t C = base_model->in_channels(), S = base_model->image_size();
-  core::Progress progress("finetune", config.steps, "step");
-  progress.update(step);
-  double sum_loss = 0, sum_reward = 0, sum_reward_sq = 0, sum_kl = 0, sum_acc = 0, sum_clip = 0, sum_norm = 0;
-  int64_t window = 0;
-  std::string shown;
-  auto window_start = std::chrono::steady_clock::now();
-  const auto run_start = window_start;
-  const int64_t first_step = step;
-  while (step < config.steps) {
-    if (config.refresh_every > 0 && step > 0 && step % config.refresh_every == 0 &&
-        disc_file != "disc-" + step_tag(step) + ".safetensors") {
-      // retrain against the current policy (its live weights), as a GAN would; off by default.
-      // At the start of a step, not the end of the last one, so a run resumed here refreshes too.
-      auto stage = fit_against(*policy_model, core::derive_seed(config.seed, kRefreshStream + step), "policy samples");
-      head = stage.head;
-      disc_file = "disc-" + step_tag(step) + ".safetensors";
-      save_discriminator(out + "/" + disc_file, head, config.features, stage.fit.holdout_accuracy);
-      if (config.refresh_anchor == "policy") {
-        // the new logit is log p_data / p_policy: the KL moves to the same reference, or the
-        // optimum p_ref exp(r / beta) mixes the base back in (drl_config.h)
-        torch::NoGradGuard no_grad;
-        base_model->load_state(policy_model->state_dict(), "the policy at step " + std::to_string(step));
-        anchor_file = "anchor-" + step_tag(step) + ".safetensors";
-        core::save_safetensors(out + "/" + anchor_file, base_model->state_dict());
-      }
-      core::append_jsonl(metrics_path, {{"step", step}, {"disc_holdout_accuracy", stage.fit.holdout_accuracy}});
+  // Retrains the discriminator against the current policy (its live weights), as a GAN would;
+  // off by default. At the start of a step, not the end of the last one, so a run resumed here
+  // refreshes too.
+  void refresh_discriminator() {
+    auto stage = fit_against(*policy_model_, core::derive_seed(config_.seed, kRefreshStream + step_), "policy samples");
+    head_ = stage.head;
+    disc_file_ = refreshed_disc_file(step_);
+    save_discriminator(paths_.out + "/" + disc_file_, head_, config_.features, stage.fit.holdout_accuracy);
+    if (config_.refresh_anchor == "policy") {
+      // the new logit is log p_data / p_policy: the KL moves to the same reference, or the
+      // optimum p_ref exp(r / beta) mixes the base back in (drl_config.h)
+      torch::NoGradGuard no_grad;
+      base_model_->load_state(policy_model_->state_dict(), "the policy at step " + std::to_string(step_));
+      anchor_file_ = "anchor-" + step_tag(step_) + ".safetensors";
+      core::save_safetensors(paths_.out + "/" + anchor_file_, base_model_->state_dict());
     }
-    auto gen = core::make_generator(core::derive_seed(config.seed, kStepStream + step));
+    core::append_jsonl(paths_.metrics, {{"step", step_}, {"disc_holdout_accuracy", stage.fit.holdout_accuracy}});
+  }
+
+  // Step step_ + 1: a rollout of every group from (seed, step) and one update of the policy.
+  StepOutcome rl_step(int64_t batch) {
+    auto gen = core::make_generator(core::derive_seed(config_.seed, kStepStream + step_));
     // groups cycle through the classes across steps, so every class is visited with few groups
-    const auto labels = group_labels(config.groups, config.group_size, num_classes, step * config.groups).to(device);
-    auto z = core::randn({batch, C, S, S}, gen).to(device);
-    auto options = config.rollout_options();
+    const auto labels =
+        group_labels(config_.groups, config_.group_size, num_classes_, step_ * config_.groups).to(device_);
+    const int64_t C = base_model_->in_channels(), S = base_model_->image_size();
+    auto z = core::randn({batch, C, S, S}, gen).to(device_);
+    auto options = config_.rollout_options();
     options.window_begin = draw_window_begin(options, gen);
-    UpdateStats stats;
-    torch::Tensor rewards;  // (B) of this step's samples
-    double grad_norm = 0;
-    if (config.algo == "grpo") {
-      const auto trajectory = rollout(policy, labels, z, gen, options, config.kl_to_go ? &base_velocity : nullptr);
-      rewards = reward(trajectory.sample().clamp(-1, 1), labels).cpu();
-      const auto returns = config.kl_to_go ? kl_penalised_returns(rewards, trajectory, config.beta) : rewards;
-      const auto adv = advantages_of(returns, labels, config).to(device);
-      GrpoOptions grpo{config.beta, config.clip_range, config.micro_batch};
-      for (int64_t epoch = 0; epoch < config.inner_epochs; ++epoch) {
-        optimizer.zero_grad();
-        stats = grpo_backward(policy, base_velocity, trajectory, adv, options, grpo);
-        grad_norm = clip_grad_norm(trainable, config.grad_clip).item<double>();
-        optimizer.step(config.lr);
-        ema.update(named(*policy_model, true));
-      }
-    } else {
-      optimizer.zero_grad();
-      const int64_t micro = config.micro_batch > 0 ? std::min(config.micro_batch, batch) : batch;
-      std::vector<torch::Tensor> samples;
-      for (int64_t begin = 0; begin < batch; begin += micro) {
-        const int64_t end = std::min(batch, begin + micro);
-        const double share = static_cast<double>(end - begin) / static_cast<double>(batch);
-        UpdateStats part;
-        torch::Tensor sample;
-        auto loss = reward_gradient_loss(policy, base_velocity, reward, labels.slice(0, begin, end),
-                                         z.slice(0, begin, end), gen, options, config.beta, &part, &sample);
-        (loss * share).backward();
-        stats.loss += part.loss * share;
-        stats.kl += part.kl * share;
-        samples.push_back(sample);
-      }
-      {
-        torch::NoGradGuard no_grad;
-        rewards = reward(torch::cat(samples), labels).cpu();
-      }
-      grad_norm = clip_grad_norm(trainable, config.grad_clip).item<double>();
-      optimizer.step(config.lr);
-      ema.update(named(*policy_model, true));
-    }
-    FLUXION_CHECK(std::isfinite(stats.loss) && std::isfinite(grad_norm), "non-finite loss (", stats.loss,
-                  ") or gradient norm (", grad_norm, ") at step ", step + 1, "; lower --lr or raise --beta");
-    ++step;
-    ++window;
-    const double mean_reward = rewards.mean().item<double>();
-    sum_loss += stats.loss;
-    sum_reward += mean_reward;
-    sum_reward_sq += rewards.var(/*unbiased=*/false).item<double>();
-    sum_kl += stats.kl;
-    // the discriminator's accuracy on the policy's samples: the share it calls generated
-    sum_acc += (rewards / config.reward_scale + offset <= 0).to(torch::kDouble).mean().item<double>();
-    sum_clip += stats.clip_fraction;
-    sum_norm += grad_norm;
-    progress.update(1, shown);
-
-    if (step % config.log_every == 0 || step == config.steps) {
-      const auto now = std::chrono::steady_clock::now();
-      const double seconds = std::chrono::duration<double>(now - window_start).count();
-      const double n = static_cast<double>(window);
-      core::append_jsonl(metrics_path, {{"step", step},
-                                        {"loss", sum_loss / n},
-                                        {"reward", sum_reward / n},
-                                        {"reward_std", std::sqrt(sum_reward_sq / n)},
-                                        {"kl", sum_kl / n},
-                                        {"disc_acc", sum_acc / n},
-                                        {"clip_fraction", sum_clip / n},
-                                        {"grad_norm", sum_norm / n},
-                                        {"lr", config.lr},
-                                        {"images_per_s", n * batch / std::max(seconds, 1e-9)},
-                                        {"elapsed_s", std::chrono::duration<double>(now - run_start).count()}});
-      char text[96];
-      std::snprintf(text, sizeof(text), "reward %.3f acc %.2f KL %.4f", sum_reward / n, sum_acc / n, sum_kl / n);
-      shown = text;
-      sum_loss = sum_reward = sum_reward_sq = sum_kl = sum_acc = sum_clip = sum_norm = 0;
-      window = 0;
-      window_start = std::chrono::steady_clock::now();
-    }
-    if (step % config.sample_every == 0 || step == config.steps) {
-      if (config.grid_images > 0) {
-        result.last_eval_reward = preview.run(ema.weights(0), reward, out + "/samples/" + step_tag(step) + ".png");
-        core::append_jsonl(metrics_path, {{"step", step}, {"eval", {{"reward", result.last_eval_reward}}}});
-      }
-      write_run_report(out);
-    }
-    if (step % config.ckpt_every == 0 || step == config.steps) result.last_checkpoint = save(step);
+    auto outcome = config_.algo == "grpo" ? grpo_update(labels, z, gen, options)
+                                          : reward_gradient_update(labels, z, gen, options, batch);
+    FLUXION_CHECK(std::isfinite(outcome.stats.loss) && std::isfinite(outcome.grad_norm), "non-finite loss (",
+                  outcome.stats.loss, ") or gradient norm (", outcome.grad_norm, ") at step ", step_ + 1,
+                  "; lower --lr or raise --beta");
+    return outcome;
   }
-  progress.finish();
-  result.steps_done = step;
-  if (result.last_checkpoint.empty()) result.last_checkpoint = last_path;
-  if (step > first_step)
-    core::log_info("finetuned " + std::to_string(step - first_step) + " steps; checkpoint " + result.last_checkpoint);
-  return result;
-}
+
+  StepOutcome grpo_update(const torch::Tensor& labels, const torch::Tensor& z, at::Generator& gen,
+                          const RolloutOptions& options) {
+    StepOutcome o;
+    const auto trajectory = rollout(policy_, labels, z, gen, options, config_.kl_to_go ? &base_velocity_ : nullptr);
+    o.rewards = reward_(trajectory.sample().clamp(-1, 1), labels).cpu();
+    const auto returns = config_.kl_to_go ? kl_penalised_returns(o.rewards, trajectory, config_.beta) : o.rewards;
+    const auto adv = advantages_of(returns, labels, config_).to(device_);
+    GrpoOptions grpo{config_.beta, config_.clip_range, config_.micro_batch};
+    for (int64_t epoch = 0; epoch < config_.inner_epochs; ++epoch) {
+      optimizer_.zero_grad();
+      o.stats = grpo_backward(policy_, base_velocity_, trajectory, adv, options, grpo);
+      o.grad_norm = clip_grad_norm(trainable_, config_.grad_clip).item<double>();
+      optimizer_.step(config_.lr);
+      ema_.update(named(*policy_model_, true));
+    }
+    return o;
+  }
+
+  StepOutcome reward_gradient_update(const torch::Tensor& labels, const torch::Tensor& z, at::Generator& gen,
+                                     const RolloutOptions& options, int64_t batch) {
+    StepOutcome o;
+    optimizer_.zero_grad();
+    const int64_t micro = config_.micro_batch > 0 ? std::min(config_.micro_batch, batch) : batch;
+    std::vector<torch::Tensor> samples;
+    for (int64_t begin = 0; begin < batch; begin += micro) {
+      const int64_t end = std::min(batch, begin + micro);
+      const double share = static_cast<double>(end - begin) / static_cast<double>(batch);
+      UpdateStats part;
+      torch::Tensor sample;
+      auto loss = reward_gradient_loss(policy_, base_velocity_, reward_, labels.slice(0, begin, end),
+                                       z.slice(0, begin, end), gen, options, config_.beta, &part, &sample);
+      (loss * share).backward();
+      o.stats.loss += part.loss * share;
+      o.stats.kl += part.kl * share;
+      samples.push_back(sample);
+    }
+    {
+      torch::NoGradGuard no_grad;
+      o.rewards = reward_(torch::cat(samples), labels).cpu();
+    }
+    o.grad_norm = clip_grad_norm(trainable_, config_.grad_clip).item<double>();
+    optimizer_.step(config_.lr);
+    ema_.update(named(*policy_model_, true));
+    return o;
+  }
+
+  // checkpoints/step-N.safetensors (and last), in the training format plus the finetune state.
+  std::string save() {
+    auto train_config = nlohmann::json::parse(base_.weights.train_config);
+    train_config["finetune"] = to_json(config_);
+    train_config["finetune_state"] = {{"disc", disc_file_},
+                                      {"anchor", anchor_file_},
+                                      {"disc_holdout_accuracy", result_.disc_holdout_accuracy},
+                                      {"first_eval_reward", result_.first_eval_reward}};
+    objectives::Checkpoint c;
+    c.model = policy_model_->state_dict();
+    c.emas.push_back(ema_.weights(0));
+    c.ema_decays = {config_.ema_decay};
+    c.optimizer = optimizer_.state();
+    c.objective = base_.objective->state();
+    c.step = step_;
+    c.model_config = models::config_to_json(base_.model_config);
+    c.train_config = train_config.dump();
+    const std::string path = paths_.ckpt_dir + "/" + checkpoint_name(step_);
+    objectives::save_checkpoint(path, c);
+    update_last_link(path, paths_.last);
+    prune_checkpoints(paths_.ckpt_dir, config_.keep_checkpoints);
+    return path;
+  }
+
+  // Declaration order is construction order: each member is built from those above it.
+  RunPaths paths_;
+  std::optional<objectives::Checkpoint> checkpoint_;
+  nlohmann::json resumed_state_;
+  FinetuneConfig config_;
+  torch::Device device_;
+  FlowBase base_;
+  std::unique_ptr<FrozenEncoder> encoder_;
+  models::BackbonePtr base_model_;  // the KL's reference: the base, or the policy at the last refresh
+  std::shared_ptr<core::Dataset> data_;
+  int64_t num_classes_;                // 0: unconditional
+  double given_disc_accuracy_ = -1.0;  // of a --disc file (-1: it does not say)
+  DiscriminatorHead head_;
+  models::BackbonePtr policy_model_;
+  VelocityFn policy_, base_velocity_;
+  AdamW optimizer_;
+  EmaSet ema_;
+  Preview preview_;
+  double offset_;  // log(n_data / n_base)
+  std::vector<torch::Tensor> trainable_;
+  RewardFn reward_;
+  FinetuneResult result_;
+  int64_t step_ = 0;
+  std::string disc_file_ = "disc.safetensors";
+  std::string anchor_file_;  // the KL's reference after a refresh (--refresh-anchor policy); empty: the base
+};
+
+}  // namespace
+
+FinetuneResult run_finetune(FinetuneConfig config, bool resume) { return FinetuneRun(config, resume).run(); }
 
 }  // namespace fluxion::train
