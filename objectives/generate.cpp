@@ -18,6 +18,7 @@
 #include "objectives/flow_sampling.h"
 #include "objectives/objective_config.h"
 #include "objectives/sample_outputs.h"
+#include "samplers/graphed_model.h"
 
 namespace fluxion::objectives {
 
@@ -60,6 +61,7 @@ struct SamplingModel {
   torch::ScalarType precision = torch::kFloat;
   std::unique_ptr<Objective> objective;  // null for converted official weights
   std::unique_ptr<ObjectiveSampler> sampler;
+  samplers::ModelFn forward;  // the network as the samplers call it: float32 output, CUDA graphs on the GPU
 };
 
 SamplingModel load_sampling_model(const GenerateConfig& config) {
@@ -76,6 +78,10 @@ SamplingModel load_sampling_model(const GenerateConfig& config) {
   m.precision = core::resolve_precision(config.precision, m.device);
   m.model->to(m.device);
   m.model->eval();
+  m.forward =
+      samplers::graphed([model = m.model](const torch::Tensor& x, const torch::Tensor& t,
+                                          const torch::Tensor& y) { return model->forward(x, t, y).to(torch::kFloat); },
+                        config.cuda_graphs);
 
   // The objective the weights were trained with decides the sampler family, and for flows the
   // path, prediction and end epsilons. Converted official weights record none: a flow sampler
@@ -140,14 +146,11 @@ torch::Tensor sample_batch(const GenerateConfig& config, const SamplingModel& m,
                            int64_t count, GenerateResult& result) {
   const auto noise = batch_noise(config, plan, first, count);
   auto gen = sample_batch_generator(config.seed, first, m.device);
-  const samplers::ModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-    return m.model->forward(x, t, y).to(torch::kFloat);
-  };
   const auto batch_labels = plan.labels.slice(0, first, first + count).to(m.device);
   torch::Tensor sampled;
   {
     compat::AutocastGuard autocast(m.device.type(), m.precision);
-    const auto r = m.sampler->sample(model_fn, batch_labels, noise.to(m.device), gen);
+    const auto r = m.sampler->sample(m.forward, batch_labels, noise.to(m.device), gen);
     result.nfe_per_batch = r.nfe;
     result.lost_images += r.lost_images;
     sampled = r.x;

@@ -36,8 +36,9 @@ struct GenerateConfig {
   uint64_t seed = 0;
   std::string device = "auto";
   std::string precision = "auto";
-  std::string out;   // folder of PNGs ("" for none)
-  std::string grid;  // grid PNG ("" for none)
+  bool cuda_graphs = true;  // on CUDA, the network replayed from CUDA graphs (samplers/graphed_model.h)
+  std::string out;          // folder of PNGs ("" for none)
+  std::string grid;         // grid PNG ("" for none)
   int64_t grid_images = 100;
   std::string npz;         // ADM .npz ("" for none)
   std::string init_noise;  // .npy of (n, C, H, W) float noise instead of seeded draws

@@ -27,6 +27,7 @@ struct ThroughputOptions {
   std::string sampler = "euler";
   int64_t steps = 50;
   double cfg = 1.0;
+  bool cuda_graphs = true;  // on CUDA, the network replayed from CUDA graphs
   // decode only: latents of this size through the SD-VAE decoder (32: 256-px images)
   int64_t latent_size = 32;
 };
