@@ -187,6 +187,8 @@ class FinetuneRun {
   }
 
   FinetuneResult run() {
+    core::log_info("finetune: " + config_.checkpoint + " (" + base_.objective->describe() + "), " + data_->describe() +
+                   ", features " + encoder_->describe() + ", algo " + config_.algo);
     if (checkpoint_)
       restore();
     else
@@ -258,8 +260,6 @@ class FinetuneRun {
   }
 
   void restore() {
-    core::log_info("finetune: " + config_.checkpoint + " (" + base_.objective->describe() + "), " + data_->describe() +
-                   ", features " + encoder_->describe() + ", algo " + config_.algo);
     policy_model_->load_state(checkpoint_->model, paths_.last);
     optimizer_.load_state(checkpoint_->optimizer, paths_.last);
     FLUXION_CHECK(checkpoint_->emas.size() == 1, paths_.last, ": a finetuning checkpoint holds one EMA");
@@ -281,8 +281,6 @@ class FinetuneRun {
   // A new run: config.json, the discriminator (trained on base samples unless --disc gave one)
   // and the step-0 preview.
   void start() {
-    core::log_info("finetune: " + config_.checkpoint + " (" + base_.objective->describe() + "), " + data_->describe() +
-                   ", features " + encoder_->describe() + ", algo " + config_.algo);
     core::ensure_directory(paths_.ckpt_dir);
     core::write_file_atomically(paths_.out + "/config.json",
                                 [&](std::ostream& o) { o << to_json(config_).dump(2) << "\n"; });
