@@ -68,6 +68,11 @@ void set_autocast_dtype(c10::DeviceType device, c10::ScalarType dtype) {
 }
 }  // namespace
 
+std::optional<c10::ScalarType> active_autocast_dtype(c10::DeviceType device_type) {
+  if (!autocast_enabled(device_type)) return std::nullopt;
+  return autocast_dtype(device_type);
+}
+
 AutocastGuard::AutocastGuard(c10::DeviceType device_type, c10::ScalarType dtype) : device_type_(device_type) {
   if (dtype == c10::kFloat) return;
   active_ = true;

@@ -23,6 +23,9 @@ std::string torch_version();
 torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                            std::optional<double> scale = std::nullopt);
 
+// The dtype autocast casts to on `device_type`, or nothing when autocast is off there.
+std::optional<c10::ScalarType> active_autocast_dtype(c10::DeviceType device_type);
+
 // RAII: enables autocast to `dtype` on `device_type` for its lifetime, restoring the previous
 // state afterwards. A no-op for dtype == kFloat. On LibTorch 2.x the per-device autocast API is
 // used; on 1.13 the CPU/CUDA-specific ones.

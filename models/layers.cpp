@@ -1,12 +1,44 @@
 #include "models/layers.h"
 
+#include "core/compat.h"
+
+#include <ATen/autocast_mode.h>
+
 namespace fluxion::models {
 
 namespace nn = torch::nn;
 
+namespace {
+// True when autograd records ops on these tensors. Without it (sampling, evaluation) the fused
+// inference paths may use kernels that have no derivative and write in a narrower dtype.
+bool records_autograd(std::initializer_list<const torch::Tensor*> tensors) {
+  if (!torch::GradMode::is_enabled()) return false;
+  for (const auto* t : tensors) {
+    if (t->requires_grad()) return true;
+  }
+  return false;
+}
+}  // namespace
+
 torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale) {
-  // (B, D) -> (B, 1, D), broadcast over the N tokens
-  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
+  // (B, D) -> (B, 1, D), broadcast over the N tokens; addcmul is one kernel where
+  // x * (1 + scale) + shift is two passes over (B, N, D)
+  const auto shift_rows = shift.unsqueeze(1);
+  const auto scale_rows = 1 + scale.unsqueeze(1);
+  const auto autocast = compat::active_autocast_dtype(x.device().type());
+  if (x.is_cuda() && autocast && x.scalar_type() == torch::kFloat && !records_autograd({&x, &shift, &scale})) {
+    // Every consumer of a modulated tensor is a linear or convolution that autocast casts to its
+    // dtype anyway: writing that dtype here saves the float32 output and the cast's extra pass.
+    // (CUDA only: LibTorch 1.13's CPU kernels cannot cast on the fly.)
+    auto out = torch::empty(x.sizes(), x.options().dtype(*autocast));
+    return torch::addcmul_out(out, shift_rows, x, scale_rows);
+  }
+  return torch::addcmul(shift_rows, x, scale_rows);
+}
+
+torch::Tensor gated_residual(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y) {
+  // (B, D) -> (B, 1, D) gate; x + gate * y in one kernel, the product kept in float32
+  return torch::addcmul(x, gate.unsqueeze(1), y);
 }
 
 torch::Tensor plain_layer_norm(const torch::Tensor& x, double eps) {
@@ -29,7 +61,28 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
   fc2 = register_module("fc2", nn::Linear(hidden, dim));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return linear(fc2, torch::gelu(linear(fc1, x), "tanh")); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+#if FLUXION_TORCH2
+  if (x.is_cuda() && !records_autograd({&x, &fc1->weight, &fc1->bias})) return linear(fc2, linear_gelu_cuda(*fc1, x));
+#endif
+  return linear(fc2, torch::gelu(linear(fc1, x), "tanh"));
+}
+
+#if FLUXION_TORCH2
+torch::Tensor linear_gelu_cuda(const nn::LinearImpl& layer, const torch::Tensor& x) {
+  // cuBLASLt's GELU epilogue is the tanh approximation (timm's approx_gelu); the op has no
+  // derivative and is not on autocast's lists, so autocast's cast is done here
+  const auto dtype = compat::active_autocast_dtype(c10::DeviceType::CUDA).value_or(x.scalar_type());
+  const auto weight = at::autocast::cached_cast(dtype, layer.weight, c10::DeviceType::CUDA);
+  const auto bias = at::autocast::cached_cast(dtype, layer.bias, c10::DeviceType::CUDA);
+  // (..., D) -> (rows, D) -> (rows, hidden) -> (..., hidden)
+  auto rows = x.to(dtype).reshape({-1, x.size(-1)});
+  auto out = at::_addmm_activation(bias, rows, weight.t(), /*beta=*/1, /*alpha=*/1, /*use_gelu=*/true);
+  auto sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  return out.view(sizes);
+}
+#endif
 
 SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, double dropout) {
   const int64_t h = inner_width(hidden);

@@ -1,12 +1,19 @@
 #pragma once
 // Small layers of the transformer blocks: RMSNorm, the GELU MLP (SiT) and SwiGLU (JiT), the
 // adaLN helpers, and the final layer with unpatchify.
+#include "core/compat.h"
+
 #include <torch/torch.h>
 
 namespace fluxion::models {
 
 // x * (1 + scale) + shift with (B, D) conditioning broadcast over tokens: (B, N, D) -> (B, N, D).
+// On CUDA under autocast without autograd (sampling) the result comes in autocast's dtype: its
+// consumers are linear layers that would cast it.
 torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale);
+
+// The adaLN-Zero residual x + gate * y, gate (B, D) broadcast over the tokens of x, y (B, N, D).
+torch::Tensor gated_residual(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y);
 
 // LayerNorm without affine parameters (SiT's norm1/norm2/norm_final), eps 1e-6.
 torch::Tensor plain_layer_norm(const torch::Tensor& x, double eps = 1e-6);
@@ -22,7 +29,8 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
-// timm Mlp: fc1 -> tanh-GELU -> fc2 (names `fc1`, `fc2`).
+// timm Mlp: fc1 -> tanh-GELU -> fc2 (names `fc1`, `fc2`). Without autograd on CUDA, fc1's bias
+// and the GELU run in the GEMM's epilogue (linear_gelu_cuda).
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t dim, int64_t hidden);
@@ -50,6 +58,12 @@ TORCH_MODULE(SwiGLU);
 // over the whole output for 3-D input: one extra memory-bound kernel per layer (issue 13).
 torch::Tensor linear(const torch::nn::LinearImpl& layer, const torch::Tensor& x);
 inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) { return linear(*layer, x); }
+
+#if FLUXION_TORCH2
+// gelu(x W^T + b, tanh) as one cuBLASLt GEMM with a GELU epilogue (at::_addmm_activation), for
+// CUDA tensors without autograd; inputs and weights in autocast's dtype when it is on.
+torch::Tensor linear_gelu_cuda(const torch::nn::LinearImpl& layer, const torch::Tensor& x);
+#endif
 
 // SiLU -> Linear(D, chunks * D); registered as `adaLN_modulation` so the Linear is `.1`.
 torch::nn::Sequential make_adaln_modulation(int64_t hidden_size, int64_t chunks);

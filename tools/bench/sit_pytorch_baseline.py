@@ -3,14 +3,15 @@
 (models.py of willisma/SiT) in eager PyTorch, the same work per iteration as fluxion's bench.
 
   sit_pytorch_baseline.py SIT_SRC --what train|sample [--model SiT-XL/2] [--batch 64]
-                          [--iterations 10] [--warmup 2] [--sampler euler|heun] [--steps 50]
+                          [--iterations 10] [--warmup 2] [--sampler euler|heun] [--steps 50] [--cfg 4.0]
                           [--profile TRACE.json [--profile-iterations 3]]
                           [--compile]
 
 train: linear-path velocity loss (SiT's default transport), backward, AdamW (lr 1e-4, no weight
 decay, as SiT's train.py), EMA update as train.py's update_ema; bf16 autocast.
 sample: Euler or Heun (every step two evaluations) on the velocity ODE from t = 0 (noise) to 1,
-no guidance; bf16 autocast. Inputs are 32x32x4 latents and 1,000 classes, as fluxion's SiT presets.
+no guidance, or with --cfg S > 1 classifier-free guidance as SiT's sample.py does it (the batch
+doubled with the null class 1000, `forward_with_cfg`; images/s counts the guided images); bf16 autocast. Inputs are 32x32x4 latents and 1,000 classes, as fluxion's SiT presets.
 --compile runs torch.compile(model) (default mode) instead of the eager model; the warm-up
 iterations then include the compilation. Prints images/s and ms per iteration.
 """
@@ -33,6 +34,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--sampler", choices=["euler", "heun"], default="euler")
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1: none)")
     ap.add_argument("--compile", action="store_true", help="torch.compile(model) before timing")
     ap.add_argument("--profile", default="", help="Chrome trace of --profile-iterations more iterations")
     ap.add_argument("--profile-iterations", type=int, default=3)
@@ -75,19 +77,27 @@ def main():
     else:
         model.eval()
 
+        guided = a.cfg > 1.0
+        # sample.py: z doubled, labels [y, 1000], the model's forward_with_cfg (compiled when --compile)
+        fn = (lambda z, t, labels: model.forward_with_cfg(z, t, labels, a.cfg)) if guided else net
+        if guided and a.compile:
+            fn = torch.compile(fn)
+        labels = torch.cat([y, torch.full_like(y, 1000)]) if guided else y
+        rows = 2 * a.batch if guided else a.batch
+
         @torch.no_grad()
         def step():
-            z = x.clone()
+            z = torch.cat([x, x]) if guided else x.clone()
             ts = torch.linspace(0, 1, a.steps + 1, device=dev)
             with autocast():
                 for i in range(a.steps):
                     t0, t1 = ts[i], ts[i + 1]
-                    v0 = net(z, t0.expand(a.batch), y).float()
+                    v0 = fn(z, t0.expand(rows), labels).float()
                     if a.sampler == "euler":
                         z = z + (t1 - t0) * v0
                     else:
                         z1 = z + (t1 - t0) * v0
-                        v1 = net(z1, t1.expand(a.batch), y).float()
+                        v1 = fn(z1, t1.expand(rows), labels).float()
                         z = z + (t1 - t0) * 0.5 * (v0 + v1)
 
     for _ in range(a.warmup):
@@ -107,6 +117,8 @@ def main():
         prof.export_chrome_trace(a.profile)
     nfe = a.steps * (2 if a.sampler == "heun" else 1)
     what = "AdamW + EMA step" if a.what == "train" else f"{a.sampler} {a.steps} steps ({nfe} NFE)"
+    if a.what == "sample" and a.cfg > 1.0:
+        what += f", CFG {a.cfg:g}"
     mode = "torch.compile" if a.compile else "eager"
     print(f"pytorch {torch.__version__} official SiT {a.model}, batch {a.batch}, bf16, {mode}, {what}")
     print(f"  {a.batch / seconds:.4g} images/s, {seconds * 1e3:.4g} ms per iteration")
