@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "models/vae.h"
 #include "models/zoo.h"
+#include "objectives/backbone_model_fn.h"
 #include "objectives/checkpoint.h"
 #include "objectives/flow_sampling.h"
 #include "objectives/objective_config.h"
@@ -78,10 +79,7 @@ SamplingModel load_sampling_model(const GenerateConfig& config) {
   m.precision = core::resolve_precision(config.precision, m.device);
   m.model->to(m.device);
   m.model->eval();
-  m.forward =
-      samplers::graphed([model = m.model](const torch::Tensor& x, const torch::Tensor& t,
-                                          const torch::Tensor& y) { return model->forward(x, t, y).to(torch::kFloat); },
-                        config.cuda_graphs);
+  m.forward = samplers::graphed(backbone_model_fn(m.model), config.cuda_graphs);
 
   // The objective the weights were trained with decides the sampler family, and for flows the
   // path, prediction and end epsilons. Converted official weights record none: a flow sampler

@@ -6,6 +6,7 @@
 #include "core/compat.h"
 #include "core/rng.h"
 #include "models/zoo.h"
+#include "objectives/backbone_model_fn.h"
 #include "samplers/graphed_model.h"
 #include "samplers/sampler.h"
 #include "test_helpers.h"
@@ -33,9 +34,7 @@ TinyModel tiny_model(const torch::Device& device) {
   }
   m.model->to(device);
   m.model->eval();
-  m.fn = [model = m.model](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-    return model->forward(x, t, y).to(torch::kFloat);
-  };
+  m.fn = objectives::backbone_model_fn(m.model);
   return m;
 }
 

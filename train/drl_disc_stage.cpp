@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "objectives/backbone_model_fn.h"
 
 namespace fluxion::train {
 
@@ -44,9 +45,7 @@ LabelledImages draw_model_samples(models::Backbone& model, const objectives::Obj
   LabelledImages out;
   out.labels = num_classes > 0 ? torch::arange(n, torch::kLong).remainder(num_classes)
                                : torch::full({n}, model.num_classes(), torch::kLong);
-  const samplers::ModelFn fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-    return model.forward(x, t, y).to(torch::kFloat);
-  };
+  const samplers::ModelFn fn = objectives::backbone_model_fn(model);
   std::vector<torch::Tensor> parts;
   for (int64_t first = 0; first < n; first += batch) {
     const int64_t count = std::min(batch, n - first);

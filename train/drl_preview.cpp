@@ -2,6 +2,7 @@
 
 #include "core/image_io.h"
 #include "core/rng.h"
+#include "objectives/backbone_model_fn.h"
 
 namespace fluxion::train {
 
@@ -31,9 +32,7 @@ double Preview::run(const core::TensorMap& weights, const RewardFn& reward, cons
   torch::NoGradGuard no_grad;
   model_->load_state(weights, "the policy's EMA");
   auto gen = core::make_generator(seed_ + 1, device_);
-  const samplers::ModelFn fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-    return model_->forward(x, t, y).to(torch::kFloat);
-  };
+  const samplers::ModelFn fn = objectives::backbone_model_fn(model_);
   auto images = sampler_->sample(fn, labels_, noise_, gen).x.to(torch::kFloat).clamp(-1, 1);
   if (!grid.empty()) core::write_png(grid, core::make_grid(core::to_uint8(images.cpu())));
   return reward(images, labels_).mean().item<double>();

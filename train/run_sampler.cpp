@@ -4,6 +4,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "objectives/backbone_model_fn.h"
 
 namespace fluxion::train {
 
@@ -45,9 +46,7 @@ torch::Tensor RunSampler::sample(const torch::Tensor& noise, const torch::Tensor
   FLUXION_CHECK(!undecodable_, "a latent run cannot sample images without --vae");
   torch::NoGradGuard no_grad;
   const auto precision = core::resolve_precision(precision_, device_);
-  const samplers::ModelFn model_fn = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
-    return model_->forward(x, t, y).to(torch::kFloat);
-  };
+  const samplers::ModelFn model_fn = objectives::backbone_model_fn(model_);
   torch::Tensor images;
   {
     compat::AutocastGuard autocast(device_.type(), precision);
