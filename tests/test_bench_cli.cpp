@@ -15,6 +15,13 @@ double printed_rate(const std::string& output) {
   const auto start = output.rfind(' ', at - 1);
   return std::stod(output.substr(start + 1, at - start - 1));
 }
+// "(X GFLOP per image)" of the model-FLOPs line
+double printed_gflop(const std::string& output) {
+  const auto at = output.find(" GFLOP per image");
+  REQUIRE(at != std::string::npos);
+  const auto start = output.rfind('(', at);
+  return std::stod(output.substr(start + 1, at - start - 1));
+}
 }  // namespace
 
 TEST_CASE("fluxion bench measures a training step, a sampler and the SD-VAE decoder", "[e2e]") {
@@ -31,12 +38,31 @@ TEST_CASE("fluxion bench measures a training step, a sampler and the SD-VAE deco
   CHECK(sample.output.find("heun, 2 steps") != std::string::npos);
   CHECK(sample.output.find("4 NFE") != std::string::npos);
   CHECK(printed_rate(sample.output) > 0);
+  // FLOPs per image: a training step is 3 forward passes, Heun with 2 steps 4 (models/flops.h)
+  CHECK(printed_gflop(sample.output) == Approx(printed_gflop(train.output) * 4.0 / 3.0).epsilon(1e-4));
+  CHECK(train.output.find("MFU") == std::string::npos);  // no known peak on a CPU
+  auto guided = test::run_fluxion("bench --what sample --model SiT-T/4 --sampler heun --steps 2 --cfg 2" + tiny +
+                                  " --peak-tflops 0.5");
+  INFO(guided.output);
+  REQUIRE(guided.exit_code == 0);
+  CHECK(printed_gflop(guided.output) == Approx(2 * printed_gflop(sample.output)).epsilon(1e-4));  // doubled batch
+  CHECK(guided.output.find("MFU") != std::string::npos);
+  CHECK(guided.output.find("% of 0.5 TFLOP/s") != std::string::npos);
 
   auto decode = test::run_fluxion("bench --what decode --latent-size 4" + tiny);
   INFO(decode.output);
   REQUIRE(decode.exit_code == 0);
   CHECK(decode.output.find("SD-VAE decoder, batch 2, 4x4 latents -> 32 px, fp32") != std::string::npos);
   CHECK(printed_rate(decode.output) > 0);
+
+  // the block without token mixing (the floor) beside softmax and linear attention
+  auto block = test::run_fluxion(
+      "bench --what block --device cpu --attention none,softmax,linear --tokens 16,64 --dim 32 --heads 2 --batch 1 "
+      "--iterations 1 --warmup 0");
+  INFO(block.output);
+  REQUIRE(block.exit_code == 0);
+  for (const char* column : {"none ms", "softmax ms", "linear ms", "softmax/none", "linear/none"})
+    CHECK(block.output.find(column) != std::string::npos);
 
   auto bad = test::run_fluxion("bench --what nothing");
   CHECK(bad.exit_code != 0);

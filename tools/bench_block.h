@@ -9,6 +9,9 @@
 
 namespace fluxion::cli {
 
+// The attention "kind" that times the block without token mixing (the floor; bench_block.cpp).
+inline constexpr const char* kNoMixing = "none";
+
 struct BlockBenchOptions {
   std::vector<std::string> attentions{"softmax", "linear"};
   std::vector<int64_t> tokens{256, 1024, 4096};

@@ -8,8 +8,10 @@
 #include "core/device.h"
 #include "core/profile_trace.h"
 #include "core/rng.h"
+#include "models/flops.h"
 #include "models/vae.h"
 #include "models/zoo.h"
+#include "objectives/backbone_model_fn.h"
 #include "objectives/flow_objective.h"
 #include "samplers/graphed_model.h"
 #include "samplers/sampler.h"
@@ -48,13 +50,18 @@ BenchSetup bench_setup(const ThroughputOptions& o, ThroughputResult& result) {
   return b;
 }
 
-// "SiT-S/2, batch 256, <what>, bf16, cuda:0 (...)" and the per-iteration figures.
+// "SiT-S/2, batch 256, <what>, bf16, cuda:0 (...)", the per-iteration figures and the FLOPs
+// behind them (forward passes per image: 3 for a training step, forward and backward).
 void finish_result(const ThroughputOptions& o, const BenchSetup& b, const std::string& what, double seconds,
-                   ThroughputResult& result) {
+                   double forward_passes, ThroughputResult& result) {
   result.seconds_per_iteration = seconds;
   result.images_per_second = static_cast<double>(o.batch) / seconds;
+  const auto device = core::device_summary(b.device);
   result.description = o.model + ", batch " + std::to_string(o.batch) + ", " + what + ", " +
-                       (b.precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " + core::device_summary(b.device);
+                       (b.precision == torch::kBFloat16 ? "bf16" : "fp32") + ", " + device;
+  result.flops_per_image = forward_passes * models::forward_flops_per_image(*b.model);
+  result.peak_flops =
+      o.peak_tflops > 0 ? o.peak_tflops * 1e12 : known_peak_flops(device, b.precision == torch::kBFloat16);
 }
 
 void synchronize(const torch::Device& device) {
@@ -104,7 +111,7 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
         1);
     train_step.apply(loss, recipe.lr);
   });
-  finish_result(o, b, "AdamW + EMA step", seconds, result);
+  finish_result(o, b, "AdamW + EMA step", seconds, /*forward_passes=*/3.0, result);
   return result;
 }
 
@@ -122,10 +129,7 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
   torch::NoGradGuard no_grad;
   auto graphs = std::make_shared<samplers::GraphStats>();
   // as fluxion sample runs it; the warm-up iterations capture the graphs
-  const auto forward =
-      samplers::graphed([&](const torch::Tensor& x, const torch::Tensor& t,
-                            const torch::Tensor& labels) { return model->forward(x, t, labels).to(torch::kFloat); },
-                        o.cuda_graphs, graphs);
+  const auto forward = samplers::graphed(objectives::backbone_model_fn(model), o.cuda_graphs, graphs);
   const double seconds = time_iterations(o, b.device, [&] {
     compat::AutocastGuard autocast(b.device.type(), b.precision);
     auto r = samplers::sample(spec, forward, b.y, b.x, b.gen);
@@ -135,8 +139,20 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
                                      ? ", CUDA graphs (" + std::to_string(graphs->captures) + " captured)"
                                  : graphs->capture_failed ? ", eager (CUDA graph capture failed)"
                                                           : "";
-  finish_result(o, b, spec.description + graph_note, seconds, result);
+  // every NFE evaluates the network once per image, twice with guidance (the doubled batch)
+  const double passes = static_cast<double>(result.nfe) * (o.cfg != 1.0 ? 2.0 : 1.0);
+  finish_result(o, b, spec.description + graph_note, seconds, passes, result);
   return result;
+}
+
+double known_peak_flops(const std::string& device_summary, bool bf16) {
+  if (!bf16) return 0.0;
+  // dense bf16 tensor-core peaks from NVIDIA's data sheets (SXM parts)
+  for (const auto& [name, tflops] : std::vector<std::pair<std::string, double>>{
+           {"H100", 989.4}, {"H200", 989.4}, {"B200", 2250.0}, {"A100", 312.0}}) {
+    if (device_summary.find(name) != std::string::npos) return tflops * 1e12;
+  }
+  return 0.0;
 }
 
 ThroughputResult bench_decode(const ThroughputOptions& o) {

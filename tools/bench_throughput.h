@@ -28,6 +28,9 @@ struct ThroughputOptions {
   int64_t steps = 50;
   double cfg = 1.0;
   bool cuda_graphs = true;  // on CUDA, the network replayed from CUDA graphs
+  // train/sample: the peak that model FLOP utilisation (MFU) is relative to, in TFLOP/s; 0: the
+  // dense bf16 peak of a known GPU (H100/H200, A100, B200) when running bf16, else no MFU
+  double peak_tflops = 0.0;
   // decode only: latents of this size through the SD-VAE decoder (32: 256-px images)
   int64_t latent_size = 32;
 };
@@ -38,7 +41,13 @@ struct ThroughputResult {
   int64_t nfe = 0;  // sample: per batch
   int64_t parameters = 0;
   std::string description;
+  double flops_per_image = 0.0;  // train/sample: model FLOPs (models/flops.h) per image, 0 if not counted
+  double peak_flops = 0.0;       // the MFU denominator in FLOP/s, 0 when unknown
 };
+
+// The dense peak (FLOP/s) of the GPU that `device_summary` names, for bf16 tensor-core math;
+// 0 for other precisions and unknown devices.
+double known_peak_flops(const std::string& device_summary, bool bf16);
 
 // Optimizer steps (flow matching, velocity, AdamW, EMA) per second x batch.
 ThroughputResult bench_train(const ThroughputOptions& options);

@@ -34,7 +34,9 @@ void add_bench(CLI::App& app) {
   add_cfg_option(*sub, "--cfg", t.cfg, "--what sample");
   add_cuda_graphs_option(*sub, t.cuda_graphs);
   sub->add_option("--latent-size", t.latent_size, "decode: latent side (32: 256-px images)")->capture_default_str();
-  sub->add_option("--attention", opts->block.attentions, "attention kinds, e.g. softmax,linear")->delimiter(',');
+  sub->add_option("--attention", opts->block.attentions,
+                  "attention kinds, e.g. none,softmax,linear (none: the block without token mixing, the floor)")
+      ->delimiter(',');
   sub->add_option("--tokens", opts->block.tokens, "token counts, e.g. 256,1024,4096")->delimiter(',');
   sub->add_option("--device", opts->block.device, "cpu, cuda, cuda:1, ...");
   sub->add_option("--dim", opts->block.dim, "hidden size");
@@ -46,6 +48,9 @@ void add_bench(CLI::App& app) {
                   "train/sample: write a Chrome trace (Kineto) of extra iterations after the timed ones");
   sub->add_option("--profile-iterations", opts->throughput.profile_iterations, "iterations in the --profile trace")
       ->capture_default_str();
+  sub->add_option("--peak-tflops", t.peak_tflops,
+                  "train/sample: peak TFLOP/s for MFU (0: the bf16 dense peak of H100/H200, A100, B200)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--precision", opts->precision, "fp32 or bf16 (autocast)")->check(CLI::IsMember({"fp32", "bf16"}));
   sub->callback([opts] {
     if (opts->what != "block") {
@@ -64,6 +69,14 @@ void add_bench(CLI::App& app) {
                 << (opts->what == "train" ? "step" : "batch");
       if (r.nfe > 0) std::cout << ", " << r.nfe << " NFE";
       std::cout << "\n";
+      if (r.flops_per_image > 0) {
+        const double achieved = r.flops_per_image * r.images_per_second;
+        std::cout << "  " << achieved / 1e12 << " TFLOP/s of model FLOPs (" << r.flops_per_image / 1e9
+                  << " GFLOP per image)";
+        if (r.peak_flops > 0)
+          std::cout << ", MFU " << 100.0 * achieved / r.peak_flops << "% of " << r.peak_flops / 1e12 << " TFLOP/s";
+        std::cout << "\n";
+      }
       if (!t.profile.empty())
         std::cout << "  profile of " << t.profile_iterations << " more iterations: " << t.profile << "\n";
       return;
