@@ -232,7 +232,8 @@ TEST_CASE("fluxion convert refuses Python objects it needs, and broken files, in
   };
   for (const std::string suffix : {"", "_legacy"}) {
     expect_refusal(d + "/forbidden" + suffix + ".pt", {"forbidden" + suffix + ".pt", "['ema']", "__main__.BoxDict"});
-    expect_refusal(d + "/numpy" + suffix + ".pt", {"['ema']['scale']", "numpy.core.multiarray.scalar"});
+    // numpy 2 pickles its scalars as numpy._core.multiarray.scalar, numpy 1 as numpy.core...
+    expect_refusal(d + "/numpy" + suffix + ".pt", {"['ema']['scale']", "core.multiarray.scalar"});
     expect_refusal(d + "/module" + suffix + ".pt", {"torch.nn.modules.linear.Linear", "state_dict()"});
     expect_refusal(d + "/training" + suffix + ".pt --key args", {"['args']", "argparse.Namespace"});
     expect_refusal(d + "/training" + suffix + ".pt --key nope", {"no entry 'nope'", "['model', 'ema', 'opt', 'args']"});

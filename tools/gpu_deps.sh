@@ -32,6 +32,9 @@ case "${1:-}" in
     for f in "$deps"/debs/*.deb; do dpkg -x "$f" "$prefix"; done
     torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
     export PKG_CONFIG_PATH=$prefix/usr/lib/x86_64-linux-gnu/pkgconfig
+    # the build runs the test binary to list its cases: libcurl's own dependencies (libssh2, ...)
+    # are found through the library path only, not through the executables' RUNPATH
+    export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     export PKG_CONFIG_SYSROOT_DIR=$prefix
     generator=()
     command -v ninja >/dev/null && generator=(-G Ninja)
