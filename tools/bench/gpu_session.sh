@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md, on a host prepared by tools/gpu_deps.sh (see README).
-#   tools/bench/gpu_session.sh build|tests|bench|baseline|profile|trajectory|train|fid   (results: $OUT or ./gpu-results)
+#   tools/bench/gpu_session.sh build|tests|asan|bench|baseline|profile|trajectory|train|fid   (results: $OUT or ./gpu-results)
+# `asan` builds the whole suite with ASan + UBSan against this host's CUDA LibTorch into
+# $ASAN_BUILD (/tmp/fluxion-asan) and runs every label but slow and cuda (docs/reliability.md).
 # `fid` times Inception feature extraction of 50,000 PNGs against pytorch-fid on the same files;
 # it needs pytorch-fid's sources in $PYTORCH_FID_SRC (a checkout's src/ folder) and uses weights
 # made by the golden fill rule (tools/bench/filled_inception.py), since nothing is downloaded.
@@ -17,6 +19,24 @@ case "$1" in
   tests)
     (cd "$build" && ctest -L "unit|golden|cuda" -j 16 --output-on-failure > "$out/ctest.log" 2>&1)
     tail -6 "$out/ctest.log"; grep -E "\*\*\*Failed|Failed  " "$out/ctest.log" | head -20
+    ;;
+  asan)
+    asan=${ASAN_BUILD:-/tmp/fluxion-asan}
+    prefix=$PWD/.deps/prefix
+    mkdir -p "$prefix"; for f in .deps/debs/*.deb; do dpkg -x "$f" "$prefix"; done  # as gpu_deps.sh build does
+    flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g1"
+    PKG_CONFIG_PATH=$prefix/usr/lib/x86_64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=$prefix \
+      cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS="$flags" \
+      -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
+      -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)');$prefix/usr" \
+      -DCMAKE_BUILD_RPATH="$prefix/usr/lib/x86_64-linux-gnu" -DTORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" \
+      > "$out/asan_build.log" 2>&1 || { tail -20 "$out/asan_build.log"; exit 1; }
+    # protect_shadow_gap=0: CUDA maps memory where ASan keeps its shadow gap
+    export ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0:protect_shadow_gap=0
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    cmake --build "$asan" -j "$(nproc)" >> "$out/asan_build.log" 2>&1 || { tail -30 "$out/asan_build.log"; exit 1; }
+    (cd "$asan" && ctest -LE "slow|cuda" -j "$(nproc)" --output-on-failure > "$out/asan_ctest.log" 2>&1)
+    grep -E "tests passed|\*\*\*Failed|Exception|Total Test time" "$out/asan_ctest.log" | head -20
     ;;
   bench)
     { "$fx" bench --what block --device cuda --precision bf16 --attention softmax,linear --tokens 256,1024,4096 --batch 4
