@@ -107,6 +107,10 @@ TEST_CASE("an interrupted and resumed finetune ends with the same weights as an 
     return -1e9;
   };
   CHECK(last_reward(a) == last_reward(b));
+  // the clock goes on across the resume: elapsed_s never falls
+  for (size_t i = 1; i < b.size(); ++i)
+    if (b[i].contains("elapsed_s") && b[i - 1].contains("elapsed_s"))
+      CHECK(b[i]["elapsed_s"].get<double>() >= b[i - 1]["elapsed_s"].get<double>());
   // a finished run is not overwritten
   auto again = test::run_fluxion(common + "--steps 1 --out " + dir + "/straight");
   CHECK(again.exit_code != 0);

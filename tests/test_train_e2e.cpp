@@ -79,6 +79,10 @@ TEST_CASE("an interrupted and resumed run ends with the same weights as an unint
   // The log holds each step once.
   CHECK(test::read_metrics(split).size() == test::read_metrics(straight).size());
   check_steps_increase(test::read_metrics(split));
+  // The clock goes on across the resume: elapsed_s never falls.
+  const auto lines = test::read_metrics(split);
+  for (size_t i = 1; i < lines.size(); ++i)
+    CHECK(lines[i]["elapsed_s"].get<double>() >= lines[i - 1]["elapsed_s"].get<double>());
 }
 
 TEST_CASE("a run killed with SIGKILL leaves a loadable checkpoint and resumes", "[e2e][train]") {

@@ -69,8 +69,13 @@ struct StepOutcome {
 // The means over the steps since the last metrics.jsonl line, and the progress bar's text.
 class LogWindow {
  public:
-  explicit LogWindow(double reward_scale, double offset)
-      : reward_scale_(reward_scale), offset_(offset), start_(std::chrono::steady_clock::now()), run_start_(start_) {}
+  // elapsed_before_s: the wall time of the run before a resume, where elapsed_s goes on
+  LogWindow(double reward_scale, double offset, double elapsed_before_s)
+      : reward_scale_(reward_scale),
+        offset_(offset),
+        start_(std::chrono::steady_clock::now()),
+        run_start_(start_ - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double>(elapsed_before_s))) {}
 
   void add(const StepOutcome& o) {
     ++steps_;
@@ -196,7 +201,7 @@ class FinetuneRun {
     const int64_t batch = config_.groups * config_.group_size;
     core::Progress progress("finetune", config_.steps, "step");
     progress.update(step_);
-    LogWindow window(config_.reward_scale, offset_);
+    LogWindow window(config_.reward_scale, offset_, elapsed_before_s_);
     const int64_t first_step = step_;
     while (step_ < config_.steps) {
       if (config_.refresh_every > 0 && step_ > 0 && step_ % config_.refresh_every == 0 &&
@@ -274,7 +279,7 @@ class FinetuneRun {
     result_.disc_holdout_accuracy = resumed_state_.value("disc_holdout_accuracy", -1.0);
     result_.first_eval_reward = resumed_state_.value("first_eval_reward", 0.0);
     result_.last_eval_reward = result_.first_eval_reward;
-    truncate_metrics(paths_.metrics, step_);
+    elapsed_before_s_ = truncate_metrics(paths_.metrics, step_);
     core::log_info("resumed " + paths_.out + " at step " + std::to_string(step_));
   }
 
@@ -450,6 +455,7 @@ class FinetuneRun {
   RewardFn reward_;
   FinetuneResult result_;
   int64_t step_ = 0;
+  double elapsed_before_s_ = 0;  // wall time before a resume (metrics.jsonl's last elapsed_s)
   std::string disc_file_ = "disc.safetensors";
   std::string anchor_file_;  // the KL's reference after a refresh (--refresh-anchor policy); empty: the base
 };

@@ -7,18 +7,23 @@
 
 namespace fluxion::train {
 
-void truncate_metrics(const std::string& path, int64_t step) {
+double truncate_metrics(const std::string& path, int64_t step) {
   std::ifstream in(path);
-  if (!in) return;
+  if (!in) return 0.0;
   std::string kept, line;
+  double elapsed = 0.0;
   while (std::getline(in, line)) {
     try {
-      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
+      const auto row = nlohmann::json::parse(line);
+      if (row.value("step", int64_t{0}) > step) continue;
+      kept += line + "\n";
+      if (row.contains("elapsed_s") && row["elapsed_s"].is_number()) elapsed = row["elapsed_s"].get<double>();
     } catch (const std::exception&) {
       // a line torn by a kill: dropped
     }
   }
   core::write_file_atomically(path, [&](std::ostream& out) { out << kept; });
+  return elapsed;
 }
 
 }  // namespace fluxion::train

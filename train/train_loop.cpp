@@ -36,7 +36,9 @@ TrainLoop::TrainLoop(TrainingRun& run)
   progress_.update(run_.step);
   run_.train_step->set_exact_skips(skip_nonfinite_);
   window_start_ = std::chrono::steady_clock::now();
-  run_start_ = window_start_;
+  // elapsed_s goes on from where the resumed run's metrics.jsonl left it
+  run_start_ = window_start_ - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                   std::chrono::duration<double>(run.elapsed_before_s));
 }
 
 void TrainLoop::run() {

@@ -40,7 +40,7 @@ void restore_training_state(TrainingRun& run, const objectives::Checkpoint& chec
   for (size_t i = 0; i < checkpoint.emas.size(); ++i) run.train_step->ema().load(i, checkpoint.emas[i], last_path);
   run.step = checkpoint.step;
   run.data->set_position(checkpoint.data_position);
-  if (run.writer) truncate_metrics(run.paths.metrics_path, run.step);
+  if (run.writer) run.elapsed_before_s = truncate_metrics(run.paths.metrics_path, run.step);
   core::log_info("resumed " + run.paths.out + " at step " + std::to_string(run.step));
 }
 

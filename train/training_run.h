@@ -57,6 +57,7 @@ struct TrainingRun {
   std::unique_ptr<SampleGrid> grid;                  // the writer's, with --grid-images > 0
   std::unique_ptr<TrainingEval> eval;                // the writer's, with --eval-every > 0
   int64_t step = 0;                                  // steps done
+  double elapsed_before_s = 0;                       // wall time of the run before a resume
   std::string train_config_json, model_config_json;  // stored in every checkpoint
 };
 
