@@ -1,6 +1,7 @@
 #include "models/layers.h"
 
 #include "core/compat.h"
+#include "models/norm_modulate.h"
 
 #include <ATen/autocast_mode.h>
 
@@ -119,8 +120,8 @@ FinalLayerImpl::FinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t 
 torch::Tensor FinalLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   // (B, D) -> (B, 2D) -> shift, scale
   auto mods = adaln_forward(adaLN_modulation, c).chunk(2, 1);
-  auto normed = norm_final ? norm_final->forward(x) : plain_layer_norm(x);
-  return models::linear(linear, modulate(normed, mods[0], mods[1]));
+  auto modulated = norm_final ? modulate(norm_final->forward(x), mods[0], mods[1]) : norm_modulate(x, mods[0], mods[1]);
+  return models::linear(linear, modulated);
 }
 
 void FinalLayerImpl::zero_like_reference() {

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "models/config_fields.h"
+#include "models/norm_modulate.h"
 #include "models/reference_init.h"
 
 namespace fluxion::models {
@@ -15,8 +16,8 @@ SiTBlockImpl::SiTBlockImpl(int64_t hidden_size, int64_t num_heads, double mlp_ra
 torch::Tensor SiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   // (B, D) -> (B, 6D) -> shift/scale/gate for attention and MLP
   auto m = adaln_forward(adaLN_modulation, c).chunk(6, 1);
-  auto h = gated_residual(x, m[2], attn->forward(modulate(plain_layer_norm(x), m[0], m[1])));
-  return gated_residual(h, m[5], mlp->forward(modulate(plain_layer_norm(h), m[3], m[4])));
+  auto h = gated_residual(x, m[2], attn->forward(norm_modulate(x, m[0], m[1])));
+  return gated_residual(h, m[5], mlp->forward(norm_modulate(h, m[3], m[4])));
 }
 
 namespace {

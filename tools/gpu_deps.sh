@@ -6,7 +6,8 @@
 #   Copy the repository (with .deps/) to the GPU host, then there:
 #       tools/gpu_deps.sh build [BUILD_DIR]
 #       unpacks the .debs into .deps/prefix with dpkg -x and configures and builds fluxion against
-#       the LibTorch of the installed PyTorch (CUDA). Then:
+#       the LibTorch of the installed PyTorch (CUDA); FLUXION_CMAKE_ARGS adds configure options
+#       (e.g. -DFLUXION_CUDA_KERNELS=ON for fluxion's own kernels). Then:
 #       tools/gpu_deps.sh env   prints the exports that make the built binaries find the libraries.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,7 @@ case "${1:-}" in
     cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" \
       -DCMAKE_BUILD_RPATH="$prefix/usr/lib/x86_64-linux-gnu" \
-      -DTORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"
+      -DTORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" ${FLUXION_CMAKE_ARGS:-}
     # FLUXION_TARGETS (e.g. fluxion): build only these, not the tests
     cmake --build "$build_dir" -j "${FLUXION_JOBS:-$(nproc)}" ${FLUXION_TARGETS:+--target $FLUXION_TARGETS}
     ;;

@@ -1,0 +1,219 @@
+// Fused LayerNorm + adaLN modulate (models/cuda/norm_modulate_kernels.h). All arithmetic in
+// float32; each tensor is read and written once per kernel, where the unfused ops make a float32
+// LayerNorm output, a modulated float32 copy and (under autocast) a bf16 cast of it.
+#include "models/cuda/norm_modulate_kernels.h"
+
+#include <cuda_bf16.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace fluxion::models::cuda {
+
+namespace {
+constexpr int kRowThreads = 256;  // one block per row: D up to a few thousand in a few loads each
+constexpr int kColumnTile = 32;   // backward over tokens: 32 channels x 8 token lanes per block
+constexpr int kTokenLanes = 8;
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16(v);  // round to nearest even, as LibTorch's casts
+}
+
+// 1 + scale as eager PyTorch computes it: in the modulation's own dtype (bf16 under autocast).
+template <typename M>
+__device__ __forceinline__ float one_plus(M scale) {
+  return to_float(from_float<M>(1.0f + to_float(scale)));
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+__device__ float block_sum(float value) {
+  __shared__ float partial[32];
+  __shared__ float total;
+  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) partial[warp] = value;
+  __syncthreads();
+  if (warp == 0) {
+    value = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    if (lane == 0) total = value;
+  }
+  __syncthreads();
+  const float result = total;
+  __syncthreads();  // partial and total are reused by the next call
+  return result;
+}
+
+template <typename X, typename M, typename Y>
+__global__ void forward_kernel(const X* __restrict__ x, const M* __restrict__ shift, const M* __restrict__ scale,
+                               Y* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ rstd_out,
+                               NormModulateShape shape, float eps) {
+  const int64_t row = blockIdx.x;
+  const int64_t dim = shape.dim;
+  const X* xr = x + row * dim;
+  float sum = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) sum += to_float(xr[i]);
+  const float mean = block_sum(sum) / static_cast<float>(dim);
+  float squares = 0.0f;  // two passes over the row (it stays in L1): no cancellation in the variance
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float d = to_float(xr[i]) - mean;
+    squares += d * d;
+  }
+  const float rstd = rsqrtf(block_sum(squares) / static_cast<float>(dim) + eps);
+  if (threadIdx.x == 0) {
+    mean_out[row] = mean;
+    rstd_out[row] = rstd;
+  }
+  const int64_t sample = row / shape.tokens;
+  const M* sh = shift + sample * shape.mod_stride;
+  const M* sc = scale + sample * shape.mod_stride;
+  Y* yr = y + row * dim;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float normed = (to_float(xr[i]) - mean) * rstd;
+    yr[i] = from_float<Y>(normed * one_plus(sc[i]) + to_float(sh[i]));
+  }
+}
+
+// dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy (1 + scale): LayerNorm's input gradient.
+template <typename DY, typename X, typename M>
+__global__ void backward_input_kernel(const DY* __restrict__ dy, const X* __restrict__ x, const M* __restrict__ scale,
+                                      const float* __restrict__ mean, const float* __restrict__ rstd,
+                                      X* __restrict__ dx, NormModulateShape shape) {
+  const int64_t row = blockIdx.x;
+  const int64_t dim = shape.dim;
+  const DY* dyr = dy + row * dim;
+  const X* xr = x + row * dim;
+  const M* sc = scale + (row / shape.tokens) * shape.mod_stride;
+  const float mu = mean[row], r = rstd[row];
+  float g_sum = 0.0f, gx_sum = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float g = to_float(dyr[i]) * one_plus(sc[i]);
+    g_sum += g;
+    gx_sum += g * (to_float(xr[i]) - mu) * r;
+  }
+  const float g_mean = block_sum(g_sum) / static_cast<float>(dim);
+  const float gx_mean = block_sum(gx_sum) / static_cast<float>(dim);
+  X* dxr = dx + row * dim;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float g = to_float(dyr[i]) * one_plus(sc[i]);
+    const float xhat = (to_float(xr[i]) - mu) * r;
+    dxr[i] = from_float<X>(r * (g - g_mean - xhat * gx_mean));
+  }
+}
+
+// dshift[b, d] = sum_n dy[b, n, d]; dscale[b, d] = sum_n dy[b, n, d] xhat[b, n, d].
+// Grid (B, ceil(D / 32)); block (32 channels, 8 token lanes), coalesced along the channels.
+template <typename DY, typename X>
+__global__ void backward_modulation_kernel(const DY* __restrict__ dy, const X* __restrict__ x,
+                                           const float* __restrict__ mean, const float* __restrict__ rstd,
+                                           float* __restrict__ dshift, float* __restrict__ dscale,
+                                           NormModulateShape shape) {
+  __shared__ float shift_part[kTokenLanes][kColumnTile + 1];
+  __shared__ float scale_part[kTokenLanes][kColumnTile + 1];
+  const int64_t sample = blockIdx.x;
+  const int64_t d = static_cast<int64_t>(blockIdx.y) * kColumnTile + threadIdx.x;
+  float shift_acc = 0.0f, scale_acc = 0.0f;
+  if (d < shape.dim) {
+    for (int64_t n = threadIdx.y; n < shape.tokens; n += kTokenLanes) {
+      const int64_t row = sample * shape.tokens + n;
+      const float g = to_float(dy[row * shape.dim + d]);
+      shift_acc += g;
+      scale_acc += g * (to_float(x[row * shape.dim + d]) - mean[row]) * rstd[row];
+    }
+  }
+  shift_part[threadIdx.y][threadIdx.x] = shift_acc;
+  scale_part[threadIdx.y][threadIdx.x] = scale_acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && d < shape.dim) {
+    for (int lane = 1; lane < kTokenLanes; ++lane) {
+      shift_acc += shift_part[lane][threadIdx.x];
+      scale_acc += scale_part[lane][threadIdx.x];
+    }
+    dshift[sample * shape.dim + d] = shift_acc;
+    dscale[sample * shape.dim + d] = scale_acc;
+  }
+}
+
+void check_launch(const char* what) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
+}
+
+// Calls f(T{}) with T the C++ type of `type`.
+template <typename F>
+void with_type(Dtype type, F&& f) {
+  if (type == Dtype::Float32) {
+    f(float{});
+  } else {
+    f(__nv_bfloat16{});
+  }
+}
+}  // namespace
+
+void norm_modulate_forward(const void* x, Dtype x_type, const void* shift, const void* scale, Dtype mod_type, void* y,
+                           Dtype y_type, float* mean, float* rstd, const NormModulateShape& shape, float eps,
+                           cudaStream_t stream) {
+  if (shape.rows == 0) return;
+  with_type(x_type, [&](auto x_tag) {
+    with_type(mod_type, [&](auto mod_tag) {
+      with_type(y_type, [&](auto y_tag) {
+        using X = decltype(x_tag);
+        using M = decltype(mod_tag);
+        using Y = decltype(y_tag);
+        forward_kernel<X, M, Y><<<static_cast<unsigned>(shape.rows), kRowThreads, 0, stream>>>(
+            static_cast<const X*>(x), static_cast<const M*>(shift), static_cast<const M*>(scale), static_cast<Y*>(y),
+            mean, rstd, shape, eps);
+      });
+    });
+  });
+  check_launch("norm_modulate forward");
+}
+
+void norm_modulate_backward_input(const void* dy, Dtype dy_type, const void* x, Dtype x_type, const void* scale,
+                                  Dtype mod_type, const float* mean, const float* rstd, void* dx,
+                                  const NormModulateShape& shape, cudaStream_t stream) {
+  if (shape.rows == 0) return;
+  with_type(dy_type, [&](auto dy_tag) {
+    with_type(x_type, [&](auto x_tag) {
+      with_type(mod_type, [&](auto mod_tag) {
+        using DY = decltype(dy_tag);
+        using X = decltype(x_tag);
+        using M = decltype(mod_tag);
+        backward_input_kernel<DY, X, M><<<static_cast<unsigned>(shape.rows), kRowThreads, 0, stream>>>(
+            static_cast<const DY*>(dy), static_cast<const X*>(x), static_cast<const M*>(scale), mean, rstd,
+            static_cast<X*>(dx), shape);
+      });
+    });
+  });
+  check_launch("norm_modulate backward (input)");
+}
+
+void norm_modulate_backward_modulation(const void* dy, Dtype dy_type, const void* x, Dtype x_type, const float* mean,
+                                       const float* rstd, float* dshift, float* dscale, const NormModulateShape& shape,
+                                       cudaStream_t stream) {
+  if (shape.rows == 0) return;
+  const dim3 grid(static_cast<unsigned>(shape.rows / shape.tokens),
+                  static_cast<unsigned>((shape.dim + kColumnTile - 1) / kColumnTile));
+  const dim3 block(kColumnTile, kTokenLanes);
+  with_type(dy_type, [&](auto dy_tag) {
+    with_type(x_type, [&](auto x_tag) {
+      using DY = decltype(dy_tag);
+      using X = decltype(x_tag);
+      backward_modulation_kernel<DY, X><<<grid, block, 0, stream>>>(
+          static_cast<const DY*>(dy), static_cast<const X*>(x), mean, rstd, dshift, dscale, shape);
+    });
+  });
+  check_launch("norm_modulate backward (modulation)");
+}
+
+}  // namespace fluxion::models::cuda

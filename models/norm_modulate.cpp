@@ -1,0 +1,106 @@
+#include "models/norm_modulate.h"
+
+#include "core/compat.h"
+#include "models/layers.h"
+
+#if FLUXION_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "models/cuda/norm_modulate_kernels.h"
+#endif
+
+namespace fluxion::models {
+
+#if FLUXION_CUDA_KERNELS
+namespace {
+bool kernel_dtype(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kBFloat16;
+}
+
+cuda::Dtype kernel_type(c10::ScalarType type) {
+  return type == torch::kFloat ? cuda::Dtype::Float32 : cuda::Dtype::BFloat16;
+}
+
+cuda::NormModulateShape shape_of(const torch::Tensor& x, const torch::Tensor& modulation) {
+  cuda::NormModulateShape shape;
+  shape.rows = x.size(0) * x.size(1);
+  shape.dim = x.size(2);
+  shape.tokens = x.size(1);
+  shape.mod_stride = modulation.stride(0);
+  return shape;
+}
+
+// Shift and scale as the kernels read them: the same dtype, unit stride along D (chunks of the
+// adaLN output are (B, D) views with row stride 6D, which the kernels take as they are).
+torch::Tensor kernel_modulation(const torch::Tensor& t, c10::ScalarType type) {
+  auto out = t.to(type);
+  return out.stride(1) == 1 ? out : out.contiguous();
+}
+
+class NormModulateFunction : public torch::autograd::Function<NormModulateFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x_in,
+                               const torch::Tensor& shift_in, const torch::Tensor& scale_in, int64_t out_type,
+                               double eps) {
+    const auto x = x_in.contiguous();
+    const auto mod_type = shift_in.scalar_type();
+    const auto shift = kernel_modulation(shift_in, mod_type), scale = kernel_modulation(scale_in, mod_type);
+    // (B, N, D) -> (B, N, D) in out_type; mean and rstd (B * N) float32
+    auto y = torch::empty(x.sizes(), x.options().dtype(static_cast<c10::ScalarType>(out_type)));
+    auto stats = torch::empty({2, x.size(0) * x.size(1)}, x.options().dtype(torch::kFloat));
+    auto mean = stats[0], rstd = stats[1];
+    cuda::norm_modulate_forward(x.data_ptr(), kernel_type(x.scalar_type()), shift.data_ptr(), scale.data_ptr(),
+                                kernel_type(mod_type), y.data_ptr(), kernel_type(y.scalar_type()),
+                                mean.data_ptr<float>(), rstd.data_ptr<float>(), shape_of(x, shift),
+                                static_cast<float>(eps), at::cuda::getCurrentCUDAStream());
+    ctx->save_for_backward({x, scale, mean, rstd});
+    ctx->saved_data["shift_type"] = static_cast<int64_t>(shift_in.scalar_type());
+    ctx->saved_data["scale_type"] = static_cast<int64_t>(scale_in.scalar_type());
+    return y;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &scale = saved[1], &mean = saved[2], &rstd = saved[3];
+    const auto dy = grads[0].contiguous();
+    const auto shape = shape_of(x, scale);
+    const auto stream = at::cuda::getCurrentCUDAStream();
+    auto dx = torch::empty_like(x);
+    cuda::norm_modulate_backward_input(dy.data_ptr(), kernel_type(dy.scalar_type()), x.data_ptr(),
+                                       kernel_type(x.scalar_type()), scale.data_ptr(), kernel_type(scale.scalar_type()),
+                                       mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr(), shape, stream);
+    // (B, D) float32 sums over the tokens, then the dtypes shift and scale came in
+    auto dmod = torch::empty({2, x.size(0), x.size(2)}, x.options().dtype(torch::kFloat));
+    cuda::norm_modulate_backward_modulation(dy.data_ptr(), kernel_type(dy.scalar_type()), x.data_ptr(),
+                                            kernel_type(x.scalar_type()), mean.data_ptr<float>(),
+                                            rstd.data_ptr<float>(), dmod[0].data_ptr<float>(),
+                                            dmod[1].data_ptr<float>(), shape, stream);
+    const auto shift_type = static_cast<c10::ScalarType>(ctx->saved_data["shift_type"].toInt());
+    const auto scale_type = static_cast<c10::ScalarType>(ctx->saved_data["scale_type"].toInt());
+    return {dx, dmod[0].to(shift_type), dmod[1].to(scale_type), torch::Tensor(), torch::Tensor()};
+  }
+};
+}  // namespace
+
+bool fused_norm_modulate_built() { return true; }
+#else
+bool fused_norm_modulate_built() { return false; }
+#endif
+
+torch::Tensor norm_modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale,
+                            double eps) {
+#if FLUXION_CUDA_KERNELS
+  if (x.is_cuda() && x.dim() == 3 && x.size(1) > 0 && kernel_dtype(x) && kernel_dtype(shift) &&
+      shift.scalar_type() == scale.scalar_type()) {
+    // the dtype eager execution would hand the next linear layer: autocast's, else the promoted one
+    const auto autocast = compat::active_autocast_dtype(c10::DeviceType::CUDA);
+    const auto out_type = autocast ? *autocast : torch::promote_types(x.scalar_type(), shift.scalar_type());
+    if (out_type == torch::kFloat || out_type == torch::kBFloat16)
+      return NormModulateFunction::apply(x, shift, scale, static_cast<int64_t>(out_type), eps);
+  }
+#endif
+  return modulate(plain_layer_norm(x, eps), shift, scale);
+}
+
+}  // namespace fluxion::models

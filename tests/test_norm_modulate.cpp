@@ -1,0 +1,91 @@
+// models/norm_modulate.h: LayerNorm + adaLN modulate. Without the CUDA kernels it is exactly the
+// unfused ops; with them (FLUXION_CUDA_KERNELS) the fused forward and backward on CUDA agree with
+// the unfused ops' autograd to float32 round-off, and to bf16 rounding under autocast.
+#include <catch2/catch.hpp>
+
+#include "core/compat.h"
+#include "models/layers.h"
+#include "models/norm_modulate.h"
+#include "test_helpers.h"
+
+using namespace fluxion;
+
+namespace {
+struct Inputs {
+  torch::Tensor x, adaln;  // (B, N, D) and the (B, 6D) adaLN output whose chunks are shift and scale
+};
+
+Inputs make_inputs(const torch::Device& device, int64_t B, int64_t N, int64_t D) {
+  torch::manual_seed(21);
+  Inputs in;
+  in.x = (torch::randn({B, N, D}) * 3 + 1).to(device).requires_grad_();
+  in.adaln = (torch::randn({B, 6 * D}) * 0.5).to(device).requires_grad_();
+  return in;
+}
+
+// y, dx and d(adaLN output) for a fixed upstream gradient, through `f`
+template <typename F>
+std::vector<torch::Tensor> run(const Inputs& in, const torch::Tensor& upstream, F f) {
+  auto chunks = in.adaln.chunk(6, 1);  // strided (B, D) views, as the blocks pass them
+  auto y = f(in.x, chunks[0], chunks[1]);
+  (y.to(torch::kFloat) * upstream).sum().backward();
+  std::vector<torch::Tensor> out = {y.detach().to(torch::kDouble).cpu(), in.x.grad().to(torch::kDouble).cpu(),
+                                    in.adaln.grad().to(torch::kDouble).cpu()};
+  in.x.grad().zero_();
+  in.adaln.grad().zero_();
+  return out;
+}
+
+torch::Tensor unfused(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale) {
+  return models::modulate(models::plain_layer_norm(x), shift, scale);
+}
+}  // namespace
+
+TEST_CASE("norm_modulate is LayerNorm then modulate, with the same gradients", "[unit][models]") {
+  const auto in = make_inputs(torch::kCPU, 2, 5, 8);
+  const auto upstream = torch::randn({2, 5, 8});
+  const auto fused = run(in, upstream, [](auto&&... a) { return models::norm_modulate(a...); });
+  const auto reference = run(in, upstream, unfused);
+  for (size_t i = 0; i < fused.size(); ++i) CHECK(test::max_abs_diff(fused[i], reference[i]) < 1e-6);
+}
+
+TEST_CASE("the fused CUDA LayerNorm + modulate agrees with the unfused ops forward and backward", "[cuda][models]") {
+  if (!torch::cuda::is_available()) test::skip_test("CUDA not available");
+  if (!models::fused_norm_modulate_built()) test::skip_test("built without FLUXION_CUDA_KERNELS");
+  const int64_t B = 3, N = 37, D = 200;  // D not a multiple of the block, N not of the token lanes
+  const auto in = make_inputs(torch::kCUDA, B, N, D);
+  const auto upstream = torch::randn({B, N, D}).cuda();
+  auto fused_fn = [](auto&&... a) { return models::norm_modulate(a...); };
+
+  SECTION("float32") {
+    const auto fused = run(in, upstream, fused_fn);
+    const auto reference = run(in, upstream, unfused);
+    for (size_t i = 0; i < fused.size(); ++i) {
+      INFO("output " << i);
+      CHECK(test::max_abs_diff(fused[i], reference[i]) < 2e-5 * (1 + reference[i].abs().max().item<double>()));
+    }
+  }
+  SECTION("bf16 autocast: the output in bf16, rounded once") {
+    std::vector<torch::Tensor> fused, reference;
+    {
+      compat::AutocastGuard autocast(c10::DeviceType::CUDA, torch::kBFloat16);
+      // under autocast the adaLN output, hence shift and scale, is bf16
+      auto bf16_inputs = Inputs{in.x, in.adaln};
+      fused = run(bf16_inputs, upstream, [](const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& c) {
+        auto y = models::norm_modulate(x, s.to(torch::kBFloat16), c.to(torch::kBFloat16));
+        CHECK(y.scalar_type() == torch::kBFloat16);
+        return y;
+      });
+      reference =
+          run(bf16_inputs, upstream, [](const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& c) {
+            return unfused(x, s.to(torch::kBFloat16), c.to(torch::kBFloat16)).to(torch::kBFloat16);
+          });
+    }
+    // forward: both round the same float32 value to bf16 (2^-8 relative), up to LayerNorm's own round-off
+    CHECK(((fused[0] - reference[0]).abs() - reference[0].abs() * std::ldexp(1.0, -7)).max().item<double>() < 1e-4);
+    for (size_t i = 1; i < fused.size(); ++i) {
+      INFO("gradient " << i);
+      CHECK(test::max_abs_diff(fused[i], reference[i]) < 2e-2 * (1 + reference[i].abs().max().item<double>()));
+    }
+  }
+}
