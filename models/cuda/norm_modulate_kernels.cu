@@ -149,27 +149,28 @@ void check_launch(const char* what) {
   if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
 }
 
-// Calls f(T{}) with T the C++ type of `type`.
-template <typename F>
-void with_type(Dtype type, F&& f) {
-  if (type == Dtype::Float32) {
-    f(float{});
-  } else {
-    f(__nv_bfloat16{});
-  }
-}
 }  // namespace
+
+// Runs the code after ALIAS with ALIAS the C++ type of TYPE (LibTorch's AT_DISPATCH pattern:
+// the code is a lambda, passed through __VA_ARGS__ because its commas are not in parentheses).
+#define FLUXION_DISPATCH_DTYPE(TYPE, ALIAS, ...) \
+  do {                                           \
+    if ((TYPE) == Dtype::Float32) {              \
+      using ALIAS = float;                       \
+      __VA_ARGS__();                             \
+    } else {                                     \
+      using ALIAS = __nv_bfloat16;               \
+      __VA_ARGS__();                             \
+    }                                            \
+  } while (0)
 
 void norm_modulate_forward(const void* x, Dtype x_type, const void* shift, const void* scale, Dtype mod_type, void* y,
                            Dtype y_type, float* mean, float* rstd, const NormModulateShape& shape, float eps,
                            cudaStream_t stream) {
   if (shape.rows == 0) return;
-  with_type(x_type, [&](auto x_tag) {
-    with_type(mod_type, [&](auto mod_tag) {
-      with_type(y_type, [&](auto y_tag) {
-        using X = decltype(x_tag);
-        using M = decltype(mod_tag);
-        using Y = decltype(y_tag);
+  FLUXION_DISPATCH_DTYPE(x_type, X, [&] {
+    FLUXION_DISPATCH_DTYPE(mod_type, M, [&] {
+      FLUXION_DISPATCH_DTYPE(y_type, Y, [&] {
         forward_kernel<X, M, Y><<<static_cast<unsigned>(shape.rows), kRowThreads, 0, stream>>>(
             static_cast<const X*>(x), static_cast<const M*>(shift), static_cast<const M*>(scale), static_cast<Y*>(y),
             mean, rstd, shape, eps);
@@ -183,12 +184,9 @@ void norm_modulate_backward_input(const void* dy, Dtype dy_type, const void* x, 
                                   Dtype mod_type, const float* mean, const float* rstd, void* dx,
                                   const NormModulateShape& shape, cudaStream_t stream) {
   if (shape.rows == 0) return;
-  with_type(dy_type, [&](auto dy_tag) {
-    with_type(x_type, [&](auto x_tag) {
-      with_type(mod_type, [&](auto mod_tag) {
-        using DY = decltype(dy_tag);
-        using X = decltype(x_tag);
-        using M = decltype(mod_tag);
+  FLUXION_DISPATCH_DTYPE(dy_type, DY, [&] {
+    FLUXION_DISPATCH_DTYPE(x_type, X, [&] {
+      FLUXION_DISPATCH_DTYPE(mod_type, M, [&] {
         backward_input_kernel<DY, X, M><<<static_cast<unsigned>(shape.rows), kRowThreads, 0, stream>>>(
             static_cast<const DY*>(dy), static_cast<const X*>(x), static_cast<const M*>(scale), mean, rstd,
             static_cast<X*>(dx), shape);
@@ -205,10 +203,8 @@ void norm_modulate_backward_modulation(const void* dy, Dtype dy_type, const void
   const dim3 grid(static_cast<unsigned>(shape.rows / shape.tokens),
                   static_cast<unsigned>((shape.dim + kColumnTile - 1) / kColumnTile));
   const dim3 block(kColumnTile, kTokenLanes);
-  with_type(dy_type, [&](auto dy_tag) {
-    with_type(x_type, [&](auto x_tag) {
-      using DY = decltype(dy_tag);
-      using X = decltype(x_tag);
+  FLUXION_DISPATCH_DTYPE(dy_type, DY, [&] {
+    FLUXION_DISPATCH_DTYPE(x_type, X, [&] {
       backward_modulation_kernel<DY, X><<<grid, block, 0, stream>>>(
           static_cast<const DY*>(dy), static_cast<const X*>(x), mean, rstd, dshift, dscale, shape);
     });
