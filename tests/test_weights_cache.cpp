@@ -31,6 +31,7 @@ const std::string kInceptionCached = "pt_inception-2015-12-05.safetensors";
 const std::string kInceptionUrl =
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth";
 const std::string kOfficialInceptionSha256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2";
+const std::string kOfficialDinov2Sha256 = "399fba97a95f22c36834418bc69373364a99af3a1153da1c0fb31db567c92e23";
 const std::string kDinov2Cached = "dinov2_vitl14.safetensors";
 
 // torch.save(state_dict, f, _use_new_zipfile_serialization=False) for float32 and int64 CPU
@@ -377,11 +378,15 @@ TEST_CASE("DINOv2 weights are fetched into the cache as they are and used", "[e2
   CHECK(test::read_bytes(cache + "/" + kDinov2Cached) == bytes);
   CHECK(metrics::load_stats_npz(dir + "/s.npz").mu.size(0) == 64);
 
-  // without a pin (the built-in one is empty), the download is kept and its digest printed
-  const auto unpinned_cache = dir + "/unpinned";
-  auto unpinned = stats(base, unpinned_cache, images, "dinov2", dir + "/u.npz");
-  INFO(unpinned.output);
-  REQUIRE(unpinned.exit_code == 0);
-  CHECK(unpinned.output.find("SHA-256 " + core::sha256_hex(bytes)) != std::string::npos);
-  CHECK(listing(unpinned_cache) == std::vector<std::string>{kDinov2Cached});
+  // without an override the built-in pin is the official file's: the test's file is refused by
+  // it and nothing is cached
+  const auto pinned_cache = dir + "/pinned";
+  auto refused = stats(base, pinned_cache, images, "dinov2", dir + "/u.npz");
+  INFO(refused.output);
+  CHECK(refused.exit_code != 0);
+  const auto line = error_line(refused);
+  CHECK(line.find("SHA-256 mismatch: expected " + kOfficialDinov2Sha256 + ", got " + core::sha256_hex(bytes)) !=
+        std::string::npos);
+  CHECK(listing(pinned_cache).empty());
+  CHECK_FALSE(std::filesystem::exists(dir + "/u.npz"));
 }
