@@ -29,15 +29,15 @@ torch::Tensor linear_attention(const torch::Tensor& q, const torch::Tensor& k, c
   compat::AutocastOffGuard autocast_off;
   auto f = gated_features(q, k, v, key_gate, value_gate, eps);
   const double inv_n = 1.0 / static_cast<double>(q.size(2));
-  // (B, H, d, N) x (B, H, N, d) -> (B, H, d, d): mean of outer products
-  auto state = torch::matmul(f.k.transpose(-2, -1), f.v) * inv_n;
-  // (B, H, N, d) -> (B, H, 1, d): mean key feature
-  auto mean_key = f.k.mean(2, /*keepdim=*/true);
-  // (B, H, N, d) x (B, H, d, d) -> (B, H, N, d)
-  auto numerator = torch::matmul(f.q, state);
-  // (B, H, N, d) . (B, H, 1, d) -> (B, H, N, 1)
-  auto denominator = (f.q * mean_key).sum(-1, /*keepdim=*/true) + eps.denominator;
-  return numerator / denominator;
+  const int64_t d = f.v.size(-1);
+  // v with a column of ones, so that each product below also carries the normaliser:
+  // (B, H, N, d) -> (B, H, N, d + 1)
+  auto v_ones = torch::cat({f.v, torch::ones_like(f.v.narrow(-1, 0, 1))}, -1);
+  // (B, H, d, N) x (B, H, N, d + 1) -> (B, H, d, d + 1): mean outer products k v^T | mean key feature
+  auto state = torch::matmul(f.k.transpose(-2, -1), v_ones) * inv_n;
+  // (B, H, N, d) x (B, H, d, d + 1) -> (B, H, N, d + 1): numerator | phi(q) . mean key feature
+  auto out = torch::matmul(f.q, state);
+  return out.narrow(-1, 0, d) / (out.narrow(-1, d, 1) + eps.denominator);
 }
 
 torch::Tensor linear_attention_naive(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
