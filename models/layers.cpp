@@ -73,9 +73,13 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
 torch::Tensor linear_gelu_cuda(const nn::LinearImpl& layer, const torch::Tensor& x) {
   // cuBLASLt's GELU epilogue is the tanh approximation (timm's approx_gelu); the op has no
   // derivative and is not on autocast's lists, so autocast's cast is done here
-  const auto dtype = compat::active_autocast_dtype(c10::DeviceType::CUDA).value_or(x.scalar_type());
-  const auto weight = at::autocast::cached_cast(dtype, layer.weight, c10::DeviceType::CUDA);
-  const auto bias = at::autocast::cached_cast(dtype, layer.bias, c10::DeviceType::CUDA);
+  const auto autocast = compat::active_autocast_dtype(c10::DeviceType::CUDA);
+  const auto dtype = autocast.value_or(x.scalar_type());
+  // autocast's weight cache only inside autocast: it is cleared when the outermost region ends
+  auto cast = [&](const torch::Tensor& t) {
+    return autocast ? at::autocast::cached_cast(dtype, t, c10::DeviceType::CUDA) : t.to(dtype);
+  };
+  const auto weight = cast(layer.weight), bias = cast(layer.bias);
   // (..., D) -> (rows, D) -> (rows, hidden) -> (..., hidden)
   auto rows = x.to(dtype).reshape({-1, x.size(-1)});
   auto out = at::_addmm_activation(bias, rows, weight.t(), /*beta=*/1, /*alpha=*/1, /*use_gelu=*/true);
