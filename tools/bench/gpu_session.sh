@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md, on a host prepared by tools/gpu_deps.sh (see README).
-#   tools/bench/gpu_session.sh build|tests|asan|bench|baseline|profile|trajectory|train|fid   (results: $OUT or ./gpu-results)
+#   tools/bench/gpu_session.sh build|tests|asan|kernels|bench|baseline|profile|trajectory|train|fid   (results: $OUT or ./gpu-results)
 # `asan` builds the whole suite with ASan + UBSan against this host's CUDA LibTorch into
 # $ASAN_BUILD (/tmp/fluxion-asan) and runs every label but slow and cuda (docs/reliability.md).
 # `fid` times Inception feature extraction of 50,000 PNGs against pytorch-fid on the same files;
@@ -38,9 +38,25 @@ case "$1" in
     (cd "$asan" && ctest -LE "slow|cuda" -j "$(nproc)" --output-on-failure > "$out/asan_ctest.log" 2>&1)
     grep -E "tests passed|\*\*\*Failed|Exception|Total Test time" "$out/asan_ctest.log" | head -20
     ;;
+  kernels)
+    # fluxion's own CUDA kernels (-DFLUXION_CUDA_KERNELS=ON) in a second build, $KERNELS_BUILD: their
+    # cuda tests, then bench train/sample with them beside the first build ($BUILD, without them)
+    kb=${KERNELS_BUILD:-/tmp/fluxion-kernels}
+    FLUXION_CMAKE_ARGS=-DFLUXION_CUDA_KERNELS=ON FLUXION_JOBS=$(nproc) tools/gpu_deps.sh build "$kb" \
+      > "$out/kernels_build.log" 2>&1 || { tail -40 "$out/kernels_build.log"; exit 1; }
+    (cd "$kb" && ctest -L cuda --output-on-failure > "$out/kernels_ctest.log" 2>&1)
+    tail -15 "$out/kernels_ctest.log"
+    for bin in "$fx" "$kb/fluxion"; do
+      echo "== $bin"
+      "$bin" bench --what train --model SiT-S/2 --device cuda --precision bf16 --batch 256 --iterations 20
+      "$bin" bench --what train --model SiT-B/2 --device cuda --precision bf16 --batch 256 --iterations 10
+      "$bin" bench --what sample --model SiT-B/2 --device cuda --precision bf16 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
+    done 2>&1 | tee "$out/kernels_bench.txt"
+    ;;
   bench)
-    { "$fx" bench --what block --device cuda --precision bf16 --attention softmax,linear --tokens 256,1024,4096 --batch 4
-      "$fx" bench --what block --device cuda --precision fp32 --attention softmax,linear --tokens 256,1024,4096 --batch 4
+    # block: none is the block without token mixing, the floor each attention kind adds its mixing to
+    { "$fx" bench --what block --device cuda --precision bf16 --attention none,softmax,linear --tokens 256,1024,2048,4096 --batch 4
+      "$fx" bench --what block --device cuda --precision fp32 --attention none,softmax,linear --tokens 256,1024,2048,4096 --batch 4
       "$fx" bench --what train --model SiT-XL/2 --device cuda --precision bf16 --batch 64 --iterations 10
       "$fx" bench --what train --model SiT-S/2 --device cuda --precision bf16 --batch 256 --iterations 20
       "$fx" bench --what train --model SiT-B/2 --device cuda --precision bf16 --batch 256 --iterations 10
