@@ -44,7 +44,11 @@ class NormModulateFunction : public torch::autograd::Function<NormModulateFuncti
                                double eps) {
     const auto x = x_in.contiguous();
     const auto mod_type = shift_in.scalar_type();
-    const auto shift = kernel_modulation(shift_in, mod_type), scale = kernel_modulation(scale_in, mod_type);
+    auto shift = kernel_modulation(shift_in, mod_type), scale = kernel_modulation(scale_in, mod_type);
+    if (shift.stride(0) != scale.stride(0)) {  // the kernels take one row stride for both
+      shift = shift.contiguous();
+      scale = scale.contiguous();
+    }
     // (B, N, D) -> (B, N, D) in out_type; mean and rstd (B * N) float32
     auto y = torch::empty(x.sizes(), x.options().dtype(static_cast<c10::ScalarType>(out_type)));
     auto stats = torch::empty({2, x.size(0) * x.size(1)}, x.options().dtype(torch::kFloat));
