@@ -147,9 +147,14 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
 
 double known_peak_flops(const std::string& device_summary, bool bf16) {
   if (!bf16) return 0.0;
-  // dense bf16 tensor-core peaks from NVIDIA's data sheets (SXM parts)
-  for (const auto& [name, tflops] : std::vector<std::pair<std::string, double>>{
-           {"H100", 989.4}, {"H200", 989.4}, {"B200", 2250.0}, {"A100", 312.0}}) {
+  // dense bf16 tensor-core peaks from NVIDIA's data sheets; the first name found wins, so the
+  // PCIe and NVL parts of the H100 come before the SXM one
+  for (const auto& [name, tflops] : std::vector<std::pair<std::string, double>>{{"H100 PCIe", 756.0},
+                                                                                {"H100 NVL", 835.0},
+                                                                                {"H100", 989.4},
+                                                                                {"H200", 989.4},
+                                                                                {"B200", 2250.0},
+                                                                                {"A100", 312.0}}) {
     if (device_summary.find(name) != std::string::npos) return tflops * 1e12;
   }
   return 0.0;
