@@ -3,6 +3,7 @@
 // that was never interrupted (CPU, bit for bit).
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <random>
 
@@ -21,13 +22,18 @@ const std::string kRun =
 TEST_CASE("a run killed 20 times at random moments ends with an uninterrupted run's weights", "[slow]") {
   const auto straight = test::scratch_dir("kill_straight");
   const auto killed = test::scratch_dir("kill_killed");
+  const auto started = std::chrono::steady_clock::now();
   auto reference = test::run_fluxion(kRun + "--out " + straight);
+  const double straight_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   INFO(reference.output);
   REQUIRE(reference.exit_code == 0);
 
   const std::string last = killed + "/checkpoints/last.safetensors";
   std::mt19937 rng(12345);
-  std::uniform_real_distribution<double> delay(0.3, 4.0);  // seconds before SIGKILL
+  // Seconds before SIGKILL, scaled to this machine's speed: 4-10% of an uninterrupted run each, so
+  // that all 20 kills land before the run can finish (fixed delays let a fast machine finish after
+  // 10), at start-up, in steps and in checkpoint writes alike.
+  std::uniform_real_distribution<double> delay(0.04 * straight_seconds, 0.10 * straight_seconds);
   int64_t previous_step = 0;
   int kills = 0;
   for (int attempt = 0; attempt < 20; ++attempt) {
