@@ -30,11 +30,11 @@ cuda::NormModulateShape shape_of(const torch::Tensor& x, const torch::Tensor& mo
   return shape;
 }
 
-// Shift and scale as the kernels read them: the same dtype, unit stride along D (chunks of the
-// adaLN output are (B, D) views with row stride 6D, which the kernels take as they are).
-torch::Tensor kernel_modulation(const torch::Tensor& t, c10::ScalarType type) {
-  auto out = t.to(type);
-  return out.stride(1) == 1 ? out : out.contiguous();
+// Shift and scale as the kernels read them: unit stride along D and one row stride for both.
+// The chunks of one adaLN output, (B, D) views with row stride 6D, qualify as they are.
+std::pair<torch::Tensor, torch::Tensor> kernel_modulation(const torch::Tensor& shift, const torch::Tensor& scale) {
+  if (shift.stride(1) == 1 && scale.stride(1) == 1 && shift.stride(0) == scale.stride(0)) return {shift, scale};
+  return {shift.contiguous(), scale.contiguous()};
 }
 
 class NormModulateFunction : public torch::autograd::Function<NormModulateFunction> {
@@ -43,23 +43,16 @@ class NormModulateFunction : public torch::autograd::Function<NormModulateFuncti
                                const torch::Tensor& shift_in, const torch::Tensor& scale_in, int64_t out_type,
                                double eps) {
     const auto x = x_in.contiguous();
-    const auto mod_type = shift_in.scalar_type();
-    auto shift = kernel_modulation(shift_in, mod_type), scale = kernel_modulation(scale_in, mod_type);
-    if (shift.stride(0) != scale.stride(0)) {  // the kernels take one row stride for both
-      shift = shift.contiguous();
-      scale = scale.contiguous();
-    }
+    const auto [shift, scale] = kernel_modulation(shift_in, scale_in);  // one dtype (norm_modulate checks)
     // (B, N, D) -> (B, N, D) in out_type; mean and rstd (B * N) float32
     auto y = torch::empty(x.sizes(), x.options().dtype(static_cast<c10::ScalarType>(out_type)));
     auto stats = torch::empty({2, x.size(0) * x.size(1)}, x.options().dtype(torch::kFloat));
     auto mean = stats[0], rstd = stats[1];
     cuda::norm_modulate_forward(x.data_ptr(), kernel_type(x.scalar_type()), shift.data_ptr(), scale.data_ptr(),
-                                kernel_type(mod_type), y.data_ptr(), kernel_type(y.scalar_type()),
+                                kernel_type(scale.scalar_type()), y.data_ptr(), kernel_type(y.scalar_type()),
                                 mean.data_ptr<float>(), rstd.data_ptr<float>(), shape_of(x, shift),
                                 static_cast<float>(eps), at::cuda::getCurrentCUDAStream());
     ctx->save_for_backward({x, scale, mean, rstd});
-    ctx->saved_data["shift_type"] = static_cast<int64_t>(shift_in.scalar_type());
-    ctx->saved_data["scale_type"] = static_cast<int64_t>(scale_in.scalar_type());
     return y;
   }
 
@@ -74,15 +67,14 @@ class NormModulateFunction : public torch::autograd::Function<NormModulateFuncti
     cuda::norm_modulate_backward_input(dy.data_ptr(), kernel_type(dy.scalar_type()), x.data_ptr(),
                                        kernel_type(x.scalar_type()), scale.data_ptr(), kernel_type(scale.scalar_type()),
                                        mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr(), shape, stream);
-    // (B, D) float32 sums over the tokens, then the dtypes shift and scale came in
+    // (B, D) float32 sums over the tokens, then the dtype shift and scale came in
     auto dmod = torch::empty({2, x.size(0), x.size(2)}, x.options().dtype(torch::kFloat));
     cuda::norm_modulate_backward_modulation(dy.data_ptr(), kernel_type(dy.scalar_type()), x.data_ptr(),
                                             kernel_type(x.scalar_type()), mean.data_ptr<float>(),
                                             rstd.data_ptr<float>(), dmod[0].data_ptr<float>(),
                                             dmod[1].data_ptr<float>(), shape, stream);
-    const auto shift_type = static_cast<c10::ScalarType>(ctx->saved_data["shift_type"].toInt());
-    const auto scale_type = static_cast<c10::ScalarType>(ctx->saved_data["scale_type"].toInt());
-    return {dx, dmod[0].to(shift_type), dmod[1].to(scale_type), torch::Tensor(), torch::Tensor()};
+    dmod = dmod.to(scale.scalar_type());
+    return {dx, dmod[0], dmod[1], torch::Tensor(), torch::Tensor()};
   }
 };
 }  // namespace
