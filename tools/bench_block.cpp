@@ -9,6 +9,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "models/norm_modulate.h"
 #include "models/sit.h"
 
 namespace fluxion::cli {
@@ -21,18 +22,17 @@ std::pair<int64_t, int64_t> token_grid(int64_t n) {
   return {1, n};
 }
 
-// The block without token mixing: adaLN, norms, the attention module's qkv and output
-// projections with v passed straight through, and the MLP. What any attention kind costs on top
+// The block without token mixing: SiTBlockImpl::forward's adaLN, norms, the attention module's
+// qkv and output projections with v passed straight through, and the MLP. What any attention kind costs on top
 // of it is its mixing; its time is the floor for this width and token count.
 torch::Tensor block_without_mixing(models::SiTBlockImpl& block, const torch::Tensor& x, const torch::Tensor& c) {
   const int64_t C = x.size(2);
   // (B, D) -> (B, 6D) -> shift/scale/gate for attention and MLP
   auto m = models::adaln_forward(block.adaLN_modulation, c).chunk(6, 1);
   // (B, N, 3C) -> v (B, N, C)
-  auto v =
-      models::linear(block.attn->qkv, models::modulate(models::plain_layer_norm(x), m[0], m[1])).narrow(2, 2 * C, C);
+  auto v = models::linear(block.attn->qkv, models::norm_modulate(x, m[0], m[1])).narrow(2, 2 * C, C);
   auto h = models::gated_residual(x, m[2], models::linear(block.attn->proj, v));
-  return models::gated_residual(h, m[5], block.mlp->forward(models::modulate(models::plain_layer_norm(h), m[3], m[4])));
+  return models::gated_residual(h, m[5], block.mlp->forward(models::norm_modulate(h, m[3], m[4])));
 }
 
 double time_block(const std::string& attention, int64_t tokens, const BlockBenchOptions& o) {
