@@ -103,11 +103,7 @@ void download(const PinnedWeights& w, const std::string& path) {
   const std::string pin = pinned_sha256(w);
   core::log_info(concat("fetching the ", w.name, " weights: ", url, " -> ", path));
   core::remove_stale_partial_downloads(path);
-  const auto result = core::download_file({url, path, pin, w.download_file});
-  if (pin.empty())
-    core::log_warn(concat(path, ": SHA-256 ", result.sha256, " (", result.bytes,
-                          " bytes); no digest is pinned for it in this build (FLUXION_WEIGHTS_SHA256_", upper(w.name),
-                          " pins one)"));
+  core::download_file({url, path, pin, w.download_file});
 }
 
 void convert_inception(const std::string& source, const std::string& target) {
@@ -143,9 +139,9 @@ std::string fetch_pinned_weights(const PinnedWeights& w, const std::string& cach
     // put there by hand, or left by a conversion that failed: the same check as a download
     const std::string pin = pinned_sha256(w);
     const std::string digest = core::sha256_file(source);
-    FLUXION_CHECK(pin.empty() || core::sha256_matches(digest, pin), source, ": SHA-256 mismatch: expected ", pin,
-                  ", got ", digest, ": not the file fluxion expects; delete it (it is fetched again) ",
-                  "or pass --features ", w.name, ":FILE");
+    FLUXION_CHECK(core::sha256_matches(digest, pin), source, ": SHA-256 mismatch: expected ", pin, ", got ", digest,
+                  ": not the file fluxion expects; delete it (it is fetched again) ", "or pass --features ", w.name,
+                  ":FILE");
   } else {
     if (weights_offline()) fail_offline(w, cache_dir);
     require_writable_cache(cache_dir, w);

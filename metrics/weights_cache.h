@@ -20,13 +20,11 @@
 namespace fluxion::metrics {
 
 struct PinnedWeights {
-  std::string name;           // "inception", "dinov2": the feature spec, and <NAME> above
-  std::string cached_file;    // what the feature extractor loads
-  std::string download_file;  // what is fetched, kept under this name in the cache until converted
-  std::string url;            // the official address
-  // The full digest; where none could be confirmed, "" (the download is then checked only for
-  // being a loadable file, and its digest printed).
-  std::string sha256;
+  std::string name;            // "inception", "dinov2": the feature spec, and <NAME> above
+  std::string cached_file;     // what the feature extractor loads
+  std::string download_file;   // what is fetched, kept under this name in the cache until converted
+  std::string url;             // the official address
+  std::string sha256;          // the full digest of download_file
   bool inception_pth = false;  // download_file is pytorch-fid's .pth, converted to cached_file
 };
 
