@@ -74,8 +74,7 @@ class LogWindow {
       : reward_scale_(reward_scale),
         offset_(offset),
         start_(std::chrono::steady_clock::now()),
-        run_start_(start_ - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                std::chrono::duration<double>(elapsed_before_s))) {}
+        run_start_(run_clock_start(start_, elapsed_before_s)) {}
 
   void add(const StepOutcome& o) {
     ++steps_;

@@ -26,4 +26,9 @@ double truncate_metrics(const std::string& path, int64_t step) {
   return elapsed;
 }
 
+std::chrono::steady_clock::time_point run_clock_start(std::chrono::steady_clock::time_point now, double elapsed_s) {
+  return now -
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(elapsed_s));
+}
+
 }  // namespace fluxion::train

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "train/checkpoint_files.h"
+#include "train/metrics_log.h"
 #include "train/run_report.h"
 
 namespace fluxion::train {
@@ -36,9 +37,7 @@ TrainLoop::TrainLoop(TrainingRun& run)
   progress_.update(run_.step);
   run_.train_step->set_exact_skips(skip_nonfinite_);
   window_start_ = std::chrono::steady_clock::now();
-  // elapsed_s goes on from where the resumed run's metrics.jsonl left it
-  run_start_ = window_start_ - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                   std::chrono::duration<double>(run.elapsed_before_s));
+  run_start_ = run_clock_start(window_start_, run.elapsed_before_s);
 }
 
 void TrainLoop::run() {
