@@ -21,20 +21,14 @@ case "$1" in
     tail -6 "$out/ctest.log"; grep -E "\*\*\*Failed|Failed  " "$out/ctest.log" | head -20
     ;;
   asan)
+    # the `build` phase's configuration (tools/gpu_deps.sh), the sanitizers in CMake's initial flags
     asan=${ASAN_BUILD:-/tmp/fluxion-asan}
-    prefix=$PWD/.deps/prefix
-    mkdir -p "$prefix"; for f in .deps/debs/*.deb; do dpkg -x "$f" "$prefix"; done  # as gpu_deps.sh build does
-    flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g1"
-    PKG_CONFIG_PATH=$prefix/usr/lib/x86_64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=$prefix \
-      cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS="$flags" \
-      -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
-      -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)');$prefix/usr" \
-      -DCMAKE_BUILD_RPATH="$prefix/usr/lib/x86_64-linux-gnu" -DTORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" \
-      > "$out/asan_build.log" 2>&1 || { tail -20 "$out/asan_build.log"; exit 1; }
     # protect_shadow_gap=0: CUDA maps memory where ASan keeps its shadow gap
     export ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0:protect_shadow_gap=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    cmake --build "$asan" -j "$(nproc)" >> "$out/asan_build.log" 2>&1 || { tail -30 "$out/asan_build.log"; exit 1; }
+    CXXFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g1" \
+      LDFLAGS="-fsanitize=address,undefined" FLUXION_JOBS=$(nproc) tools/gpu_deps.sh build "$asan" \
+      > "$out/asan_build.log" 2>&1 || { tail -30 "$out/asan_build.log"; exit 1; }
     (cd "$asan" && ctest -LE "slow|cuda" -j "$(nproc)" --output-on-failure > "$out/asan_ctest.log" 2>&1)
     grep -E "tests passed|\*\*\*Failed|Exception|Total Test time" "$out/asan_ctest.log" | head -20
     ;;
