@@ -64,6 +64,21 @@ TEST_CASE("fluxion bench measures a training step, a sampler and the SD-VAE deco
   for (const char* column : {"none ms", "softmax ms", "linear ms", "softmax/none", "linear/none"})
     CHECK(block.output.find(column) != std::string::npos);
 
+  // bad values: one line naming what is wrong, before anything is timed or printed
+  for (const auto& [args, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {"--what block --attention softmax,bogus --tokens 16", "'bogus' is not one of"},
+           {"--what block --attention none --tokens 16,0", "token count 0 must be positive"},
+           {"--what train --model SiT-T/4 --peak-tflops -1", "--peak-tflops -1 must not be negative"}}) {
+    auto r = test::run_fluxion("bench " + args + " --device cpu --batch 1 --iterations 1 --warmup 0");
+    INFO(args << "\n" << r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(r.output.find(fragment) != std::string::npos);
+    CHECK(r.output.find("fluxion: error:") == 0);
+    CHECK(r.output.find('\n') == r.output.size() - 1);
+  }
+  auto listed = test::run_fluxion("bench --what block --attention bogus --tokens 16 --device cpu");
+  CHECK(listed.output.find("or none (the block without token mixing)") != std::string::npos);
+
   auto bad = test::run_fluxion("bench --what nothing");
   CHECK(bad.exit_code != 0);
 }

@@ -69,9 +69,18 @@ double time_block(const std::string& attention, int64_t tokens, const BlockBench
 std::vector<BlockBenchRow> bench_block(const BlockBenchOptions& options) {
   FLUXION_CHECK(!options.attentions.empty() && !options.tokens.empty() && options.iterations > 0,
                 "bench: need at least one attention kind, one token count and one iteration");
+  // every option checked before the first timing, so a bad one costs nothing
+  for (int64_t tokens : options.tokens) FLUXION_CHECK(tokens > 0, "bench: token count ", tokens, " must be positive");
+  for (const auto& attention : options.attentions) {
+    if (attention == kNoMixing) continue;
+    try {
+      models::parse_attention(attention);
+    } catch (const Error& e) {
+      fail("bench: ", e.what(), ", or ", kNoMixing, " (the block without token mixing)");
+    }
+  }
   std::vector<BlockBenchRow> rows;
   for (int64_t tokens : options.tokens) {
-    FLUXION_CHECK(tokens > 0, "bench: token count ", tokens, " must be positive");
     for (const auto& attention : options.attentions) {
       rows.push_back({attention, tokens, time_block(attention, tokens, options)});
     }

@@ -6,6 +6,7 @@
 
 #include "core/compat.h"
 #include "core/device.h"
+#include "core/error.h"
 #include "core/profile_trace.h"
 #include "core/rng.h"
 #include "models/flops.h"
@@ -32,6 +33,7 @@ struct BenchSetup {
 };
 
 BenchSetup bench_setup(const ThroughputOptions& o, ThroughputResult& result) {
+  FLUXION_CHECK(o.peak_tflops >= 0, "bench: --peak-tflops ", o.peak_tflops, " must not be negative");
   BenchSetup b;
   b.device = core::resolve_device(o.device);
   b.precision = core::resolve_precision(o.precision, b.device);
