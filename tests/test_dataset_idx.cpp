@@ -43,9 +43,7 @@ using test::expect_error;
 }  // namespace
 
 TEST_CASE("real Fashion-MNIST train and test splits", "[unit][dataset]") {
-  if (!std::filesystem::exists(core::fashion_mnist_default_dir() + "/t10k-images-idx3-ubyte.gz")) {
-    test::skip_test("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
-  }
+  test::require_fashion_mnist();
   auto train = core::open_dataset("fashion-mnist:train");
   CHECK(train->size() == 60000);
   CHECK(train->channels() == 1);

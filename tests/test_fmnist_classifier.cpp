@@ -23,9 +23,7 @@ TEST_CASE("fmnist preprocessing: gray, 32 -> 28 crop, [-1, 1]", "[unit][fmnist]"
 }
 
 TEST_CASE("the Fashion-MNIST classifier trains to >= 90% test accuracy and caches itself", "[slow][fmnist]") {
-  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
-    test::skip_test("Fashion-MNIST files absent");
-  }
+  test::require_fashion_mnist();
   const auto path = test::scratch_dir("fmnist_classifier") + "/fmnist_classifier.safetensors";
   auto model = metrics::load_or_train_fmnist_classifier(path, torch::kCPU);
   core::Metadata metadata;
@@ -41,6 +39,7 @@ TEST_CASE("the Fashion-MNIST classifier trains to >= 90% test accuracy and cache
 TEST_CASE("the shipped Fashion-MNIST classifier has its recorded test accuracy, at least 90%", "[unit][fmnist]") {
   // metrics/weights/fmnist_classifier.safetensors is what `--features fmnist` uses on a machine
   // that has not trained its own (tools/make_fmnist_classifier.sh reproduces it).
+  test::require_fashion_mnist();
   const auto path = metrics::shipped_fmnist_classifier();
   REQUIRE(!path.empty());
   core::Metadata metadata;

@@ -16,10 +16,6 @@
 using namespace fluxion;
 
 namespace {
-bool have_fashion_mnist() {
-  return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
-}
-
 // The shipped network, as `--features fmnist-resnet` loads it on a machine without a cache.
 metrics::FmnistResnet shipped_resnet(core::Metadata* metadata = nullptr) {
   const auto path = metrics::shipped_fmnist_resnet();
@@ -89,7 +85,7 @@ TEST_CASE("fmnist-resnet augmentation: seeded flips and shifts", "[unit][fmnist]
 TEST_CASE("the shipped fmnist-resnet has its recorded test accuracy, at least 91%", "[unit][fmnist]") {
   // metrics/weights/fmnist_resnet.safetensors is what `--features fmnist-resnet` uses on a machine
   // that has not trained its own (tools/make_fmnist_classifier.sh resnet reproduces it).
-  if (!have_fashion_mnist()) test::skip_test("Fashion-MNIST files absent");
+  test::require_fashion_mnist();
   core::Metadata metadata;
   auto model = shipped_resnet(&metadata);
   const double recorded = std::stod(metadata.at("test_accuracy"));
@@ -117,7 +113,7 @@ TEST_CASE("the shipped fmnist-resnet has its recorded test accuracy, at least 91
 
 TEST_CASE("fmnist-resnet features: FD between halves of the test set is far below FD against blurred images",
           "[unit][fmnist]") {
-  if (!have_fashion_mnist()) test::skip_test("Fashion-MNIST files absent");
+  test::require_fashion_mnist();
   const auto extractor = metrics::make_feature_extractor(
       metrics::parse_feature_spec("fmnist-resnet:" + metrics::shipped_fmnist_resnet()), torch::kCPU);
   auto [all_images, labels] = metrics::load_fmnist_split("fashion-mnist:test");
@@ -159,7 +155,7 @@ TEST_CASE("fmnist-resnet as the frozen encoder of DRL finetuning: the evaluation
 }
 
 TEST_CASE("fmnist-resnet trains to >= 91% test accuracy and caches itself", "[slow][fmnist]") {
-  if (!have_fashion_mnist()) test::skip_test("Fashion-MNIST files absent");
+  test::require_fashion_mnist();
   const auto path = test::scratch_dir("fmnist_resnet") + "/fmnist_resnet.safetensors";
   std::filesystem::remove(path);
   auto model = metrics::load_or_train_fmnist_resnet(path, torch::kCPU);

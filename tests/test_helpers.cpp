@@ -10,6 +10,7 @@
 #include <sstream>
 #include <sys/wait.h>
 
+#include "core/dataset_sources.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "metrics/weight_fill.h"
@@ -31,6 +32,16 @@ void skip_test(const std::string& reason) {
 }
 
 int skipped_test_count() { return skipped_tests; }
+
+void require_fashion_mnist() {
+  const auto dir = core::fashion_mnist_default_dir();
+  for (const char* file : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                           "t10k-labels-idx1-ubyte.gz"}) {
+    if (!std::filesystem::exists(std::filesystem::path(dir) / file)) {
+      skip_test("Fashion-MNIST not in " + dir + " (apt-get install dataset-fashion-mnist or set FLUXION_FASHION_MNIST_DIR)");
+    }
+  }
+}
 
 std::string scratch_dir(const std::string& name) {
   const auto dir = std::filesystem::path(FLUXION_TEST_TMP) / name;

@@ -21,6 +21,10 @@ namespace fluxion::test {
 // How many test cases skip_test ended in this process (read by catch_main.cpp).
 int skipped_test_count();
 
+// Skips the running test case unless the real Fashion-MNIST files are where fashion-mnist:SPLIT
+// reads them (FLUXION_FASHION_MNIST_DIR or Debian's dataset-fashion-mnist folder).
+void require_fashion_mnist();
+
 // A fresh, empty scratch folder under the build tree, unique per name.
 std::string scratch_dir(const std::string& name);
 
