@@ -3,6 +3,7 @@
 // resumed run ends with the same weights, and bad input is one line with nothing written.
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <filesystem>
 
 #include "core/npz.h"
@@ -13,10 +14,14 @@ using namespace fluxion;
 namespace fs = std::filesystem;
 
 namespace {
-// A base model: SiT-T/4 after 3 steps (what test_sample_e2e samples), shared by the cases here.
+// A base model: SiT-T/4 after 3 steps (what test_sample_e2e samples), shared by the cases one
+// process runs. CTest runs each case in its own process, in parallel: the folder is named after
+// the case that trains it, so no process deletes a base another is reading.
 const std::string& base_checkpoint() {
   static const std::string path = [] {
-    const auto run = test::scratch_dir("finetune_base");
+    std::string owner = Catch::getResultCapture().getCurrentTestName();
+    for (auto& c : owner) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    const auto run = test::scratch_dir("finetune_base/" + owner.substr(0, 80));
     auto r = test::run_fluxion("train --model SiT-T/4 --steps 3 --batch 8 --device cpu --grid-images 0 --out " + run);
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
