@@ -38,7 +38,8 @@ void require_fashion_mnist() {
   for (const char* file : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                            "t10k-labels-idx1-ubyte.gz"}) {
     if (!std::filesystem::exists(std::filesystem::path(dir) / file)) {
-      skip_test("Fashion-MNIST not in " + dir + " (apt-get install dataset-fashion-mnist or set FLUXION_FASHION_MNIST_DIR)");
+      skip_test("Fashion-MNIST not in " + dir +
+                " (apt-get install dataset-fashion-mnist or set FLUXION_FASHION_MNIST_DIR)");
     }
   }
 }
