@@ -11,6 +11,13 @@
 #else
 #define FLUXION_TORCH2 0
 #endif
+// at::_fused_adamw_ with the learning rate as a device tensor (PyTorch 2.1's tensor_lr overload;
+// 2.2 to be safe): what a captured training step needs (train/graphed_step.h).
+#if FLUXION_TORCH2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 2)
+#define FLUXION_FUSED_ADAMW_TENSOR_LR 1
+#else
+#define FLUXION_FUSED_ADAMW_TENSOR_LR 0
+#endif
 
 namespace fluxion::compat {
 

@@ -55,28 +55,34 @@ std::string DaleObjective::describe() const {
   return out.str();
 }
 
-torch::Tensor DaleObjective::loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                                  at::Generator& gen, int64_t global_batch, int64_t begin) const {
+LossDraws DaleObjective::draws(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
+                               int64_t begin) const {
   const auto& c = config_;
-  auto x0 = (x.to(torch::kFloat) + 1.0) * 0.5 + c.offset;
-  const int64_t batch = x0.size(0);
+  const int64_t batch = x.size(0);
   TORCH_CHECK(begin >= 0 && begin + batch <= global_batch, "batch slice [", begin, ", ", begin + batch,
               ") outside the global batch of ", global_batch);
-  auto options = x0.options();
-  auto global_shape = x0.sizes().vec();
+  const auto options = x.options().dtype(torch::kFloat);
+  auto global_shape = x.sizes().vec();
   global_shape[0] = global_batch;
   // The global batch's draws, this slice's rows: (global, ...) -> (batch, ...)
-  // idx ~ U{1, ..., N-1}, t = idx T / N
   auto idx = at::randint(1, c.levels, {global_batch}, gen, options.dtype(torch::kLong)).narrow(0, begin, batch);
   auto t = idx.to(torch::kFloat) * (c.horizon / static_cast<double>(c.levels));
-  auto t4 = t.view({batch, 1, 1, 1});
   auto z = at::randn(global_shape, gen, options).narrow(0, begin, batch);
-  auto x_t = x0 * torch::exp((c.mu - 0.5 * c.sigma * c.sigma) * t4 + c.sigma * t4.sqrt() * z);
   auto labels = y;
   if (c.label_dropout > 0) {
     auto drop = (at::rand({global_batch}, gen, options) < c.label_dropout).narrow(0, begin, batch);
     labels = torch::where(drop, torch::full_like(y, null_label_), y);
   }
+  return {t, z, labels};
+}
+
+torch::Tensor DaleObjective::loss_on_draws(const ModelFn& model, const torch::Tensor& x, const LossDraws& draws) const {
+  TORCH_CHECK(draws.size() == 3, "Dale loss: 3 draws expected (t, z, labels), got ", draws.size());
+  const auto& c = config_;
+  const auto &t = draws[0], &z = draws[1], &labels = draws[2];
+  auto x0 = (x.to(torch::kFloat) + 1.0) * 0.5 + c.offset;
+  auto t4 = t.view({x0.size(0), 1, 1, 1});
+  auto x_t = x0 * torch::exp((c.mu - 0.5 * c.sigma * c.sigma) * t4 + c.sigma * t4.sqrt() * z);
   auto raw = model(dale_model_input(x_t, c), dale_model_time(t, c), labels);
   compat::AutocastOffGuard fp32;
   const auto sigma_sqrt_t = c.sigma * t4.sqrt();

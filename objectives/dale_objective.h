@@ -71,10 +71,13 @@ class DaleObjective : public Objective {
   std::string name() const override { return "dale"; }
   std::string describe() const override;
 
-  using Objective::loss;
-  // x in [-1, 1] (B, C, H, W); model(input, time, y) -> raw output (see `output`). Float32 scalar.
-  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
-                     int64_t global_batch, int64_t begin) const override;
+  // The halves of loss() (objective.h): draws {t, z, labels}: the GBM time t = idx T / N with
+  // idx ~ U{1, ..., N-1} (B), the Brownian draw z (B, C, H, W), the labels after dropout; then the
+  // loss on them, x in [-1, 1] (B, C, H, W), model(input, time, y) -> raw output (see `output`),
+  // a float32 scalar.
+  LossDraws draws(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
+                  int64_t begin) const override;
+  torch::Tensor loss_on_draws(const ModelFn& model, const torch::Tensor& x, const LossDraws& draws) const override;
 
   // The priors of dale_prior.h: fitted on up to 20,000 training images, one class per label below
   // null_label.

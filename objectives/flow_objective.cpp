@@ -119,9 +119,15 @@ FlowDraws FlowObjective::draw(const torch::Tensor& x, const torch::Tensor& y, at
   return d;
 }
 
-torch::Tensor FlowObjective::loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y,
-                                  at::Generator& gen, int64_t global_batch, int64_t begin) const {
-  return loss(model, x, draw(x, y, gen, global_batch, begin));
+LossDraws FlowObjective::draws(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
+                               int64_t begin) const {
+  auto d = draw(x, y, gen, global_batch, begin);
+  return {d.t, d.noise, d.labels};
+}
+
+torch::Tensor FlowObjective::loss_on_draws(const ModelFn& model, const torch::Tensor& x, const LossDraws& draws) const {
+  TORCH_CHECK(draws.size() == 3, "flow loss: 3 draws expected (t, noise, labels), got ", draws.size());
+  return loss(model, x, FlowDraws{draws[0], draws[1], draws[2]});
 }
 
 torch::Tensor FlowObjective::loss(const ModelFn& model, const torch::Tensor& x, const FlowDraws& draws) const {

@@ -51,12 +51,13 @@ class FlowObjective : public Objective {
   std::string describe() const override;
 
   using Objective::loss;
-  // One training loss; all randomness (t, noise, label dropout) from `gen` (objective.h).
-  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
-                     int64_t global_batch, int64_t begin) const override;
-  // The same loss for given draws (loss() is loss(model, x, draw(x, y, gen))); the golden
+  // The training loss for given draws (loss() is loss(model, x, draw(x, y, gen))); the golden
   // training test feeds the official code's draws through this.
   torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const FlowDraws& draws) const;
+  // Objective's halves of loss(): draw() as {t, noise, labels}, and the loss on them.
+  LossDraws draws(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
+                  int64_t begin) const override;
+  torch::Tensor loss_on_draws(const ModelFn& model, const torch::Tensor& x, const LossDraws& draws) const override;
   // t, then the noise, then the label dropout, in that order from `gen`.
   FlowDraws draw(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) const;
   // Data parallel: the draws of the whole global batch (in the order above), this slice's rows.

@@ -2,7 +2,9 @@
 // An objective: what a model is trained to predict and, because of that, how it is sampled.
 // SiT's transport/ is the model: its Transport holds the training loss and the time interval,
 // and Sampler(transport) gives the sample function that matches it. Here one interface covers
-//   loss()       the training loss on a batch, or on one rank's slice of a global batch,
+//   loss()       the training loss on a batch, or on one rank's slice of a global batch: draws()
+//                makes every random draw, loss_on_draws() the rest (a CUDA-graphed training step,
+//                train/graphed_step.h, replays the second on new draws),
 //   state()      the tensors stored with every checkpoint as objective.<name> (Dale: its prior),
 //   sampler()    how to sample a model trained with it: the caller's sampler settings completed
 //                with what training fixed, parsed once, refused when of the wrong family,
@@ -15,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/dataset.h"
 #include "core/safetensors.h"
@@ -24,6 +27,10 @@
 namespace fluxion::objectives {
 
 using samplers::ModelFn;
+
+// The random draws of one loss evaluation, in an order each objective defines (flows: t, noise,
+// labels; Dale: t, z, labels).
+using LossDraws = std::vector<torch::Tensor>;
 
 // What a caller asks of sampling; the objective fills in what training fixed.
 struct SamplingRequest {
@@ -67,12 +74,19 @@ class Objective {
   // Data parallel: x and y are rows [begin, begin + B) of a global batch of `global_batch` rows;
   // the draws of the whole global batch are made and this slice's rows kept, so that N ranks draw
   // exactly what one process with the global batch draws.
-  virtual torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
-                             int64_t global_batch, int64_t begin) const = 0;
+  torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen,
+                     int64_t global_batch, int64_t begin) const {
+    return loss_on_draws(model, x, draws(x, y, gen, global_batch, begin));
+  }
   // The whole batch.
   torch::Tensor loss(const ModelFn& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) const {
     return loss(model, x, y, gen, x.size(0), 0);
   }
+  // The two halves of loss(): every random draw of the batch (tensors on x's device, the labels
+  // after dropout among them), then the loss on those draws, which draws nothing.
+  virtual LossDraws draws(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen, int64_t global_batch,
+                          int64_t begin) const = 0;
+  virtual torch::Tensor loss_on_draws(const ModelFn& model, const torch::Tensor& x, const LossDraws& draws) const = 0;
 
   // The state sampling needs, stored in checkpoints as objective.<name>: fitted on the training
   // data when a run starts, loaded back when it resumes or is sampled. Empty for flows.

@@ -3,23 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include "core/compat.h"
-#include "models/zoo.h"
+#include "backbone_checks.h"
 #include "objectives/backbone_model_fn.h"
 #include "test_helpers.h"
 
 using namespace fluxion;
 
 TEST_CASE("a backbone as a ModelFn returns its own output in float32", "[unit][objectives]") {
-  models::ModelOverrides overrides;
-  overrides.image_size = 16;
-  overrides.channels = 1;
-  overrides.num_classes = 10;
-  torch::manual_seed(11);
-  models::BackbonePtr model = models::build_model(models::zoo_config("SiT-T/4", overrides));
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->parameters()) p.copy_(torch::randn_like(p) * 0.05);  // not the adaLN-Zero identity
-  }
+  models::BackbonePtr model = test::tiny_sit(16, 11);
   model->eval();
   torch::NoGradGuard no_grad;
   const auto x = torch::randn({3, 1, 16, 16});

@@ -187,3 +187,31 @@ TEST_CASE("M-DSM steps with AdamW take SiT and JiT from E[z^2] = 1 to a lower lo
     }
   }
 }
+
+TEST_CASE("Dale's loss is its loss on its own draws: t on the level grid, z, dropped labels", "[unit][dale]") {
+  objectives::DaleConfig config;
+  config.label_dropout = 0.5;
+  const objectives::DaleObjective objective(config, 10);
+  const auto x = torch::rand({6, 1, 8, 8}) * 2 - 1;
+  const auto y = torch::arange(6, torch::kLong);
+  const objectives::ModelFn model = [](const torch::Tensor& in, const torch::Tensor& t, const torch::Tensor& labels) {
+    return in * t.view({-1, 1, 1, 1}) + labels.to(torch::kFloat).view({-1, 1, 1, 1}) * 1e-3;
+  };
+  auto gen_a = core::make_generator(9), gen_b = core::make_generator(9);
+  const auto whole = objective.loss(model, x, y, gen_a);
+  const auto draws = objective.draws(x, y, gen_b, 6, 0);
+  REQUIRE(draws.size() == 3);
+  CHECK(torch::equal(objective.loss_on_draws(model, x, draws), whole));
+  const auto& t = draws[0];
+  CHECK(t.sizes() == torch::IntArrayRef({6}));
+  const auto levels = t * (static_cast<double>(config.levels) / config.horizon);
+  CHECK(torch::allclose(levels, levels.round(), 0, 1e-4));  // t = idx T / N
+  CHECK(((levels >= 1) & (levels <= config.levels - 1)).all().item<bool>());
+  CHECK(draws[1].sizes() == x.sizes());
+  const auto& labels = draws[2];
+  CHECK(((labels == y) | (labels == 10)).all().item<bool>());
+  // a data-parallel slice draws the global batch and keeps its rows
+  auto gen_c = core::make_generator(9);
+  const auto slice = objective.draws(x.narrow(0, 2, 3), y.narrow(0, 2, 3), gen_c, 6, 2);
+  for (size_t i = 0; i < 3; ++i) CHECK(torch::equal(slice[i], draws[i].narrow(0, 2, 3)));
+}

@@ -3,9 +3,9 @@
 // CPU.
 #include <catch2/catch.hpp>
 
+#include "backbone_checks.h"
 #include "core/compat.h"
 #include "core/rng.h"
-#include "models/zoo.h"
 #include "objectives/backbone_model_fn.h"
 #include "samplers/graphed_model.h"
 #include "samplers/sampler.h"
@@ -21,17 +21,7 @@ struct TinyModel {
 };
 
 TinyModel tiny_model(const torch::Device& device) {
-  models::ModelOverrides overrides;
-  overrides.image_size = 32;
-  overrides.channels = 1;
-  overrides.num_classes = 10;
-  torch::manual_seed(7);
-  TinyModel m{models::build_model(models::zoo_config("SiT-T/4", overrides)), nullptr};
-  {
-    torch::NoGradGuard no_grad;
-    // adaLN-Zero starts at zero: random weights everywhere so the network is not the identity
-    for (auto& p : m.model->parameters()) p.copy_(torch::randn_like(p) * 0.05);
-  }
+  TinyModel m{test::tiny_sit(32, 7), nullptr};
   m.model->to(device);
   m.model->eval();
   m.fn = objectives::backbone_model_fn(m.model);

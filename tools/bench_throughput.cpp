@@ -16,6 +16,7 @@
 #include "objectives/flow_objective.h"
 #include "samplers/graphed_model.h"
 #include "samplers/sampler.h"
+#include "train/graphed_step.h"
 #include "train/train_step.h"
 
 namespace fluxion::cli {
@@ -102,18 +103,24 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   recipe.ema_decays = {0.9999};
   train::TrainStep train_step(*model, recipe);
   objectives::FlowObjective objective(objectives::FlowConfig{}, model->num_classes());
-  const double seconds = time_iterations(o, b.device, [&] {
-    const auto loss = train_step.backward(
-        [&](int64_t) {
-          compat::AutocastGuard autocast(b.device.type(), b.precision);
-          return objective.loss([&](const torch::Tensor& xt, const torch::Tensor& t,
-                                    const torch::Tensor& labels) { return model->forward(xt, t, labels); },
-                                b.x, b.y, b.gen);
-        },
-        1);
-    train_step.apply(loss, recipe.lr);
-  });
-  finish_result(o, b, "AdamW + EMA step", seconds, /*forward_passes=*/3.0, result);
+  // as the trainer runs it (train_loop.cpp): draws, then the step, replayed from a CUDA graph
+  // after the warm-up iterations when --cuda-graphs is on
+  train::GraphedStep graphed(
+      train_step,
+      [&](const torch::Tensor& x, const objectives::LossDraws& draws) {
+        compat::AutocastGuard autocast(b.device.type(), b.precision);
+        return objective.loss_on_draws(objectives::backbone_model_fn(model), x, draws);
+      },
+      o.cuda_graphs);
+  const auto step = [&] { graphed.run(b.x, objective.draws(b.x, b.y, b.gen, b.x.size(0), 0), recipe.lr); };
+  if (o.cuda_graphs && b.device.is_cuda())
+    for (int i = 0; i < 3; ++i) step();  // GraphedStep's eager warm-up steps and the capture, untimed
+  const double seconds = time_iterations(o, b.device, step);
+  const auto& graphs = graphed.stats();
+  const std::string graph_note = graphs.captures > 0     ? ", CUDA graph"
+                                 : graphs.capture_failed ? ", eager (CUDA graph capture failed)"
+                                                         : "";
+  finish_result(o, b, "AdamW + EMA step" + graph_note, seconds, /*forward_passes=*/3.0, result);
   return result;
 }
 

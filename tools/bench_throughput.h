@@ -27,7 +27,7 @@ struct ThroughputOptions {
   std::string sampler = "euler";
   int64_t steps = 50;
   double cfg = 1.0;
-  bool cuda_graphs = true;  // on CUDA, the network replayed from CUDA graphs
+  bool cuda_graphs = true;  // on CUDA, the network (sample) or the step (train) replayed from CUDA graphs
   // train/sample: the peak that model FLOP utilisation (MFU) is relative to, in TFLOP/s; 0: the
   // dense bf16 peak of a known GPU (H100/H200, A100, B200) when running bf16, else no MFU
   double peak_tflops = 0.0;

@@ -59,11 +59,12 @@ CLI::Option* add_grad_clip_option(CLI::App& sub, double& grad_clip) {
   return sub.add_option("--grad-clip", grad_clip, "max global gradient norm (0: off)")->capture_default_str();
 }
 
-CLI::Option* add_cuda_graphs_option(CLI::App& sub, bool& cuda_graphs) {
+CLI::Option* add_cuda_graphs_option(CLI::App& sub, bool& cuda_graphs, const std::string& what) {
   return sub
       .add_option("--cuda-graphs", cuda_graphs,
-                  "on CUDA, replay the network from CUDA graphs captured once per batch shape (the same results; "
-                  "false: launch every kernel)")
+                  "on CUDA, replay " + what +
+                      " from a CUDA graph captured once (the same results; false: launch "
+                      "every kernel)")
       ->capture_default_str();
 }
 

@@ -22,8 +22,9 @@ CLI::Option* add_seed_option(CLI::App& sub, uint64_t& seed, const std::string& w
 CLI::Option* add_device_option(CLI::App& sub, std::string& device);
 // --precision auto | fp32 | bf16 (resolved by core::resolve_precision).
 CLI::Option* add_precision_option(CLI::App& sub, std::string& precision);
-// --cuda-graphs: on CUDA, the sampler's model replayed from CUDA graphs (samplers/graphed_model.h).
-CLI::Option* add_cuda_graphs_option(CLI::App& sub, bool& cuda_graphs);
+// --cuda-graphs: on CUDA, `what` replayed from CUDA graphs (the sampler's model:
+// samplers/graphed_model.h; the training step: train/graphed_step.h).
+CLI::Option* add_cuda_graphs_option(CLI::App& sub, bool& cuda_graphs, const std::string& what);
 // --data-threads: image decoding threads.
 CLI::Option* add_data_threads_option(CLI::App& sub, int64_t& threads);
 // --weights: which weights of --ckpt are used.

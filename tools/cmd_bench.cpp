@@ -32,7 +32,8 @@ void add_bench(CLI::App& app) {
   add_sampler_option(*sub, "--sampler", t.sampler, "--what sample");
   add_sampler_steps_option(*sub, "--steps", t.steps, "--what sample");
   add_cfg_option(*sub, "--cfg", t.cfg, "--what sample");
-  add_cuda_graphs_option(*sub, t.cuda_graphs);
+  add_cuda_graphs_option(*sub, t.cuda_graphs,
+                         "the sampler's network (--what sample) or the training step (--what train)");
   sub->add_option("--latent-size", t.latent_size, "decode: latent side (32: 256-px images)")->capture_default_str();
   sub->add_option("--attention", opts->block.attentions,
                   "attention kinds, e.g. none,softmax,linear (none: the block without token mixing, the floor)")

@@ -30,7 +30,7 @@ void add_sample(CLI::App& app) {
   add_seed_option(*sub, c.seed, "the noise");
   add_device_option(*sub, c.device);
   add_precision_option(*sub, c.precision);
-  add_cuda_graphs_option(*sub, c.cuda_graphs);
+  add_cuda_graphs_option(*sub, c.cuda_graphs, "the network (one graph per batch shape)");
   sub->add_option("--out", c.out, "folder for one PNG per image (index_label.png)");
   sub->add_option("--grid", c.grid, "grid PNG of the first images");
   add_grid_images_option(*sub, c.grid_images, "images in the grid");

@@ -81,6 +81,7 @@ void add_train(CLI::App& app) {
   add_seed_option(*sub, c.seed, "the data order, noise and times");
   add_device_option(*sub, c.device);
   add_precision_option(*sub, c.precision);
+  add_cuda_graphs_option(*sub, c.cuda_graphs, "the training step (one micro-batch per step, one process)");
   add_run_dir_option(*sub, c.out);
   add_run_cadence_options(*sub, c.log_every, c.ckpt_every, c.sample_every, "sample grids", c.keep_checkpoints);
   add_grid_images_option(*sub, c.grid_images, "images in each sample grid (0: no grids)");

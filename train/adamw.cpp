@@ -23,8 +23,25 @@ int64_t AdamW::steps() const {
 }
 
 void AdamW::step(double lr, const torch::Tensor& found_inf) {
+  set_lr(lr);
+  step_at_set_lr(found_inf);
+}
+
+void AdamW::set_lr(double lr) {
+  lr_ = lr;
+#if FLUXION_FUSED_ADAMW_TENSOR_LR
+  if (slots_.empty() || !slots_.front().param.is_cuda()) return;
   torch::NoGradGuard no_grad;
-  if (fused_step(lr, found_inf)) return;
+  if (!device_lr_.defined())
+    device_lr_ = torch::empty({}, torch::TensorOptions().dtype(torch::kFloat).device(slots_.front().param.device()));
+  device_lr_.fill_(lr);
+#endif
+}
+
+void AdamW::step_at_set_lr(const torch::Tensor& found_inf) {
+  torch::NoGradGuard no_grad;
+  const double lr = lr_;
+  if (fused_step(found_inf)) return;
   if (!device_steps_.empty()) {  // back from the fused path: its count becomes the host's
     steps_ = steps();
     device_steps_.clear();
@@ -46,7 +63,7 @@ void AdamW::step(double lr, const torch::Tensor& found_inf) {
   }
 }
 
-bool AdamW::fused_step(double lr, const torch::Tensor& found_inf) {
+bool AdamW::fused_step(const torch::Tensor& found_inf) {
 #if FLUXION_TORCH2
   if (slots_.empty() || !slots_.front().param.is_cuda()) return false;
   const auto device = slots_.front().param.device();
@@ -74,13 +91,19 @@ bool AdamW::fused_step(double lr, const torch::Tensor& found_inf) {
   const auto skip =
       found_inf.defined() ? std::optional<torch::Tensor>(found_inf.to(device, torch::kFloat)) : std::nullopt;
   const std::vector<torch::Tensor> max_exp_avg_sqs;  // amsgrad off
+#if FLUXION_FUSED_ADAMW_TENSOR_LR
+  // read on the device, so that an eager step and one replayed from a graph are the same call
+  if (!device_lr_.defined()) set_lr(lr_);
+  const auto& lr = device_lr_;
+#else
+  const double lr = lr_;
+#endif
   at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, device_steps_, lr, config_.beta1,
                     config_.beta2, config_.weight_decay, config_.eps, /*amsgrad=*/false,
                     /*maximize=*/false, /*grad_scale=*/std::nullopt, skip);
   if (skip) at::_foreach_sub_(device_steps_, std::vector<torch::Tensor>(device_steps_.size(), *skip));
   return true;
 #else
-  (void)lr;
   (void)found_inf;
   return false;
 #endif

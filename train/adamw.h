@@ -33,8 +33,13 @@ class AdamW {
   // One update at `lr`. `found_inf` (optional, a 0-dim tensor on the parameters' device, non-zero
   // when the gradients are not finite) skips the update without the host reading it where the
   // fused kernel runs (it takes the flag, as PyTorch's GradScaler uses it); elsewhere the flag is
-  // read on the host.
+  // read on the host. step(lr, f) is set_lr(lr) then step_at_set_lr(f).
   void step(double lr, const torch::Tensor& found_inf = {});
+  // The halves of step() for a step replayed from a CUDA graph (train/graphed_step.h): the fused
+  // kernel reads the learning rate from a float32 device scalar, which set_lr() writes (outside
+  // the graph, before each replay); the per-parameter loop reads the host value.
+  void set_lr(double lr);
+  void step_at_set_lr(const torch::Tensor& found_inf = {});
   void zero_grad();
   // Updates applied so far (on the fused path the count lives on the device: reading it syncs).
   int64_t steps() const;
@@ -50,10 +55,12 @@ class AdamW {
     std::string name;
     torch::Tensor param, exp_avg, exp_avg_sq;
   };
-  bool fused_step(double lr, const torch::Tensor& found_inf);  // false where the fused kernel does not apply
+  bool fused_step(const torch::Tensor& found_inf);  // false where the fused kernel does not apply
 
   std::vector<Slot> slots_;
   AdamWConfig config_;
+  double lr_ = 0.0;                          // set_lr's value
+  torch::Tensor device_lr_;                  // and as a float32 scalar on the CUDA parameters' device
   int64_t steps_ = 0;                        // valid while device_steps_ is empty
   std::vector<torch::Tensor> device_steps_;  // the fused kernel's per-parameter step counts
 };

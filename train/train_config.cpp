@@ -28,10 +28,10 @@ void TrainConfig::validate() const {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, model, attention, data, image_size, crop, data_threads,
                                                 vae, vae_config, steps, batch, grad_accum, lr, beta1, beta2,
                                                 weight_decay, adam_eps, warmup, lr_schedule, final_lr, grad_clip,
-                                                ema_decays, on_nonfinite, seed, device, precision, out, log_every,
-                                                ckpt_every, sample_every, keep_checkpoints, grid_images, grid_sampler,
-                                                grid_steps, grid_cfg, grid_level_stride, eval_every, eval_samples,
-                                                eval_features, eval_ref)
+                                                ema_decays, on_nonfinite, seed, device, precision, cuda_graphs, out,
+                                                log_every, ckpt_every, sample_every, keep_checkpoints, grid_images,
+                                                grid_sampler, grid_steps, grid_cfg, grid_level_stride, eval_every,
+                                                eval_samples, eval_features, eval_ref)
 
 nlohmann::json to_json(const TrainConfig& c) {
   nlohmann::json j;

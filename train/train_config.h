@@ -53,6 +53,7 @@ struct TrainConfig {
   uint64_t seed = 0;
   std::string device = "auto";
   std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+  bool cuda_graphs = true;         // CUDA: replay the step from a graph (graphed_step.h)
   std::string out = "runs/default";
   int64_t log_every = 25;
   int64_t ckpt_every = 1000;

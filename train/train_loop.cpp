@@ -36,6 +36,17 @@ TrainLoop::TrainLoop(TrainingRun& run)
       first_step_(run.step) {
   progress_.update(run_.step);
   run_.train_step->set_exact_skips(skip_nonfinite_);
+  graphed_ = std::make_unique<GraphedStep>(
+      *run_.train_step,
+      [this](const torch::Tensor& x, const objectives::LossDraws& draws) {
+        compat::AutocastGuard autocast(run_.device.type(), run_.precision);
+        return run_.objective->loss_on_draws(
+            [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
+              return run_.model->forward(xt, t, labels);
+            },
+            x, draws);
+      },
+      run_.config.cuda_graphs);
   window_start_ = std::chrono::steady_clock::now();
   run_start_ = run_clock_start(window_start_, run.elapsed_before_s);
 }
@@ -64,17 +75,25 @@ void TrainLoop::run() {
   }
 }
 
+std::pair<torch::Tensor, torch::Tensor> TrainLoop::next_batch() {
+  auto batch = run_.data->next();
+  auto images = pin_ ? batch.x.pin_memory() : batch.x;
+  auto labels = pin_ ? batch.labels.pin_memory() : batch.labels;
+  return {images.to(run_.device, /*non_blocking=*/true), labels.to(run_.device, /*non_blocking=*/true).clamp_min(0)};
+}
+
 StepStats TrainLoop::step_once(double lr) {
   const auto& config = run_.config;
   auto gen = core::make_generator(core::derive_seed(config.seed, kStepStream + run_.step), run_.device);
   torch::manual_seed(core::derive_seed(config.seed, 2 * kStepStream + run_.step));  // dropout inside models
+  if (config.grad_accum == 1) {
+    // the draws first, then the loss on them: the same draws and kernels as objective->loss
+    const auto [x, y] = next_batch();
+    return graphed_->run(x, run_.objective->draws(x, y, gen, run_.shard.global_size, run_.shard.begin), lr);
+  }
   const auto step_loss = run_.train_step->backward(
       [&](int64_t) {
-        auto batch = run_.data->next();
-        auto images = pin_ ? batch.x.pin_memory() : batch.x;
-        auto labels = pin_ ? batch.labels.pin_memory() : batch.labels;
-        auto x = images.to(run_.device, /*non_blocking=*/true);
-        auto y = labels.to(run_.device, /*non_blocking=*/true).clamp_min(0);
+        const auto [x, y] = next_batch();
         compat::AutocastGuard autocast(run_.device.type(), run_.precision);
         return run_.objective->loss([&](const torch::Tensor& xt, const torch::Tensor& t,
                                         const torch::Tensor& labels) { return run_.model->forward(xt, t, labels); },

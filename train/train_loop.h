@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/progress.h"
+#include "train/graphed_step.h"
 #include "train/step_monitor.h"
 #include "train/trainer.h"
 #include "train/training_run.h"
@@ -26,6 +27,8 @@ class TrainLoop {
 
  private:
   StepStats step_once(double lr);  // one optimizer step over config.grad_accum micro-batches
+  // The batch of the next micro-batch on the training device: images and labels.
+  std::pair<torch::Tensor, torch::Tensor> next_batch();
   void count_step(const StepStats& stats);
   void log_window(double lr);  // a metrics.jsonl line for the steps since the last one
   void write_samples();        // the grid of the first EMA and report.html
@@ -40,6 +43,8 @@ class TrainLoop {
   const bool skip_nonfinite_;
   StepMonitor monitor_;
   const bool pin_;  // page-locked batches copy without waiting for the GPU
+  // One micro-batch per step: the step, replayed from a CUDA graph on the GPU (--cuda-graphs)
+  std::unique_ptr<GraphedStep> graphed_;
   const int64_t first_step_;
   int64_t window_steps_ = 0, skipped_ = 0;
   std::string shown_loss_;

@@ -49,13 +49,18 @@ torch::Tensor TrainStep::backward(const std::function<torch::Tensor(int64_t)>& m
 }
 
 StepStats TrainStep::apply(const torch::Tensor& loss, double lr) {
+  set_lr(lr);
+  return apply_at_set_lr(loss);
+}
+
+StepStats TrainStep::apply_at_set_lr(const torch::Tensor& loss) {
   torch::NoGradGuard no_grad;
   StepStats stats;
   stats.loss = sync_ ? sync_->average(loss, "loss allreduce").to(loss.device()) : loss;
   stats.grad_norm = clip_grad_norm(trainable_tensors_, grad_clip_).to(loss.device());
   stats.finite = torch::isfinite(stats.loss).logical_and(torch::isfinite(stats.grad_norm));
   const bool update_ema = !exact_skips_ || stats.finite.item<bool>();
-  optimizer_.step(lr, stats.finite.logical_not());
+  optimizer_.step_at_set_lr(stats.finite.logical_not());
   optimizer_.zero_grad();
   if (update_ema) ema_.update(weights_);
   return stats;

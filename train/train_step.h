@@ -45,8 +45,15 @@ class TrainStep {
   // Accumulates the gradients of micro_loss(0), ..., micro_loss(micro_batches - 1), each scaled
   // by 1 / micro_batches; returns the mean loss (detached, float32, on the loss's device).
   torch::Tensor backward(const std::function<torch::Tensor(int64_t micro)>& micro_loss, int64_t micro_batches);
-  // Clips, then updates when finite (see above).
+  // Clips, then updates when finite (see above). apply(loss, lr) is set_lr(lr) then
+  // apply_at_set_lr(loss); a step replayed from a CUDA graph (graphed_step.h) calls set_lr before
+  // each replay and captures apply_at_set_lr, which reads the rate from the device.
   StepStats apply(const torch::Tensor& loss, double lr);
+  void set_lr(double lr) { optimizer_.set_lr(lr); }
+  StepStats apply_at_set_lr(const torch::Tensor& loss);
+  // Whether apply reads anything on the host (exact skips) or talks to other ranks: such a step
+  // cannot be captured into a CUDA graph.
+  bool host_dependent() const { return exact_skips_ || sync_ != nullptr; }
   // Read the finiteness flag every step, so that a skipped step leaves the EMA alone too
   // (--on-nonfinite skip); off by default, where a non-finite step stops the run anyway.
   void set_exact_skips(bool exact) { exact_skips_ = exact; }

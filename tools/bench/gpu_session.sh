@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md, on a host prepared by tools/gpu_deps.sh (see README).
-#   tools/bench/gpu_session.sh build|tests|asan|kernels|bench|baseline|profile|trajectory|train|fid   (results: $OUT or ./gpu-results)
+#   tools/bench/gpu_session.sh build|tests|asan|kernels|graphs|bench|baseline|profile|trajectory|train|fid   (results: $OUT or ./gpu-results)
 # `asan` builds the whole suite with ASan + UBSan against this host's CUDA LibTorch into
 # $ASAN_BUILD (/tmp/fluxion-asan) and runs every label but slow and cuda (docs/reliability.md).
 # `fid` times Inception feature extraction of 50,000 PNGs against pytorch-fid on the same files;
@@ -46,6 +46,24 @@ case "$1" in
       "$bin" bench --what train --model SiT-B/2 --device cuda --precision bf16 --batch 256 --iterations 10
       "$bin" bench --what sample --model SiT-B/2 --device cuda --precision bf16 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
     done 2>&1 | tee "$out/kernels_bench.txt"
+    ;;
+  graphs)
+    # The training step replayed from a CUDA graph (train/graphed_step.h): its cuda test, bench with
+    # and without, and the fmnist-300s recipe trained 3,000 steps both ways (steps/s from
+    # metrics.jsonl; the two final checkpoints must hold the same tensors to the bit).
+    (cd "$build" && ctest -R "graphed|CUDA graph" --output-on-failure) 2>&1 | tail -8 | tee "$out/graphs.txt"
+    for g in true false; do
+      "$fx" bench --what train --model SiT-T/4 --image-size 32 --channels 1 --device cuda --precision bf16 \
+        --batch 256 --iterations 100 --cuda-graphs $g
+      "$fx" bench --what train --model SiT-S/2 --device cuda --precision bf16 --batch 256 --iterations 20 --cuda-graphs $g
+      "$fx" bench --what train --model SiT-B/2 --device cuda --precision bf16 --batch 256 --iterations 10 --cuda-graphs $g
+      rm -rf "$work/graphs_$g"
+      /usr/bin/time -f "%e s wall" "$fx" train --config train/configs/fmnist-300s.toml --device cuda --steps 3000 \
+        --cuda-graphs $g --grid-images 0 --log-every 500 --ckpt-every 3000 --sample-every 3000 --out "$work/graphs_$g" \
+        2>&1 | grep -v "%|" | tail -3
+      grep -o '"images_per_s":[0-9.]*' "$work/graphs_$g/metrics.jsonl" | tail -2
+    done 2>&1 | tee -a "$out/graphs.txt"
+    python3 tools/bench/same_tensors.py "$work"/graphs_{true,false}/checkpoints/last.safetensors | tee -a "$out/graphs.txt"
     ;;
   bench)
     # block: none is the block without token mixing, the floor each attention kind adds its mixing to
