@@ -16,6 +16,7 @@
 
 #if FLUXION_STEP_GRAPHS
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -109,6 +110,9 @@ StepStats GraphedStep::run(const torch::Tensor& x, const objectives::LossDraws& 
   for (const auto& t : inputs) g.inputs.push_back(t.clone());
   step_.set_lr(lr);
   current.synchronize();
+  // The graph allocates from its own pool: what the eager steps left cached would otherwise stay
+  // reserved beside it (twice the activations of a step).
+  c10::cuda::CUDACachingAllocator::emptyCache();
   // weights cast by autocast would be cached in the graph's private memory: cast inside it
   const bool autocast_cache = at::autocast::is_autocast_cache_enabled();
   at::autocast::set_autocast_cache_enabled(false);
