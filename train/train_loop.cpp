@@ -36,15 +36,14 @@ TrainLoop::TrainLoop(TrainingRun& run)
       first_step_(run.step) {
   progress_.update(run_.step);
   run_.train_step->set_exact_skips(skip_nonfinite_);
+  network_ = [this](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
+    return run_.model->forward(xt, t, labels);
+  };
   graphed_ = std::make_unique<GraphedStep>(
       *run_.train_step,
       [this](const torch::Tensor& x, const objectives::LossDraws& draws) {
         compat::AutocastGuard autocast(run_.device.type(), run_.precision);
-        return run_.objective->loss_on_draws(
-            [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
-              return run_.model->forward(xt, t, labels);
-            },
-            x, draws);
+        return run_.objective->loss_on_draws(network_, x, draws);
       },
       run_.config.cuda_graphs);
   window_start_ = std::chrono::steady_clock::now();
@@ -95,9 +94,7 @@ StepStats TrainLoop::step_once(double lr) {
       [&](int64_t) {
         const auto [x, y] = next_batch();
         compat::AutocastGuard autocast(run_.device.type(), run_.precision);
-        return run_.objective->loss([&](const torch::Tensor& xt, const torch::Tensor& t,
-                                        const torch::Tensor& labels) { return run_.model->forward(xt, t, labels); },
-                                    x, y, gen, run_.shard.global_size, run_.shard.begin);
+        return run_.objective->loss(network_, x, y, gen, run_.shard.global_size, run_.shard.begin);
       },
       config.grad_accum);
   return run_.train_step->apply(step_loss, lr);
