@@ -42,7 +42,7 @@ class TrainLoop {
   core::Progress progress_;
   const bool skip_nonfinite_;
   StepMonitor monitor_;
-  const bool pin_;  // page-locked batches copy without waiting for the GPU
+  const bool pin_;             // page-locked batches copy without waiting for the GPU
   samplers::ModelFn network_;  // the model as the objective calls it: its raw output
   // One micro-batch per step: the step, replayed from a CUDA graph on the GPU (--cuda-graphs)
   std::unique_ptr<GraphedStep> graphed_;
