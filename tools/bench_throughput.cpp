@@ -105,11 +105,12 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   objectives::FlowObjective objective(objectives::FlowConfig{}, model->num_classes());
   // as the trainer runs it (train_loop.cpp): draws, then the step, replayed from a CUDA graph
   // after the warm-up iterations when --cuda-graphs is on
+  const auto network = objectives::backbone_model_fn(model);
   train::GraphedStep graphed(
       train_step,
       [&](const torch::Tensor& x, const objectives::LossDraws& draws) {
         compat::AutocastGuard autocast(b.device.type(), b.precision);
-        return objective.loss_on_draws(objectives::backbone_model_fn(model), x, draws);
+        return objective.loss_on_draws(network, x, draws);
       },
       o.cuda_graphs);
   const auto step = [&] { graphed.run(b.x, objective.draws(b.x, b.y, b.gen, b.x.size(0), 0), recipe.lr); };
