@@ -3,6 +3,8 @@
 // LayerNorm output, a modulated float32 copy and (under autocast) a bf16 cast of it.
 #include "models/cuda/norm_modulate_kernels.h"
 
+#include "models/cuda/launch.h"
+
 #include <cuda_bf16.h>
 
 #include <stdexcept>
@@ -171,9 +173,9 @@ void norm_modulate_forward(const void* x, Dtype x_type, const void* shift, const
   FLUXION_DISPATCH_DTYPE(x_type, X, [&] {
     FLUXION_DISPATCH_DTYPE(mod_type, M, [&] {
       FLUXION_DISPATCH_DTYPE(y_type, Y, [&] {
-        forward_kernel<X, M, Y><<<static_cast<unsigned>(shape.rows), kRowThreads, 0, stream>>>(
-            static_cast<const X*>(x), static_cast<const M*>(shift), static_cast<const M*>(scale), static_cast<Y*>(y),
-            mean, rstd, shape, eps);
+        FLUXION_LAUNCH(static_cast<unsigned>(shape.rows), kRowThreads, stream, forward_kernel<X, M, Y>)
+        (static_cast<const X*>(x), static_cast<const M*>(shift), static_cast<const M*>(scale), static_cast<Y*>(y), mean,
+         rstd, shape, eps);
       });
     });
   });
@@ -187,9 +189,9 @@ void norm_modulate_backward_input(const void* dy, Dtype dy_type, const void* x, 
   FLUXION_DISPATCH_DTYPE(dy_type, DY, [&] {
     FLUXION_DISPATCH_DTYPE(x_type, X, [&] {
       FLUXION_DISPATCH_DTYPE(mod_type, M, [&] {
-        backward_input_kernel<DY, X, M><<<static_cast<unsigned>(shape.rows), kRowThreads, 0, stream>>>(
-            static_cast<const DY*>(dy), static_cast<const X*>(x), static_cast<const M*>(scale), mean, rstd,
-            static_cast<X*>(dx), shape);
+        FLUXION_LAUNCH(static_cast<unsigned>(shape.rows), kRowThreads, stream, backward_input_kernel<DY, X, M>)
+        (static_cast<const DY*>(dy), static_cast<const X*>(x), static_cast<const M*>(scale), mean, rstd,
+         static_cast<X*>(dx), shape);
       });
     });
   });
@@ -205,8 +207,8 @@ void norm_modulate_backward_modulation(const void* dy, Dtype dy_type, const void
   const dim3 block(kColumnTile, kTokenLanes);
   FLUXION_DISPATCH_DTYPE(dy_type, DY, [&] {
     FLUXION_DISPATCH_DTYPE(x_type, X, [&] {
-      backward_modulation_kernel<DY, X><<<grid, block, 0, stream>>>(
-          static_cast<const DY*>(dy), static_cast<const X*>(x), mean, rstd, dshift, dscale, shape);
+      FLUXION_LAUNCH(grid, block, stream, backward_modulation_kernel<DY, X>)
+      (static_cast<const DY*>(dy), static_cast<const X*>(x), mean, rstd, dshift, dscale, shape);
     });
   });
   check_launch("norm_modulate backward (modulation)");

@@ -1,0 +1,74 @@
+#pragma once
+// Enough of the CUDA programming model to run fluxion's kernels (models/cuda/*.cu) on the CPU, so
+// that CI and GPU-less machines test them: each launch runs its blocks one after another, every
+// block with one std::thread per CUDA thread; __syncthreads is a barrier over the block's live
+// threads, a warp shuffle a barrier over the warp's 32 lanes, __shared__ memory a static (one
+// block runs at a time). A kernel whose threads disagree about a barrier (a __syncthreads under
+// divergent control flow, a shuffle with an exited or missing lane) aborts with a message instead
+// of hanging. What this cannot check: timing, occupancy, and the GPU's own float arithmetic
+// (rsqrtf and the like are exact here).
+//
+// The stub headers beside this one (cuda_runtime_api.h, cuda_bf16.h) stand in for the toolkit's,
+// and models/cuda/launch.h turns FLUXION_LAUNCH into fluxion_emulated_launch.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <type_traits>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct uint3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+
+extern thread_local uint3 threadIdx;
+extern thread_local uint3 blockIdx;
+extern thread_local dim3 blockDim;
+extern thread_local dim3 gridDim;
+
+using cudaStream_t = struct CUstream_st*;
+enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidConfiguration = 9 };
+cudaError_t cudaGetLastError();
+const char* cudaGetErrorString(cudaError_t error);
+
+namespace fluxion::kernel_emulation {
+// Runs `body` for every thread of every block of the launch.
+void run_grid(dim3 grid, dim3 block, const std::function<void()>& body);
+// Barrier over the calling thread's block / warp (the lanes exchange `bytes` bytes through it).
+void sync_block();
+void exchange_in_warp(const void* mine, void* partners, int partner_lane, int bytes);
+// Launches run so far (tests check that a launch function launched).
+int64_t launch_count();
+}  // namespace fluxion::kernel_emulation
+
+inline void __syncthreads() { fluxion::kernel_emulation::sync_block(); }
+
+template <typename T>
+T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = 32) {
+  static_assert(std::is_trivially_copyable<T>::value && sizeof(T) <= 8, "shuffles move up to 8 bytes");
+  (void)mask;
+  const int lane = static_cast<int>((threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31u);
+  const int partner = (lane ^ lane_mask) & (width - 1) | (lane & ~(width - 1));
+  T result;
+  fluxion::kernel_emulation::exchange_in_warp(&value, &result, partner, sizeof(T));
+  return result;
+}
+
+inline float rsqrtf(float v) { return 1.0f / std::sqrt(v); }
+
+// kernel<<<grid, block, 0, stream>>>(args...) as models/cuda/launch.h spells it under emulation.
+template <typename... Params>
+auto fluxion_emulated_launch(dim3 grid, dim3 block, void (*kernel)(Params...)) {
+  return [grid, block, kernel](auto&&... args) {
+    fluxion::kernel_emulation::run_grid(grid, block, [&] { kernel(args...); });
+  };
+}
