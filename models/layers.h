@@ -13,6 +13,7 @@ namespace fluxion::models {
 torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale);
 
 // The adaLN-Zero residual x + gate * y, gate (B, D) broadcast over the tokens of x, y (B, N, D).
+// Built with FLUXION_CUDA_KERNELS, its backward on CUDA is one kernel (models/fused_gated_residual.h).
 torch::Tensor gated_residual(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y);
 
 // LayerNorm without affine parameters (SiT's norm1/norm2/norm_final), eps 1e-6.

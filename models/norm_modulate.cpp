@@ -4,22 +4,15 @@
 #include "models/layers.h"
 
 #if FLUXION_CUDA_KERNELS
-#include <ATen/cuda/CUDAContext.h>
-
 #include "models/cuda/norm_modulate_kernels.h"
+#include "models/kernel_tensors.h"
 #endif
 
 namespace fluxion::models {
 
 #if FLUXION_CUDA_KERNELS
 namespace {
-bool kernel_dtype(const torch::Tensor& t) {
-  return t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kBFloat16;
-}
-
-cuda::Dtype kernel_type(c10::ScalarType type) {
-  return type == torch::kFloat ? cuda::Dtype::Float32 : cuda::Dtype::BFloat16;
-}
+using kernel_tensors::kernel_type;
 
 cuda::NormModulateShape shape_of(const torch::Tensor& x, const torch::Tensor& modulation) {
   cuda::NormModulateShape shape;
@@ -51,7 +44,7 @@ class NormModulateFunction : public torch::autograd::Function<NormModulateFuncti
     cuda::norm_modulate_forward(x.data_ptr(), kernel_type(x.scalar_type()), shift.data_ptr(), scale.data_ptr(),
                                 kernel_type(scale.scalar_type()), y.data_ptr(), kernel_type(y.scalar_type()),
                                 mean.data_ptr<float>(), rstd.data_ptr<float>(), shape_of(x, shift),
-                                static_cast<float>(eps), at::cuda::getCurrentCUDAStream());
+                                static_cast<float>(eps), kernel_tensors::stream());
     ctx->save_for_backward({x, scale, mean, rstd});
     return y;
   }
@@ -62,7 +55,7 @@ class NormModulateFunction : public torch::autograd::Function<NormModulateFuncti
     const auto &x = saved[0], &scale = saved[1], &mean = saved[2], &rstd = saved[3];
     const auto dy = grads[0].contiguous();
     const auto shape = shape_of(x, scale);
-    const auto stream = at::cuda::getCurrentCUDAStream();
+    const auto stream = kernel_tensors::stream();
     auto dx = torch::empty_like(x);
     cuda::norm_modulate_backward_input(dy.data_ptr(), kernel_type(dy.scalar_type()), x.data_ptr(),
                                        kernel_type(x.scalar_type()), scale.data_ptr(), kernel_type(scale.scalar_type()),
@@ -78,17 +71,13 @@ class NormModulateFunction : public torch::autograd::Function<NormModulateFuncti
   }
 };
 }  // namespace
-
-bool fused_norm_modulate_built() { return true; }
-#else
-bool fused_norm_modulate_built() { return false; }
 #endif
 
 torch::Tensor norm_modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale,
                             double eps) {
 #if FLUXION_CUDA_KERNELS
-  if (x.is_cuda() && x.dim() == 3 && x.size(1) > 0 && kernel_dtype(x) && kernel_dtype(shift) &&
-      shift.scalar_type() == scale.scalar_type()) {
+  if (x.is_cuda() && x.dim() == 3 && x.size(1) > 0 && kernel_tensors::supported_type(x) &&
+      kernel_tensors::supported_type(shift) && shift.scalar_type() == scale.scalar_type()) {
     // the dtype eager execution would hand the next linear layer: autocast's, else the promoted one
     const auto autocast = compat::active_autocast_dtype(c10::DeviceType::CUDA);
     const auto out_type = autocast ? *autocast : torch::promote_types(x.scalar_type(), shift.scalar_type());

@@ -12,7 +12,4 @@ namespace fluxion::models {
 torch::Tensor norm_modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale,
                             double eps = 1e-6);
 
-// Whether this build has the fused CUDA kernels (FLUXION_CUDA_KERNELS).
-bool fused_norm_modulate_built();
-
 }  // namespace fluxion::models

@@ -1,6 +1,7 @@
 #include "models/pos_embed.h"
 
 #include "core/error.h"
+#include "models/fused_rope.h"
 
 namespace fluxion::models {
 
@@ -48,6 +49,7 @@ RopeTables axial_rope_tables(int64_t head_dim, int64_t grid_size, int64_t num_pr
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope) {
+  if (auto fused = fused_rope(x, rope)) return *fused;
   auto cos = rope.cos.to(x.device(), x.scalar_type());
   auto sin = rope.sin.to(x.device(), x.scalar_type());
   // (..., d) -> (..., d/2, 2) pairs -> (-b, a) -> (..., d)

@@ -24,7 +24,8 @@ struct RopeTables {
 RopeTables axial_rope_tables(int64_t head_dim, int64_t grid_size, int64_t num_prefix_tokens, double theta = 10000.0);
 
 // x * cos + rotate_half(x) * sin, where rotate_half maps pairs (a, b) -> (-b, a).
-// x (B, H, N, d); tables are moved to x's device and dtype.
+// x (B, H, N, d); tables are moved to x's device and dtype. Built with FLUXION_CUDA_KERNELS, CUDA
+// input takes the fused kernels instead (models/fused_rope.h), with float32 tables.
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope);
 
 }  // namespace fluxion::models

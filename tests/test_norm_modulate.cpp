@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/compat.h"
+#include "models/fused_kernels.h"
 #include "models/layers.h"
 #include "models/norm_modulate.h"
 #include "test_helpers.h"
@@ -51,7 +52,7 @@ TEST_CASE("norm_modulate is LayerNorm then modulate, with the same gradients", "
 
 TEST_CASE("the fused CUDA LayerNorm + modulate agrees with the unfused ops forward and backward", "[cuda][models]") {
   if (!torch::cuda::is_available()) test::skip_test("CUDA not available");
-  if (!models::fused_norm_modulate_built()) test::skip_test("built without FLUXION_CUDA_KERNELS");
+  if (!models::fused_kernels_built()) test::skip_test("built without FLUXION_CUDA_KERNELS");
   const int64_t B = 3, N = 37, D = 200;  // D not a multiple of the block, N not of the token lanes
   const auto in = make_inputs(torch::kCUDA, B, N, D);
   const auto upstream = torch::randn({B, N, D}).cuda();

@@ -3,12 +3,8 @@
 // LayerNorm output, a modulated float32 copy and (under autocast) a bf16 cast of it.
 #include "models/cuda/norm_modulate_kernels.h"
 
+#include "models/cuda/device_math.cuh"
 #include "models/cuda/launch.h"
-
-#include <cuda_bf16.h>
-
-#include <stdexcept>
-#include <string>
 
 namespace fluxion::models::cuda {
 
@@ -17,43 +13,10 @@ constexpr int kRowThreads = 256;  // one block per row: D up to a few thousand i
 constexpr int kColumnTile = 32;   // backward over tokens: 32 channels x 8 token lanes per block
 constexpr int kTokenLanes = 8;
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16(v);  // round to nearest even, as LibTorch's casts
-}
-
 // 1 + scale as eager PyTorch computes it: in the modulation's own dtype (bf16 under autocast).
 template <typename M>
 __device__ __forceinline__ float one_plus(M scale) {
   return to_float(from_float<M>(1.0f + to_float(scale)));
-}
-
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
-__device__ float block_sum(float value) {
-  __shared__ float partial[32];
-  __shared__ float total;
-  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) partial[warp] = value;
-  __syncthreads();
-  if (warp == 0) {
-    value = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    if (lane == 0) total = value;
-  }
-  __syncthreads();
-  const float result = total;
-  __syncthreads();  // partial and total are reused by the next call
-  return result;
 }
 
 template <typename X, typename M, typename Y>
@@ -146,25 +109,7 @@ __global__ void backward_modulation_kernel(const DY* __restrict__ dy, const X* _
   }
 }
 
-void check_launch(const char* what) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
-}
-
 }  // namespace
-
-// Runs the code after ALIAS with ALIAS the C++ type of TYPE (LibTorch's AT_DISPATCH pattern:
-// the code is a lambda, passed through __VA_ARGS__ because its commas are not in parentheses).
-#define FLUXION_DISPATCH_DTYPE(TYPE, ALIAS, ...) \
-  do {                                           \
-    if ((TYPE) == Dtype::Float32) {              \
-      using ALIAS = float;                       \
-      __VA_ARGS__();                             \
-    } else {                                     \
-      using ALIAS = __nv_bfloat16;               \
-      __VA_ARGS__();                             \
-    }                                            \
-  } while (0)
 
 void norm_modulate_forward(const void* x, Dtype x_type, const void* shift, const void* scale, Dtype mod_type, void* y,
                            Dtype y_type, float* mean, float* rstd, const NormModulateShape& shape, float eps,

@@ -7,9 +7,9 @@
 
 #include <cstdint>
 
-namespace fluxion::models::cuda {
+#include "models/cuda/dtype.h"
 
-enum class Dtype { Float32, BFloat16 };
+namespace fluxion::models::cuda {
 
 struct NormModulateShape {
   int64_t rows = 0;        // B * N

@@ -3,6 +3,10 @@
 // shuffles, and the runtime's error for a bad launch configuration.
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <numeric>
 #include <vector>
 
@@ -37,6 +41,15 @@ __global__ void shift_left_with_early_exit(const float* in, float* out, int n) {
   tile[i] = in[i];
   __syncthreads();
   out[i] = tile[(i + 1) % n];
+}
+// half the warp shuffles while the other half waits at __syncthreads: neither can finish
+__global__ void split_warp(float* out) {
+  float value = 1.0f;
+  if (threadIdx.x < 16)
+    value = __shfl_xor_sync(0xffffffffu, value, 1);
+  else
+    __syncthreads();
+  out[threadIdx.x] = value;
 }
 }  // namespace
 
@@ -80,4 +93,19 @@ TEST_CASE("an emulated launch with too many threads fails as CUDA's does", "[uni
   CHECK(cudaGetLastError() == cudaSuccess);  // reading the error clears it
   CHECK(fluxion::kernel_emulation::launch_count() == launches);
   CHECK(out[0] == -1);
+}
+
+TEST_CASE("an emulated kernel whose threads never meet at a barrier aborts instead of hanging", "[unit][kernels]") {
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::freopen("/dev/null", "w", stderr);  // the abort's message is for people, not this test's log
+    std::vector<float> out(32);
+    fluxion_emulated_launch(1, 32, split_warp)(out.data());
+    _exit(0);  // the launch returned: the emulation missed the deadlock
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
 }

@@ -2,27 +2,16 @@
 // modulate forward and its two backward kernels against LayerNorm's autograd in float64, for
 // the dtype mixes the trainer and the sampler pass (all float32; float32 residual stream with
 // bf16 modulation, output and upstream gradient, as under bf16 autocast; all bf16).
-#include <catch2/catch.hpp>
-#include <torch/torch.h>
-
 #include <cmath>
 
+#include "kernel_checks.h"
 #include "models/cuda/norm_modulate_kernels.h"
 
 namespace kernels = fluxion::models::cuda;
 
 namespace {
-kernels::Dtype kernel_type(const torch::Tensor& t) {
-  return t.scalar_type() == torch::kFloat ? kernels::Dtype::Float32 : kernels::Dtype::BFloat16;
-}
-
-// |a - b| <= tolerance * (1 + max |b|), element-wise over the whole tensor
-bool close(const torch::Tensor& a, const torch::Tensor& b, double tolerance) {
-  const auto diff = (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-  const auto scale = 1 + b.to(torch::kDouble).abs().max().item<double>();
-  INFO("max difference " << diff << ", allowed " << tolerance * scale);
-  return diff <= tolerance * scale;
-}
+using fluxion::kernel_checks::close;
+using fluxion::kernel_checks::kernel_type;
 
 struct Case {
   c10::ScalarType x, modulation, y, upstream;
