@@ -2,6 +2,7 @@
 
 #if FLUXION_CUDA_KERNELS
 #include "models/cuda/gated_residual_kernels.h"
+#include "models/fused_kernels.h"
 #include "models/kernel_tensors.h"
 #endif
 
@@ -56,9 +57,9 @@ std::optional<torch::Tensor> fused_gated_residual(const torch::Tensor& x, const 
 #if FLUXION_CUDA_KERNELS
   const bool wants_gradient =
       torch::GradMode::is_enabled() && (x.requires_grad() || gate.requires_grad() || y.requires_grad());
-  if (wants_gradient && x.is_cuda() && x.dim() == 3 && y.sizes() == x.sizes() && gate.dim() == 2 &&
-      gate.size(0) == x.size(0) && gate.size(1) == x.size(2) && gate.stride(1) == 1 &&
-      kernel_tensors::supported_type(gate) && kernel_tensors::supported_type(y))
+  if (wants_gradient && fused_kernels_enabled() && kernel_tensors::on_kernel_device(x) && x.dim() == 3 &&
+      y.sizes() == x.sizes() && gate.dim() == 2 && gate.size(0) == x.size(0) && gate.size(1) == x.size(2) &&
+      gate.stride(1) == 1 && kernel_tensors::supported_type(gate) && kernel_tensors::supported_type(y))
     return GatedResidualFunction::apply(x, gate, y);
 #else
   (void)x;

@@ -2,6 +2,7 @@
 
 #if FLUXION_CUDA_KERNELS
 #include "models/cuda/rope_kernels.h"
+#include "models/fused_kernels.h"
 #include "models/kernel_tensors.h"
 #endif
 
@@ -51,9 +52,9 @@ class RopeFunction : public torch::autograd::Function<RopeFunction> {
 
 std::optional<torch::Tensor> fused_rope(const torch::Tensor& x, const RopeTables& rope) {
 #if FLUXION_CUDA_KERNELS
-  if (x.is_cuda() && x.dim() == 4 && x.size(3) % 2 == 0 && kernel_tensors::supported_type(x) && rope.defined() &&
-      rope.cos.dim() == 2 && rope.cos.size(0) == x.size(2) && rope.cos.size(1) == x.size(3) &&
-      rope.sin.sizes() == rope.cos.sizes()) {
+  if (fused_kernels_enabled() && kernel_tensors::on_kernel_device(x) && x.dim() == 4 && x.size(3) % 2 == 0 &&
+      kernel_tensors::supported_type(x) && rope.defined() && rope.cos.dim() == 2 && rope.cos.size(0) == x.size(2) &&
+      rope.cos.size(1) == x.size(3) && rope.sin.sizes() == rope.cos.sizes()) {
     // (N, d) float32 tables on x's device; JiT keeps them there, so these are no-ops
     const auto cos = rope.cos.to(x.device(), torch::kFloat).contiguous();
     const auto sin = rope.sin.to(x.device(), torch::kFloat).contiguous();

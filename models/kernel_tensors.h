@@ -1,13 +1,28 @@
 #pragma once
 // What the autograd functions around fluxion's CUDA kernels (models/cuda/) share: which tensors
 // the kernels take, their element type as the kernels name it, and the stream to launch on.
-// Included only where FLUXION_CUDA_KERNELS is set.
-#include <ATen/cuda/CUDAContext.h>
+// Included only where FLUXION_CUDA_KERNELS is set. Under FLUXION_KERNEL_EMULATION (the test
+// binary that runs the kernels on the CPU, tests/kernel_emulation/) the kernels' device is the CPU.
 #include <torch/torch.h>
+
+#if FLUXION_KERNEL_EMULATION
+#include <cuda_runtime_api.h>  // the emulation's stand-in
+#else
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 #include "models/cuda/dtype.h"
 
 namespace fluxion::models::kernel_tensors {
+
+// Whether t lives where the kernels run.
+inline bool on_kernel_device(const torch::Tensor& t) {
+#if FLUXION_KERNEL_EMULATION
+  return t.is_cpu();
+#else
+  return t.is_cuda();
+#endif
+}
 
 // float32 and bf16: the types the kernels are built for
 inline bool supported_type(const torch::Tensor& t) {
@@ -20,6 +35,12 @@ inline cuda::Dtype kernel_type(c10::ScalarType type) {
 inline cuda::Dtype kernel_type(const torch::Tensor& t) { return kernel_type(t.scalar_type()); }
 
 // LibTorch's current stream: graph capture and the autograd engine's backward stream included.
-inline cudaStream_t stream() { return at::cuda::getCurrentCUDAStream(); }
+inline cudaStream_t stream() {
+#if FLUXION_KERNEL_EMULATION
+  return nullptr;
+#else
+  return at::cuda::getCurrentCUDAStream();
+#endif
+}
 
 }  // namespace fluxion::models::kernel_tensors

@@ -5,6 +5,7 @@
 
 #if FLUXION_CUDA_KERNELS
 #include "models/cuda/norm_modulate_kernels.h"
+#include "models/fused_kernels.h"
 #include "models/kernel_tensors.h"
 #endif
 
@@ -76,10 +77,11 @@ class NormModulateFunction : public torch::autograd::Function<NormModulateFuncti
 torch::Tensor norm_modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale,
                             double eps) {
 #if FLUXION_CUDA_KERNELS
-  if (x.is_cuda() && x.dim() == 3 && x.size(1) > 0 && kernel_tensors::supported_type(x) &&
-      kernel_tensors::supported_type(shift) && shift.scalar_type() == scale.scalar_type()) {
+  if (fused_kernels_enabled() && kernel_tensors::on_kernel_device(x) && x.dim() == 3 && x.size(1) > 0 &&
+      kernel_tensors::supported_type(x) && kernel_tensors::supported_type(shift) &&
+      shift.scalar_type() == scale.scalar_type()) {
     // the dtype eager execution would hand the next linear layer: autocast's, else the promoted one
-    const auto autocast = compat::active_autocast_dtype(c10::DeviceType::CUDA);
+    const auto autocast = compat::active_autocast_dtype(x.device().type());
     const auto out_type = autocast ? *autocast : torch::promote_types(x.scalar_type(), shift.scalar_type());
     if (out_type == torch::kFloat || out_type == torch::kBFloat16)
       return NormModulateFunction::apply(x, shift, scale, static_cast<int64_t>(out_type), eps);

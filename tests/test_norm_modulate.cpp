@@ -90,3 +90,9 @@ TEST_CASE("the fused CUDA LayerNorm + modulate agrees with the unfused ops forwa
     }
   }
 }
+
+TEST_CASE("fluxion --version says whether the fused CUDA kernels are built", "[e2e][models]") {
+  const auto result = test::run_fluxion("--version");
+  CHECK(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains(std::string("fused CUDA kernels: ") + models::fused_kernels_status()));
+}

@@ -10,6 +10,7 @@
 #include "core/profile_trace.h"
 #include "core/rng.h"
 #include "models/flops.h"
+#include "models/fused_kernels.h"
 #include "models/vae.h"
 #include "models/zoo.h"
 #include "objectives/backbone_model_fn.h"
@@ -22,6 +23,12 @@
 namespace fluxion::cli {
 
 namespace {
+// Names fluxion's own kernels in the result line where they could run, so figures say which.
+std::string kernels_note(const torch::Device& device) {
+  if (!device.is_cuda() || !models::fused_kernels_built()) return "";
+  return ", fused kernels " + models::fused_kernels_status();
+}
+
 // What both benchmarks start from: the zoo model on the device, a batch of Gaussian inputs and
 // labels from a seeded generator, and the precision autocast runs in.
 struct BenchSetup {
@@ -121,7 +128,8 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
   const std::string graph_note = graphs.captures > 0     ? ", CUDA graph"
                                  : graphs.capture_failed ? ", eager (CUDA graph capture failed)"
                                                          : "";
-  finish_result(o, b, "AdamW + EMA step" + graph_note, seconds, /*forward_passes=*/3.0, result);
+  finish_result(o, b, "AdamW + EMA step" + graph_note + kernels_note(b.device), seconds, /*forward_passes=*/3.0,
+                result);
   return result;
 }
 
@@ -151,7 +159,7 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
                                                           : "";
   // every NFE evaluates the network once per image, twice with guidance (the doubled batch)
   const double passes = static_cast<double>(result.nfe) * (o.cfg != 1.0 ? 2.0 : 1.0);
-  finish_result(o, b, spec.description + graph_note, seconds, passes, result);
+  finish_result(o, b, spec.description + graph_note + kernels_note(b.device), seconds, passes, result);
   return result;
 }
 

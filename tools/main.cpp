@@ -7,6 +7,7 @@
 #include "core/compat.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "models/fused_kernels.h"
 #include "tools/commands.h"
 #include "train/distributed.h"
 
@@ -27,7 +28,8 @@ std::string version_text() {
       torch::cuda::is_available()
           ? fluxion::concat("available, ", static_cast<int>(torch::cuda::device_count()), " device(s)")
           : std::string("not available"),
-      "; data parallel: ", data_parallel_backends(), ")");
+      "; data parallel: ", data_parallel_backends(), "; fused CUDA kernels: ", fluxion::models::fused_kernels_status(),
+      ")");
 }
 }  // namespace
 

@@ -34,18 +34,26 @@ case "$1" in
     ;;
   kernels)
     # fluxion's own CUDA kernels (-DFLUXION_CUDA_KERNELS=ON) in a second build, $KERNELS_BUILD: their
-    # cuda tests, then bench train/sample with them beside the first build ($BUILD, without them)
+    # cuda tests and the emulated ones, then bench with the kernels on and off in that one binary
+    # (FLUXION_FUSED_KERNELS), alternating, so that both columns come from the same build.
     kb=${KERNELS_BUILD:-/tmp/fluxion-kernels}
     FLUXION_CMAKE_ARGS=-DFLUXION_CUDA_KERNELS=ON FLUXION_JOBS=$(nproc) tools/gpu_deps.sh build "$kb" \
       > "$out/kernels_build.log" 2>&1 || { tail -40 "$out/kernels_build.log"; exit 1; }
-    (cd "$kb" && ctest -L cuda --output-on-failure > "$out/kernels_ctest.log" 2>&1)
-    tail -15 "$out/kernels_ctest.log"
-    for bin in "$fx" "$kb/fluxion"; do
-      echo "== $bin"
-      "$bin" bench --what train --model SiT-S/2 --device cuda --precision bf16 --batch 256 --iterations 20
-      "$bin" bench --what train --model SiT-B/2 --device cuda --precision bf16 --batch 256 --iterations 10
-      "$bin" bench --what sample --model SiT-B/2 --device cuda --precision bf16 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
+    (cd "$kb" && ctest -L cuda -R "fused|modulate|rope|gated|golden|graph" --output-on-failure > "$out/kernels_ctest.log" 2>&1
+     ctest -R "emulated|kernels" --output-on-failure >> "$out/kernels_ctest.log" 2>&1)
+    grep -E "tests passed|Failed|\*\*\*" "$out/kernels_ctest.log" | tail -20
+    "$kb/fluxion" --version
+    for k in 1 0 1 0; do
+      echo "== FLUXION_FUSED_KERNELS=$k"
+      FLUXION_FUSED_KERNELS=$k "$kb/fluxion" bench --what train --model SiT-S/2 --device cuda --precision bf16 --batch 256 --iterations 20
     done 2>&1 | tee "$out/kernels_bench.txt"
+    for k in 1 0; do
+      echo "== FLUXION_FUSED_KERNELS=$k"
+      FLUXION_FUSED_KERNELS=$k "$kb/fluxion" bench --what train --model SiT-B/2 --device cuda --precision bf16 --batch 256 --iterations 10
+      FLUXION_FUSED_KERNELS=$k "$kb/fluxion" bench --what sample --model SiT-B/2 --device cuda --precision bf16 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
+      # JiT: the fused rotary embedding and gated residual (no LayerNorm + modulate there)
+      FLUXION_FUSED_KERNELS=$k "$kb/fluxion" bench --what train --model JiT-B/16 --image-size 256 --device cuda --precision bf16 --batch 64 --iterations 10
+    done 2>&1 | tee -a "$out/kernels_bench.txt"
     ;;
   graphs)
     # The training step replayed from a CUDA graph (train/graphed_step.h): its cuda test, bench with
