@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "models/config_fields.h"
+#include "models/norm_modulate.h"
 #include "models/reference_init.h"
 
 namespace fluxion::models {
@@ -18,8 +19,8 @@ JiTBlockImpl::JiTBlockImpl(int64_t hidden_size, int64_t num_heads, double mlp_ra
 torch::Tensor JiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& c, const RopeTables& rope) {
   // (B, D) -> (B, 6D) -> shift/scale/gate for attention and MLP
   auto m = adaln_forward(adaLN_modulation, c).chunk(6, -1);
-  auto h = gated_residual(x, m[2], attn->forward(modulate(norm1->forward(x), m[0], m[1]), &rope));
-  return gated_residual(h, m[5], mlp->forward(modulate(norm2->forward(h), m[3], m[4])));
+  auto h = gated_residual(x, m[2], attn->forward(rms_norm_modulate(x, norm1->weight, m[0], m[1], norm1->eps), &rope));
+  return gated_residual(h, m[5], mlp->forward(rms_norm_modulate(h, norm2->weight, m[3], m[4], norm2->eps)));
 }
 
 namespace {

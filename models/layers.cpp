@@ -52,12 +52,14 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
   auto h = x.to(torch::kFloat);
   // (..., D) -> (..., 1) mean square
   h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return (weight * h).to(x.scalar_type());
 }
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return rms_norm(x, weight, eps); }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
   fc1 = register_module("fc1", nn::Linear(dim, hidden));
@@ -126,7 +128,8 @@ FinalLayerImpl::FinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t 
 torch::Tensor FinalLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   // (B, D) -> (B, 2D) -> shift, scale
   auto mods = adaln_forward(adaLN_modulation, c).chunk(2, 1);
-  auto modulated = norm_final ? modulate(norm_final->forward(x), mods[0], mods[1]) : norm_modulate(x, mods[0], mods[1]);
+  auto modulated = norm_final ? rms_norm_modulate(x, norm_final->weight, mods[0], mods[1], norm_final->eps)
+                              : norm_modulate(x, mods[0], mods[1]);
   return models::linear(linear, modulated);
 }
 

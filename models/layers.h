@@ -19,6 +19,10 @@ torch::Tensor gated_residual(const torch::Tensor& x, const torch::Tensor& gate, 
 // LayerNorm without affine parameters (SiT's norm1/norm2/norm_final), eps 1e-6.
 torch::Tensor plain_layer_norm(const torch::Tensor& x, double eps = 1e-6);
 
+// RMSNorm as Llama's: x in float32 times the reciprocal root mean square over the last dimension,
+// times weight (D), cast back to x's type.
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
 // Llama RMSNorm: computed in float32, `weight` (init 1) applied in float32, cast back.
 class RMSNormImpl : public torch::nn::Module {
  public:

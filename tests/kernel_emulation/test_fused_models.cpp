@@ -103,6 +103,25 @@ TEST_CASE("the fused ops' autograd functions give the unfused ops' values and gr
     CHECK(close(x.grad(), xd.grad(), 1e-5));
     CHECK(close(adaln.grad(), ad.grad(), 1e-5));
   }
+  SECTION("rms_norm_modulate") {
+    auto weight = (1 + torch::randn({D}) * 0.3).requires_grad_();
+    auto run = [&](const torch::Tensor& xx, const torch::Tensor& w, const torch::Tensor& a) {
+      auto chunks = a.chunk(6, 1);
+      return models::rms_norm_modulate(xx, w, chunks[0], chunks[1], 1e-6);
+    };
+    const int64_t before = launches();
+    auto got = run(x, weight, adaln);
+    (got.to(torch::kDouble) * upstream).sum().backward();
+    CHECK(launches() == before + 3);
+    auto xd = x.detach().to(torch::kDouble).requires_grad_(), ad = adaln.detach().to(torch::kDouble).requires_grad_();
+    auto wd = weight.detach().to(torch::kDouble).requires_grad_();
+    auto want = run(xd, wd, ad);
+    (want * upstream).sum().backward();
+    CHECK(close(got, want.detach(), 1e-5));
+    CHECK(close(x.grad(), xd.grad(), 1e-5));
+    CHECK(close(weight.grad(), wd.grad(), 1e-5));
+    CHECK(close(adaln.grad(), ad.grad(), 1e-5));
+  }
   SECTION("the gated residual, with bf16 gate and y as under autocast") {
     auto a16 = adaln.detach().to(torch::kBFloat16).requires_grad_();
     auto y16 = y.detach().to(torch::kBFloat16).requires_grad_();
