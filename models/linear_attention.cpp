@@ -1,6 +1,7 @@
 #include "models/linear_attention.h"
 
 #include "core/compat.h"
+#include "models/fused_linear_attention.h"
 
 namespace fluxion::models {
 
@@ -26,6 +27,7 @@ Features gated_features(const torch::Tensor& q, const torch::Tensor& k, const to
 
 torch::Tensor linear_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& key_gate, const torch::Tensor& value_gate, LinearAttentionEps eps) {
+  if (auto fused = fused_linear_attention(q, k, v, key_gate, value_gate, eps)) return *fused;
   compat::AutocastOffGuard autocast_off;
   auto f = gated_features(q, k, v, key_gate, value_gate, eps);
   const double inv_n = 1.0 / static_cast<double>(q.size(2));

@@ -7,7 +7,8 @@
 //   o_i = phi(q_i)^T S / (phi(q_i)^T m + 1e-6)
 //
 // The sums and the division run in float32 (float64 when the inputs are float64) with autocast
-// off; the cost is linear in N: no N x N matrix is ever formed.
+// off; the cost is linear in N: no N x N matrix is ever formed. Built with FLUXION_CUDA_KERNELS,
+// CUDA inputs take fused kernels for the elementwise parts (models/fused_linear_attention.h).
 #include <torch/torch.h>
 
 namespace fluxion::models {

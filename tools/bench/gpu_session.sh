@@ -51,6 +51,8 @@ case "$1" in
       echo "== FLUXION_FUSED_KERNELS=$k"
       FLUXION_FUSED_KERNELS=$k "$kb/fluxion" bench --what train --model SiT-B/2 --device cuda --precision bf16 --batch 256 --iterations 10
       FLUXION_FUSED_KERNELS=$k "$kb/fluxion" bench --what sample --model SiT-B/2 --device cuda --precision bf16 --batch 256 --sampler heun --steps 25 --iterations 3 --warmup 1
+      # issue 13 item 6: the block without token mixing (the floor), softmax and LINA linear attention
+      FLUXION_FUSED_KERNELS=$k "$kb/fluxion" bench --what block --device cuda --precision bf16 --attention none,softmax,linear --tokens 1024,2048,4096 --batch 4
       # JiT: RMSNorm + modulate, the rotary embedding and the gated residual
       FLUXION_FUSED_KERNELS=$k "$kb/fluxion" bench --what train --model JiT-B/16 --image-size 256 --device cuda --precision bf16 --batch 64 --iterations 10
     done 2>&1 | tee -a "$out/kernels_bench.txt"
