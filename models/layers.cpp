@@ -2,6 +2,7 @@
 
 #include "core/compat.h"
 #include "models/fused_gated_residual.h"
+#include "models/fused_swiglu.h"
 #include "models/norm_modulate.h"
 
 #include <ATen/autocast_mode.h>
@@ -101,9 +102,15 @@ SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, double dropout) {
 }
 
 torch::Tensor SwiGLUImpl::forward(const torch::Tensor& x) {
-  // (B, N, D) -> (B, N, 2h) -> two (B, N, h)
-  auto halves = linear(w12, x).chunk(2, -1);
-  auto hidden = torch::silu(halves[0]) * halves[1];
+  // (B, N, D) -> (B, N, 2h) -> (B, N, h)
+  const auto both = linear(w12, x);
+  torch::Tensor hidden;
+  if (auto fused = fused_swiglu(both)) {
+    hidden = *fused;
+  } else {
+    auto halves = both.chunk(2, -1);  // two (B, N, h)
+    hidden = torch::silu(halves[0]) * halves[1];
+  }
   return linear(w3, ffn_dropout->forward(hidden));
 }
 

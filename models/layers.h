@@ -46,7 +46,8 @@ class MlpImpl : public torch::nn::Module {
 TORCH_MODULE(Mlp);
 
 // JiT SwiGLU: w12 = Linear(D, 2h), silu(x1) * x2, dropout, w3 = Linear(h, D), with
-// h = int(hidden * 2 / 3) (hidden = mlp_ratio * D).
+// h = int(hidden * 2 / 3) (hidden = mlp_ratio * D). Built with FLUXION_CUDA_KERNELS, the
+// activation on CUDA is one kernel each way (models/fused_swiglu.h).
 class SwiGLUImpl : public torch::nn::Module {
  public:
   SwiGLUImpl(int64_t dim, int64_t hidden, double dropout);

@@ -11,6 +11,7 @@
 #include "models/fused_gated_residual.h"
 #include "models/fused_kernels.h"
 #include "models/fused_rope.h"
+#include "models/fused_swiglu.h"
 #include "models/jit.h"
 #include "models/layers.h"
 #include "models/norm_modulate.h"
@@ -140,6 +141,24 @@ TEST_CASE("the fused ops' autograd functions give the unfused ops' values and gr
     CHECK(close(a16.grad(), ad.grad(), 1.0 / 128));  // bf16 gradients: one rounding
     CHECK(close(y16.grad(), yd.grad(), 1.0 / 128));
   }
+  SECTION("SwiGLU's activation, float32 and bf16") {
+    const auto type = GENERATE(torch::kFloat, torch::kBFloat16);
+    INFO("dtype " << type);
+    auto both = (torch::randn({B, N, 2 * D}) * 3).to(type).requires_grad_();
+    const int64_t before = launches();
+    auto got = models::fused_swiglu(both);
+    REQUIRE(got.has_value());
+    (got->to(torch::kDouble) * upstream).sum().backward();
+    CHECK(launches() == before + 2);
+    CHECK(got->scalar_type() == type);
+    auto bothd = both.detach().to(torch::kDouble).requires_grad_();
+    auto halves = bothd.chunk(2, -1);
+    auto want = torch::silu(halves[0]) * halves[1];
+    (want * upstream).sum().backward();
+    const double tolerance = type == torch::kFloat ? 1e-6 : 1.0 / 128;
+    CHECK(close(*got, want.detach(), tolerance));
+    CHECK(close(both.grad(), bothd.grad(), tolerance));
+  }
   SECTION("RoPE on a strided q, with in-context prefix tokens") {
     const int64_t H = 2, d = 8, grid = 2, prefix = 5;
     const auto rope = models::axial_rope_tables(d, grid, prefix);
@@ -199,6 +218,7 @@ TEST_CASE("FLUXION_FUSED_KERNELS and set_fused_kernels_enabled switch the kernel
   const int64_t before = launches();
   CHECK_FALSE(models::fused_gated_residual(x, gate, y).has_value());
   CHECK_FALSE(models::fused_rope(torch::randn({1, 2, 4, 8}), rope).has_value());
+  CHECK_FALSE(models::fused_swiglu(x).has_value());
   models::norm_modulate(x, gate, gate).sum().backward();
   CHECK(launches() == before);
 
