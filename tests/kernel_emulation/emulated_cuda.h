@@ -37,6 +37,10 @@ extern thread_local dim3 gridDim;
 
 using cudaStream_t = struct CUstream_st*;
 enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidConfiguration = 9 };
+// Renamed so that a binary linked with the real runtime (a CUDA LibTorch) does not interpose its
+// functions: the emulation's callers see the toolkit's names, the linker its own.
+#define cudaGetLastError fluxion_emulated_cudaGetLastError
+#define cudaGetErrorString fluxion_emulated_cudaGetErrorString
 cudaError_t cudaGetLastError();
 const char* cudaGetErrorString(cudaError_t error);
 
