@@ -36,9 +36,14 @@ case "$1" in
     # fluxion's own CUDA kernels (-DFLUXION_CUDA_KERNELS=ON) in a second build, $KERNELS_BUILD: their
     # cuda tests and the emulated ones, then bench with the kernels on and off in that one binary
     # (FLUXION_FUSED_KERNELS), alternating, so that both columns come from the same build.
-    kb=${KERNELS_BUILD:-/tmp/fluxion-kernels}
-    FLUXION_CMAKE_ARGS=-DFLUXION_CUDA_KERNELS=ON FLUXION_JOBS=$(nproc) tools/gpu_deps.sh build "$kb" \
-      > "$out/kernels_build.log" 2>&1 || { tail -40 "$out/kernels_build.log"; exit 1; }
+    # A `build` made with FLUXION_CMAKE_ARGS=-DFLUXION_CUDA_KERNELS=ON already has them: no second build.
+    if "$fx" --version 2>/dev/null | grep -q "fused CUDA kernels: on"; then
+      kb=$build
+    else
+      kb=${KERNELS_BUILD:-/tmp/fluxion-kernels}
+      FLUXION_CMAKE_ARGS=-DFLUXION_CUDA_KERNELS=ON FLUXION_JOBS=$(nproc) tools/gpu_deps.sh build "$kb" \
+        > "$out/kernels_build.log" 2>&1 || { tail -40 "$out/kernels_build.log"; exit 1; }
+    fi
     (cd "$kb" && ctest -L cuda -R "fused|modulate|rope|gated|golden|graph" --output-on-failure > "$out/kernels_ctest.log" 2>&1
      ctest -R "emulated|kernels" --output-on-failure >> "$out/kernels_ctest.log" 2>&1)
     grep -E "tests passed|Failed|\*\*\*" "$out/kernels_ctest.log" | tail -20
