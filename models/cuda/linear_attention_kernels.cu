@@ -36,6 +36,22 @@ __device__ __forceinline__ int64_t offset(const int64_t strides[3], const Row& r
   return r.b * strides[0] + r.h * strides[1] + r.n * strides[2];
 }
 
+// A row's q, k and v (strided) and its two gate values (1 where there is no gate).
+template <typename T>
+struct RowInputs {
+  const T *q, *k, *v;
+  float key_gate, value_gate;
+};
+
+template <typename T>
+__device__ __forceinline__ RowInputs<T> row_inputs(const T* q, const T* k, const T* v, const float* key_gate,
+                                                   const float* value_gate, const LinearAttentionShape& s,
+                                                   const Row& r) {
+  const int64_t gate_at = r.h * s.tokens + r.n;
+  return {q + offset(s.q_strides, r), k + offset(s.k_strides, r), v + offset(s.v_strides, r),
+          key_gate ? key_gate[gate_at] : 1.0f, value_gate ? value_gate[gate_at] : 1.0f};
+}
+
 // ReLU as torch.relu: NaN passes through (a plain max would turn it into 0 and hide a diverged step)
 __device__ __forceinline__ float relu(float x) { return (x > 0.0f || x != x) ? x : 0.0f; }
 
@@ -51,19 +67,15 @@ __global__ void features_kernel(const T* __restrict__ q, const T* __restrict__ k
                                 float* __restrict__ v_ones, LinearAttentionShape s) {
   const Row r = warp_row(s);
   if (r.index < 0) return;
-  const T* qr = q + offset(s.q_strides, r);
-  const T* kr = k + offset(s.k_strides, r);
-  const T* vr = v + offset(s.v_strides, r);
-  const float gk = key_gate ? key_gate[r.h * s.tokens + r.n] : 1.0f;
-  const float gv = value_gate ? value_gate[r.h * s.tokens + r.n] : 1.0f;
+  const auto in = row_inputs(q, k, v, key_gate, value_gate, s, r);
   float* pq = phi_q + r.index * s.dim;
   float* pk = phi_k + r.index * s.dim;
   float* vo = v_ones + r.index * (s.dim + 1);
   for (int64_t c = r.lane; c < s.dim; c += 32) {
-    pq[c] = relu(to_float(qr[c])) + feature_eps;
+    pq[c] = relu(to_float(in.q[c])) + feature_eps;
     // the unfused ops round (relu(k) + eps) before the gate product, as this does
-    pk[c] = (relu(to_float(kr[c])) + feature_eps) * gk;
-    vo[c] = to_float(vr[c]) * gv;
+    pk[c] = (relu(to_float(in.k[c])) + feature_eps) * in.key_gate;
+    vo[c] = to_float(in.v[c]) * in.value_gate;
   }
   if (r.lane == 0) vo[s.dim] = 1.0f;
 }
@@ -106,20 +118,16 @@ __global__ void features_backward_kernel(const T* __restrict__ q, const T* __res
                                          LinearAttentionShape s) {
   const Row r = warp_row(s);
   if (r.index < 0) return;
-  const T* qr = q + offset(s.q_strides, r);
-  const T* kr = k + offset(s.k_strides, r);
-  const T* vr = v + offset(s.v_strides, r);
-  const float gk = key_gate ? key_gate[r.h * s.tokens + r.n] : 1.0f;
-  const float gv = value_gate ? value_gate[r.h * s.tokens + r.n] : 1.0f;
+  const auto in = row_inputs(q, k, v, key_gate, value_gate, s, r);
   const float* gq = d_phi_q + r.index * s.dim;
   const float* gkr = d_phi_k + r.index * s.dim;
   const float* gvr = d_v_ones + r.index * (s.dim + 1);
   float key_sum = 0.0f, value_sum = 0.0f;
   for (int64_t c = r.lane; c < s.dim; c += 32) {
-    const float qc = to_float(qr[c]), kc = to_float(kr[c]), vc = to_float(vr[c]);
+    const float qc = to_float(in.q[c]), kc = to_float(in.k[c]), vc = to_float(in.v[c]);
     dq[r.index * s.dim + c] = from_float<T>(qc > 0.0f ? gq[c] : 0.0f);  // ReLU passes where its input is > 0
-    dk[r.index * s.dim + c] = from_float<T>(kc > 0.0f ? gkr[c] * gk : 0.0f);
-    dv[r.index * s.dim + c] = from_float<T>(gvr[c] * gv);
+    dk[r.index * s.dim + c] = from_float<T>(kc > 0.0f ? gkr[c] * in.key_gate : 0.0f);
+    dv[r.index * s.dim + c] = from_float<T>(gvr[c] * in.value_gate);
     key_sum += gkr[c] * (relu(kc) + feature_eps);
     value_sum += gvr[c] * vc;
   }

@@ -5,6 +5,7 @@
 // output and gradients.
 #include "emulated_cuda.h"
 #include "kernel_checks.h"
+#include "model_checks.h"
 #include "models/fused_linear_attention.h"
 #include "models/linear_attention.h"
 #include "models/sit.h"
@@ -68,37 +69,7 @@ TEST_CASE("fused linear attention keeps a NaN input visible", "[unit][kernels]")
 }
 
 TEST_CASE("SiT with linear attention through the emulated kernels gives the float64 unfused model", "[unit][kernels]") {
-  models::SiTConfig config;
-  config.input_size = 8;
-  config.patch_size = 2;
-  config.in_channels = 2;
-  config.hidden_size = 48;
-  config.depth = 2;
-  config.num_heads = 3;
-  config.num_classes = 5;
+  auto config = kernel_checks::tiny_sit_config();
   config.attention.kind = models::AttentionKind::Linear;
-  auto fused = std::make_shared<models::SiT>(config), reference = std::make_shared<models::SiT>(config);
-  for (auto* model : {fused.get(), reference.get()}) {
-    torch::manual_seed(7);
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->parameters()) p.copy_(torch::randn_like(p) * 0.2);
-    model->eval();
-  }
-  reference->to(torch::kDouble);
-  const auto x = torch::randn({2, 2, 8, 8});
-  const auto t = torch::tensor({0.3, 0.8});
-  const auto y = torch::tensor({1, 4}, torch::kLong);
-  const int64_t before = kernel_emulation::launch_count();
-  auto got = fused->forward(x, t.to(torch::kFloat), y);
-  got.to(torch::kDouble).square().mean().backward();
-  CHECK(kernel_emulation::launch_count() > before);
-  auto want = reference->forward(x.to(torch::kDouble), t, y);
-  want.square().mean().backward();
-  CHECK(close(got.detach(), want.detach(), 2e-4));
-  const auto got_params = fused->named_parameters(), want_params = reference->named_parameters();
-  for (const auto& item : got_params) {
-    if (!item.value().requires_grad()) continue;
-    INFO("parameter " << item.key());
-    CHECK(close(item.value().grad(), want_params[item.key()].grad(), 2e-4));
-  }
+  kernel_checks::check_against_float64<models::SiT>(config, torch::randn({2, 2, 8, 8}));
 }

@@ -8,6 +8,7 @@
 
 #include "emulated_cuda.h"
 #include "kernel_checks.h"
+#include "model_checks.h"
 #include "models/fused_gated_residual.h"
 #include "models/fused_kernels.h"
 #include "models/fused_rope.h"
@@ -18,54 +19,12 @@
 #include "models/sit.h"
 
 using namespace fluxion;
+using kernel_checks::check_against_float64;
 using kernel_checks::close;
 
 namespace {
 int64_t launches() { return kernel_emulation::launch_count(); }
 
-void randomize(torch::nn::Module& model, uint64_t seed) {  // adaLN-Zero starts with zero gates
-  torch::manual_seed(seed);
-  torch::NoGradGuard no_grad;
-  for (auto& p : model.parameters()) p.copy_(torch::randn_like(p) * 0.2);
-}
-
-// output and every parameter's gradient of model(x, t, y).square().mean(), in float64
-std::vector<torch::Tensor> run_model(models::Backbone& model, const torch::Tensor& x, const torch::Tensor& t,
-                                     const torch::Tensor& y) {
-  model.zero_grad();
-  auto out = model.forward(x, t, y);
-  out.to(torch::kDouble).square().mean().backward();
-  std::vector<torch::Tensor> result = {out.detach().to(torch::kDouble)};
-  for (const auto& item : model.named_parameters()) {
-    if (!item.value().requires_grad()) continue;  // the fixed position table
-    INFO("parameter " << item.key());
-    REQUIRE(item.value().grad().defined());
-    result.push_back(item.value().grad().to(torch::kDouble));
-  }
-  return result;
-}
-
-template <typename Model, typename Config>
-void check_against_float64(const Config& config, const torch::Tensor& x) {
-  auto fused = std::make_shared<Model>(config);
-  auto reference = std::make_shared<Model>(config);
-  randomize(*fused, 3);
-  randomize(*reference, 3);
-  reference->to(torch::kDouble);
-  fused->eval();  // no random label dropout
-  reference->eval();
-  const auto t = torch::tensor({0.3, 0.8});
-  const auto y = torch::tensor({1, 4}, torch::kLong);
-  const int64_t before = launches();
-  const auto got = run_model(*fused, x, t.to(torch::kFloat), y);
-  CHECK(launches() > before);  // the blocks went through the kernels
-  const auto want = run_model(*reference, x.to(torch::kDouble), t, y);
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO((i == 0 ? "output" : "gradient of parameter " + std::to_string(i - 1)));
-    CHECK(close(got[i], want[i], 2e-4));
-  }
-}
 }  // namespace
 
 TEST_CASE("the emulated build routes norm_modulate, the gated residual and RoPE to the kernels", "[unit][kernels]") {
@@ -179,15 +138,7 @@ TEST_CASE("the fused ops' autograd functions give the unfused ops' values and gr
 
 TEST_CASE("SiT through the emulated kernels gives the float64 unfused model's output and gradients",
           "[unit][kernels]") {
-  models::SiTConfig config;
-  config.input_size = 8;
-  config.patch_size = 2;
-  config.in_channels = 2;
-  config.hidden_size = 48;
-  config.depth = 2;
-  config.num_heads = 3;
-  config.num_classes = 5;
-  check_against_float64<models::SiT>(config, torch::randn({2, 2, 8, 8}));
+  check_against_float64<models::SiT>(kernel_checks::tiny_sit_config(), torch::randn({2, 2, 8, 8}));
 }
 
 TEST_CASE("JiT through the emulated kernels gives the float64 unfused model's output and gradients",
