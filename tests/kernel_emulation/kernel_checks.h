@@ -1,8 +1,11 @@
 #pragma once
 // Shared by the kernel emulation tests: tensor dtypes as the kernels name them, and a tolerance
 // check scaled by the reference's magnitude.
-#include <catch2/catch.hpp>
+// torch before Catch: LibTorch's glog defines CHECK too, and the later definition wins
 #include <torch/torch.h>
+// clang-format off
+#include <catch2/catch.hpp>
+// clang-format on
 
 #include "models/cuda/dtype.h"
 
