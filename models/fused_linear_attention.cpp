@@ -13,6 +13,7 @@ namespace fluxion::models {
 #if FLUXION_CUDA_KERNELS
 namespace {
 using kernel_tensors::kernel_type;
+using kernel_tensors::with_contiguous_channels;
 
 void copy_strides(const torch::Tensor& t, int64_t (&strides)[3]) {
   for (int i = 0; i < 3; ++i) strides[i] = t.stride(i);
@@ -29,9 +30,6 @@ cuda::LinearAttentionShape shape_of(const torch::Tensor& q, const torch::Tensor&
   copy_strides(v, s.v_strides);
   return s;
 }
-
-// the kernels read channels with unit stride; q, k and v, permuted views of the qkv projection, have it
-torch::Tensor with_contiguous_channels(const torch::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); }
 
 // (1, H, N, 1) gate -> (H, N) float32 for the kernels
 torch::Tensor kernel_gate(const torch::Tensor& gate) {
@@ -80,8 +78,7 @@ class LinearAttentionFunction : public torch::autograd::Function<LinearAttention
     const auto shape = shape_of(q, k, v);
     const int64_t B = shape.batch, H = shape.heads, N = shape.tokens, d = shape.dim;
     const auto stream = kernel_tensors::stream();
-    auto d_o = grads[0].contiguous();
-    if (!kernel_tensors::supported_type(d_o)) d_o = d_o.to(torch::kFloat);
+    const auto d_o = grads[0].contiguous();  // float32, as the output
     // (B, H, N, d) -> (B, H, N, d + 1): the gradient of numerator | denominator
     auto d_out = torch::empty({B, H, N, d + 1}, out.options());
     cuda::linear_attention_normalize_backward(d_o.data_ptr(), kernel_type(d_o), out.data_ptr<float>(),

@@ -10,20 +10,8 @@ namespace fluxion::models {
 
 #if FLUXION_CUDA_KERNELS
 namespace {
-cuda::RopeShape shape_of(const torch::Tensor& t) {
-  cuda::RopeShape shape;
-  shape.batch = t.size(0);
-  shape.heads = t.size(1);
-  shape.tokens = t.size(2);
-  shape.dim = t.size(3);
-  shape.batch_stride = t.stride(0);
-  shape.head_stride = t.stride(1);
-  shape.token_stride = t.stride(2);
-  return shape;
-}
-
-// the kernels read channels with unit stride; q and k, permuted views of the qkv projection, have it
-torch::Tensor with_contiguous_channels(const torch::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); }
+using kernel_tensors::with_contiguous_channels;
+cuda::RopeShape shape_of(const torch::Tensor& t) { return cuda::rope_shape(t.sizes().data(), t.strides().data()); }
 
 class RopeFunction : public torch::autograd::Function<RopeFunction> {
  public:

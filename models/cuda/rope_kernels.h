@@ -18,6 +18,11 @@ struct RopeShape {
   int64_t batch_stride = 0, head_stride = 0, token_stride = 0;
 };
 
+// The shape of a (B, H, N, d) tensor from its 4 sizes and 4 strides (the last stride is 1).
+inline RopeShape rope_shape(const int64_t* sizes, const int64_t* strides) {
+  return {sizes[0], sizes[1], sizes[2], sizes[3], strides[0], strides[1], strides[2]};
+}
+
 // y (B, H, N, d) contiguous, in the input's type.
 void rope_forward(const void* x, Dtype type, const float* cos, const float* sin, void* y, const RopeShape& shape,
                   cudaStream_t stream);

@@ -6,6 +6,7 @@
 
 #include <ucontext.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -227,11 +228,12 @@ void sync_block() {
   wait_at(*active, active->block_sync);
 }
 
-void exchange_in_warp(const void* mine, void* partners, int partner_lane, int bytes) {
+void exchange_xor_in_warp(const void* mine, void* partners, int lane_mask, int width, int bytes) {
   if (!active) fail("warp shuffle outside a kernel");
   Launch& launch = *active;
   Warp& warp = warp_of_current(launch);
   const int lane = launch.current % kWarpSize;
+  const int partner_lane = ((lane ^ lane_mask) & (width - 1)) | (lane & ~(width - 1));
   std::memcpy(warp.slots[lane], mine, static_cast<size_t>(bytes));
   wait_at(launch, warp.barrier);
   if (partner_lane >= warp.lanes || !warp.live[partner_lane])

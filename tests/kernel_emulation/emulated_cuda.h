@@ -1,12 +1,11 @@
 #pragma once
 // Enough of the CUDA programming model to run fluxion's kernels (models/cuda/*.cu) on the CPU, so
-// that CI and GPU-less machines test them: each launch runs its blocks one after another, every
-// block with one std::thread per CUDA thread; __syncthreads is a barrier over the block's live
-// threads, a warp shuffle a barrier over the warp's 32 lanes, __shared__ memory a static (one
-// block runs at a time). A kernel whose threads disagree about a barrier (a __syncthreads under
-// divergent control flow, a shuffle with an exited or missing lane) aborts with a message instead
-// of hanging. What this cannot check: timing, occupancy, and the GPU's own float arithmetic
-// (rsqrtf and the like are exact here).
+// that CI and GPU-less machines test them: each launch runs its blocks one after another, the
+// threads of a block as fibers on the calling thread (emulated_cuda.cpp); __syncthreads is a
+// barrier over the block's live threads, a warp shuffle a barrier over the warp's 32 lanes, __shared__ memory a static
+// (one block runs at a time). A kernel whose threads disagree about a barrier (a __syncthreads under divergent control
+// flow, a shuffle with an exited or missing lane) aborts with a message instead of hanging. What this cannot check:
+// timing, occupancy, and the GPU's own float arithmetic (rsqrtf and the like are exact here).
 //
 // The stub headers beside this one (cuda_runtime_api.h, cuda_bf16.h) stand in for the toolkit's,
 // and models/cuda/launch.h turns FLUXION_LAUNCH into fluxion_emulated_launch.
@@ -47,9 +46,11 @@ const char* cudaGetErrorString(cudaError_t error);
 namespace fluxion::kernel_emulation {
 // Runs `body` for every thread of every block of the launch.
 void run_grid(dim3 grid, dim3 block, const std::function<void()>& body);
-// Barrier over the calling thread's block / warp (the lanes exchange `bytes` bytes through it).
+// Barrier over the calling thread's block.
 void sync_block();
-void exchange_in_warp(const void* mine, void* partners, int partner_lane, int bytes);
+// __shfl_xor_sync's exchange: every lane of the warp offers `bytes` bytes and gets those of lane
+// (lane ^ lane_mask) within its group of `width` lanes.
+void exchange_xor_in_warp(const void* mine, void* partners, int lane_mask, int width, int bytes);
 // Launches run so far (tests check that a launch function launched).
 int64_t launch_count();
 }  // namespace fluxion::kernel_emulation
@@ -60,10 +61,8 @@ template <typename T>
 T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = 32) {
   static_assert(std::is_trivially_copyable<T>::value && sizeof(T) <= 8, "shuffles move up to 8 bytes");
   (void)mask;
-  const int lane = static_cast<int>((threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31u);
-  const int partner = (lane ^ lane_mask) & (width - 1) | (lane & ~(width - 1));
   T result;
-  fluxion::kernel_emulation::exchange_in_warp(&value, &result, partner, sizeof(T));
+  fluxion::kernel_emulation::exchange_xor_in_warp(&value, &result, lane_mask, width, sizeof(T));
   return result;
 }
 

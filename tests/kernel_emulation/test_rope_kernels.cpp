@@ -20,15 +20,7 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 }
 
 kernels::RopeShape shape_of(const torch::Tensor& t) {
-  kernels::RopeShape shape;
-  shape.batch = t.size(0);
-  shape.heads = t.size(1);
-  shape.tokens = t.size(2);
-  shape.dim = t.size(3);
-  shape.batch_stride = t.stride(0);
-  shape.head_stride = t.stride(1);
-  shape.token_stride = t.stride(2);
-  return shape;
+  return kernels::rope_shape(t.sizes().data(), t.strides().data());
 }
 }  // namespace
 
