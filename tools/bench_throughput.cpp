@@ -23,6 +23,13 @@
 namespace fluxion::cli {
 
 namespace {
+// How the timed iterations used CUDA graphs, for the result line: `captured` when they replayed
+// one, why they ran eagerly when the capture failed, nothing otherwise.
+std::string graphs_note(int64_t captures, bool capture_failed, const std::string& captured) {
+  if (captures > 0) return ", " + captured;
+  return capture_failed ? ", eager (CUDA graph capture failed)" : "";
+}
+
 // Names fluxion's own kernels in the result line where they could run, so figures say which.
 std::string kernels_note(const torch::Device& device) {
   if (!device.is_cuda() || !models::fused_kernels_built()) return "";
@@ -125,11 +132,10 @@ ThroughputResult bench_train(const ThroughputOptions& o) {
     for (int i = 0; i < 3; ++i) step();  // GraphedStep's eager warm-up steps and the capture, untimed
   const double seconds = time_iterations(o, b.device, step);
   const auto& graphs = graphed.stats();
-  const std::string graph_note = graphs.captures > 0     ? ", CUDA graph"
-                                 : graphs.capture_failed ? ", eager (CUDA graph capture failed)"
-                                                         : "";
-  finish_result(o, b, "AdamW + EMA step" + graph_note + kernels_note(b.device), seconds, /*forward_passes=*/3.0,
-                result);
+  finish_result(
+      o, b,
+      "AdamW + EMA step" + graphs_note(graphs.captures, graphs.capture_failed, "CUDA graph") + kernels_note(b.device),
+      seconds, /*forward_passes=*/3.0, result);
   return result;
 }
 
@@ -153,10 +159,8 @@ ThroughputResult bench_sample(const ThroughputOptions& o) {
     auto r = samplers::sample(spec, forward, b.y, b.x, b.gen);
     result.nfe = r.nfe;
   });
-  const std::string graph_note = graphs->captures > 0
-                                     ? ", CUDA graphs (" + std::to_string(graphs->captures) + " captured)"
-                                 : graphs->capture_failed ? ", eager (CUDA graph capture failed)"
-                                                          : "";
+  const auto graph_note = graphs_note(graphs->captures, graphs->capture_failed,
+                                      "CUDA graphs (" + std::to_string(graphs->captures) + " captured)");
   // every NFE evaluates the network once per image, twice with guidance (the doubled batch)
   const double passes = static_cast<double>(result.nfe) * (o.cfg != 1.0 ? 2.0 : 1.0);
   finish_result(o, b, spec.description + graph_note + kernels_note(b.device), seconds, passes, result);
