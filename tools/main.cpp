@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "core/compat.h"
+#include "core/crash_report.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "models/fused_kernels.h"
@@ -35,6 +36,7 @@ std::string version_text() {
 
 int main(int argc, char** argv) {
   fluxion::core::restart_with_passive_openmp(argv);
+  fluxion::core::report_crashes();
   fluxion::core::configure_cpu_threads();
   CLI::App app{"fluxion: train, sample and evaluate flow-matching and diffusion image generators"};
   app.require_subcommand(1);
