@@ -7,7 +7,7 @@
 #       tools/gpu_deps.sh build [BUILD_DIR]
 #       unpacks the .debs into .deps/prefix with dpkg -x and configures and builds fluxion against
 #       the LibTorch of the installed PyTorch (CUDA); FLUXION_CMAKE_ARGS adds configure options
-#       (e.g. -DFLUXION_CUDA_KERNELS=ON for fluxion's own kernels). Then:
+#       (e.g. -DFLUXION_CUDA_KERNELS=OFF to leave out fluxion's own kernels, on where nvcc is found). Then:
 #       tools/gpu_deps.sh env   prints the exports that make the built binaries find the libraries.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +37,10 @@ case "${1:-}" in
     # are found through the library path only, not through the executables' RUNPATH
     export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     export PKG_CONFIG_SYSROOT_DIR=$prefix
+    # nvcc for fluxion's CUDA kernels, where the CUDA image keeps it out of PATH
+    if ! command -v nvcc >/dev/null && [ -z "${CUDACXX:-}" ] && [ -x /usr/local/cuda/bin/nvcc ]; then
+      export CUDACXX=/usr/local/cuda/bin/nvcc
+    fi
     generator=()
     command -v ninja >/dev/null && generator=(-G Ninja)
     cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \

@@ -33,10 +33,10 @@ case "$1" in
     grep -E "tests passed|\*\*\*Failed|Exception|Total Test time" "$out/asan_ctest.log" | head -20
     ;;
   kernels)
-    # fluxion's own CUDA kernels (-DFLUXION_CUDA_KERNELS=ON) in a second build, $KERNELS_BUILD: their
-    # cuda tests and the emulated ones, then bench with the kernels on and off in that one binary
-    # (FLUXION_FUSED_KERNELS), alternating, so that both columns come from the same build.
-    # A `build` made with FLUXION_CMAKE_ARGS=-DFLUXION_CUDA_KERNELS=ON already has them: no second build.
+    # fluxion's own CUDA kernels: their cuda tests and the emulated ones, then bench with the kernels
+    # on and off in one binary (FLUXION_FUSED_KERNELS), alternating, so that both columns come from
+    # the same build. `build` has them wherever nvcc is found; otherwise (or built with
+    # -DFLUXION_CUDA_KERNELS=OFF) a second build with them goes to $KERNELS_BUILD.
     if "$fx" --version 2>/dev/null | grep -q "fused CUDA kernels: on"; then
       kb=$build
     else
