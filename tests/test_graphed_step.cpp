@@ -4,6 +4,7 @@
 // TrainStep::backward, then apply at lr).
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -52,6 +53,19 @@ std::pair<torch::Tensor, torch::Tensor> batch_of(int64_t s, int64_t rows, const 
   auto y = at::randint(0, 10, {rows}, gen, torch::TensorOptions().dtype(torch::kLong));
   return {x.to(device), y.to(device)};
 }
+
+// Deterministic kernels for the guard's lifetime (then the setting as it was).
+struct DeterministicAlgorithms {
+  bool was = at::globalContext().deterministicAlgorithms();
+  bool was_warn_only = at::globalContext().deterministicAlgorithmsWarnOnly();
+  DeterministicAlgorithms() {
+    ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);  // cuBLAS's condition for deterministic GEMMs
+    at::globalContext().setDeterministicAlgorithms(true, false);
+  }
+  ~DeterministicAlgorithms() { at::globalContext().setDeterministicAlgorithms(was, was_warn_only); }
+  DeterministicAlgorithms(const DeterministicAlgorithms&) = delete;
+  DeterministicAlgorithms& operator=(const DeterministicAlgorithms&) = delete;
+};
 
 // Equal to the bit, NaN where the other is NaN (a non-finite step's loss).
 bool same_values(const torch::Tensor& a, const torch::Tensor& b) {
@@ -133,6 +147,9 @@ TEST_CASE("training steps replayed from a CUDA graph give the eager weights to t
   if (!torch::cuda::is_available()) test::skip_test("CUDA not available");
   if (!train::step_graphs_available()) test::skip_test("this LibTorch cannot capture training steps");
   const torch::Device cuda(torch::kCUDA, 0);
+  // In float32 SDPA takes the memory-efficient kernel, whose backward adds with atomics: two eager
+  // runs differ in the last bit. Its deterministic variant makes "to the bit" a fair question.
+  DeterministicAlgorithms deterministic;
   for (const auto precision : {torch::kFloat, torch::kBFloat16}) {
     INFO("precision " << c10::toString(precision));
     auto reference = make_trainee(cuda), graphed = make_trainee(cuda);
