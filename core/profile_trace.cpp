@@ -16,10 +16,15 @@ ProfileTrace::ProfileTrace(std::string path, const torch::Device& device) : path
   std::set<profiler::ActivityType> activities{profiler::ActivityType::CPU};
   if (device.is_cuda()) activities.insert(profiler::ActivityType::CUDA);
   const profiler::ProfilerConfig config(profiler::ProfilerState::KINETO, /*report_input_shapes=*/true);
-  torch::autograd::profiler::prepareProfiler(config, activities);
+  // Kineto forgets a prepared trace when one stops: each start is prepared afresh (starting the
+  // second, unprepared one crashed PyTorch 2.11's Kineto with SIGSEGV on the GPU host).
+  const auto start = [&] {
+    torch::autograd::profiler::prepareProfiler(config, activities);
+    torch::autograd::profiler::enableProfiler(config, activities);
+  };
   // Writing a trace needs a LibTorch built with Kineto (the PyTorch wheels; not Debian's): an
   // empty profile finds out before the work to be profiled.
-  torch::autograd::profiler::enableProfiler(config, activities);
+  start();
   try {
     torch::autograd::profiler::disableProfiler()->save(path_ + ".probe");
   } catch (const std::exception&) {
@@ -28,7 +33,7 @@ ProfileTrace::ProfileTrace(std::string path, const torch::Device& device) : path
         "use a PyTorch wheel's LibTorch, as on the GPU host");
   }
   std::filesystem::remove(path_ + ".probe");
-  torch::autograd::profiler::enableProfiler(config, activities);
+  start();
   running_ = true;
 }
 
