@@ -43,7 +43,8 @@ void report_crashes() {
   ::sigemptyset(&action.sa_mask);
   // SA_RESETHAND: a second fault inside the handler dies at once instead of looping
   action.sa_flags = SA_RESETHAND | SA_NODEFER;
-  for (const int signal_number : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::sigaction(signal_number, &action, nullptr);
+  for (const int signal_number : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT})
+    ::sigaction(signal_number, &action, nullptr);
 }
 
 }  // namespace fluxion::core
