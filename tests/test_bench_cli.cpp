@@ -2,7 +2,12 @@
 // each prints its workload and a positive rate; bad options fail with one line.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
+
+#include <torch/torch.h>
 
 #include "test_helpers.h"
 
@@ -68,7 +73,9 @@ TEST_CASE("fluxion bench measures a training step, a sampler and the SD-VAE deco
   for (const auto& [args, fragment] : std::vector<std::pair<std::string, std::string>>{
            {"--what block --attention softmax,bogus --tokens 16", "'bogus' is not one of"},
            {"--what block --attention none --tokens 16,0", "token count 0 must be positive"},
-           {"--what train --model SiT-T/4 --peak-tflops -1", "--peak-tflops -1 must not be negative"}}) {
+           {"--what train --model SiT-T/4 --peak-tflops -1", "--peak-tflops -1 must not be negative"},
+           {"--what block --attention none --tokens 16 --profile t.json --profile-iterations 0",
+            "--profile-iterations 0 must be positive"}}) {
     auto r = test::run_fluxion("bench " + args + " --device cpu --batch 1 --iterations 1 --warmup 0");
     INFO(args << "\n" << r.output);
     CHECK(r.exit_code != 0);
@@ -81,4 +88,49 @@ TEST_CASE("fluxion bench measures a training step, a sampler and the SD-VAE deco
 
   auto bad = test::run_fluxion("bench --what nothing");
   CHECK(bad.exit_code != 0);
+}
+
+namespace {
+bool is_chrome_trace(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str().find("\"traceEvents\"") != std::string::npos;
+}
+
+// `bench --profile` on `device`: a Kineto trace per workload, or (a LibTorch without Kineto, as
+// Debian's) one error line. Returns false in the second case.
+bool check_profiles(const std::string& device, const std::string& dir) {
+  const std::string common = " --device " + device + " --batch 1 --iterations 1 --warmup 0 --profile-iterations 2";
+  auto block = test::run_fluxion("bench --what block --attention none,linear --tokens 16 --dim 32 --heads 2" + common +
+                                 " --profile " + dir + "/block.json");
+  INFO(block.output);
+  if (block.output.find("cannot write traces") != std::string::npos) {
+    CHECK(block.exit_code == 1);
+    CHECK(block.output.find('\n') == block.output.size() - 1);
+    return false;
+  }
+  REQUIRE(block.exit_code == 0);
+  for (const char* name : {"/block.none-16.json", "/block.linear-16.json"}) {
+    CHECK(block.output.find(dir + name) != std::string::npos);
+    CHECK(is_chrome_trace(dir + name));
+  }
+  for (const std::string what : {"train", "sample"}) {
+    auto run = test::run_fluxion("bench --what " + what + " --model SiT-T/4 --sampler euler --steps 2" + common +
+                                 " --profile " + dir + "/" + what + ".json");
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK(is_chrome_trace(dir + "/" + what + ".json"));
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("fluxion bench --profile writes a trace per workload, or says this LibTorch cannot", "[e2e]") {
+  check_profiles("cpu", test::scratch_dir("bench_profile_cpu"));
+}
+
+TEST_CASE("fluxion bench --profile traces CUDA workloads", "[cuda]") {
+  if (!torch::cuda::is_available()) test::skip_test("CUDA not available");
+  if (!check_profiles("cuda", test::scratch_dir("bench_profile_cuda"))) test::skip_test("this LibTorch has no Kineto");
 }

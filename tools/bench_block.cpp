@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "core/profile_trace.h"
 #include "models/norm_modulate.h"
 #include "models/sit.h"
 
@@ -62,9 +64,22 @@ double time_block(const std::string& attention, int64_t tokens, const BlockBench
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < o.iterations; ++i) step();
   const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
+  if (!o.profile.empty()) {
+    core::ProfileTrace trace(block_profile_path(o.profile, attention, tokens), device);
+    for (int64_t i = 0; i < o.profile_iterations; ++i) step();  // each step waits for the device
+    trace.finish();
+  }
   return elapsed.count() / o.iterations;
 }
 }  // namespace
+
+std::string block_profile_path(const std::string& profile, const std::string& attention, int64_t tokens) {
+  const std::filesystem::path path(profile);
+  const std::string tag = concat(attention, "-", tokens);
+  const auto extension = path.extension().string();
+  return (path.parent_path() / concat(path.stem().string(), ".", tag, extension.empty() ? ".json" : extension))
+      .string();
+}
 
 std::vector<BlockBenchRow> bench_block(const BlockBenchOptions& options) {
   FLUXION_CHECK(!options.attentions.empty() && !options.tokens.empty() && options.iterations > 0,
@@ -82,7 +97,8 @@ std::vector<BlockBenchRow> bench_block(const BlockBenchOptions& options) {
   std::vector<BlockBenchRow> rows;
   for (int64_t tokens : options.tokens) {
     for (const auto& attention : options.attentions) {
-      rows.push_back({attention, tokens, time_block(attention, tokens, options)});
+      rows.push_back({attention, tokens, time_block(attention, tokens, options),
+                      options.profile.empty() ? "" : block_profile_path(options.profile, attention, tokens)});
     }
   }
   return rows;

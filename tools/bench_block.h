@@ -22,12 +22,20 @@ struct BlockBenchOptions {
   bool bf16 = false;  // run under bf16 autocast
   int warmup = 2;
   int iterations = 5;
+  // A Chrome trace of `profile_iterations` more iterations of each (kind, tokens) after its timed
+  // ones, written beside `profile` with the kind and token count in the name ("": none).
+  std::string profile;
+  int64_t profile_iterations = 3;
 };
+
+// Where the trace of one (kind, tokens) goes: "dir/trace.json" -> "dir/trace.linear-4096.json".
+std::string block_profile_path(const std::string& profile, const std::string& attention, int64_t tokens);
 
 struct BlockBenchRow {
   std::string attention;
   int64_t tokens = 0;
   double milliseconds = 0;  // mean forward+backward time per iteration
+  std::string profile;      // its trace, when profiled
 };
 
 std::vector<BlockBenchRow> bench_block(const BlockBenchOptions& options);

@@ -45,14 +45,18 @@ void add_bench(CLI::App& app) {
   sub->add_option("--batch", opts->block.batch, "batch size");
   sub->add_option("--iterations", opts->block.iterations, "timed iterations");
   sub->add_option("--warmup", opts->block.warmup, "untimed iterations first");
-  sub->add_option("--profile", opts->throughput.profile,
-                  "train/sample: write a Chrome trace (Kineto) of extra iterations after the timed ones");
+  sub->add_option(
+      "--profile", opts->throughput.profile,
+      "write a Chrome trace (Kineto) of extra iterations after the timed ones (block: one file per kind and "
+      "token count, e.g. trace.linear-4096.json)");
   sub->add_option("--profile-iterations", opts->throughput.profile_iterations, "iterations in the --profile trace")
       ->capture_default_str();
   sub->add_option("--peak-tflops", t.peak_tflops,
                   "train/sample: peak TFLOP/s for MFU (0: the bf16 dense peak of H100/H200, A100, B200)");
   sub->add_option("--precision", opts->precision, "fp32 or bf16 (autocast)")->check(CLI::IsMember({"fp32", "bf16"}));
   sub->callback([opts] {
+    FLUXION_CHECK(opts->throughput.profile_iterations > 0, "bench: --profile-iterations ",
+                  opts->throughput.profile_iterations, " must be positive");
     if (opts->what != "block") {
       auto t = opts->throughput;
       t.attention = opts->block.attentions.empty() ? "softmax" : opts->block.attentions.front();
@@ -82,10 +86,15 @@ void add_bench(CLI::App& app) {
       return;
     }
     opts->block.bf16 = opts->precision == "bf16";
+    opts->block.profile = opts->throughput.profile;
+    opts->block.profile_iterations = opts->throughput.profile_iterations;
     const auto rows = bench_block(opts->block);  // before any output: a bad option is the only line printed
     std::cout << "block: dim " << opts->block.dim << ", heads " << opts->block.heads << ", batch " << opts->block.batch
               << ", device " << opts->block.device << ", " << opts->precision << ", forward+backward per iteration\n";
     std::cout << format_block_bench(rows);
+    for (const auto& row : rows)
+      if (!row.profile.empty())
+        std::cout << "  profile of " << opts->block.profile_iterations << " more iterations: " << row.profile << "\n";
   });
 }
 

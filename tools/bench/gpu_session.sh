@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md, on a host prepared by tools/gpu_deps.sh (see README).
-#   tools/bench/gpu_session.sh build|tests|asan|kernels|graphs|bench|baseline|profile|trajectory|train|fid   (results: $OUT or ./gpu-results)
+#   tools/bench/gpu_session.sh build|tests|asan|kernels|graphs|bench|baseline|profile|profile-block|trajectory|train|fid   (results: $OUT or ./gpu-results)
 # `asan` builds the whole suite with ASan + UBSan against this host's CUDA LibTorch into
 # $ASAN_BUILD (/tmp/fluxion-asan) and runs every label but slow and cuda (docs/reliability.md).
 # `fid` times Inception feature extraction of 50,000 PNGs against pytorch-fid on the same files;
@@ -164,6 +164,16 @@ case "$1" in
     python3 tools/bench/trace_table.py "$out"/trace_{fluxion,eager,compile}_"$tag".json --per 3 --top 30 \
       | tee -a "$out/profile_$tag.txt"
     gzip -f "$out"/trace_*_"$tag".json
+    ;;
+  profile-block)
+    # Kernel tables of the block at TOKENS (4096) tokens, bf16: the floor, softmax and LINA linear
+    # attention (issue 13 item 6: where the linear block's time above the floor goes).
+    tokens=${TOKENS:-4096}
+    "$fx" bench --what block --device cuda --precision bf16 --attention none,softmax,linear --tokens "$tokens" \
+      --batch 4 --profile "$out/trace_block.json" | tee "$out/profile_block.txt"
+    python3 tools/bench/trace_table.py "$out"/trace_block.{none,softmax,linear}-"$tokens".json --per 3 --top 25 \
+      | tee -a "$out/profile_block.txt"
+    gzip -f "$out"/trace_block.*.json
     ;;
   trajectory)
     # The golden training trajectory of the official SiT code (tests/golden/, see its script).

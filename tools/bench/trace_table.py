@@ -3,7 +3,7 @@
 `sit_pytorch_baseline.py --profile` (torch.profiler), side by side, so that the two can be
 compared name by name (issue 13).
 
-  trace_table.py TRACE.json [TRACE2.json ...] [--category kernel|cpu_op|all] [--top 25]
+  trace_table.py TRACE.json[.gz] [TRACE2.json ...] [--category kernel|cpu_op|all] [--top 25]
       [--per N]   divide times by N (the number of profiled iterations) for per-iteration figures
 
 Per trace: total time of the category, event count, then the top names by total duration
@@ -11,12 +11,14 @@ Per trace: total time of the category, event count, then the top names by total 
 instances."""
 import argparse
 import collections
+import gzip
 import json
 import re
 
 
 def load(path):
-    with open(path) as f:
+    # gpu_session.sh gzips the traces it brings back
+    with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
         data = json.load(f)
     return data["traceEvents"] if isinstance(data, dict) else data
 
