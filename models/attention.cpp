@@ -4,6 +4,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "models/fused_depthwise_conv.h"
 #include "models/layers.h"
 #include "models/linear_attention.h"
 
@@ -97,6 +98,12 @@ torch::Tensor AttentionImpl::local_conv(const torch::Tensor& x) {
   return torch::cat({torch::zeros({B, prefix, C}, local.options()), local}, 1);
 }
 
+torch::Tensor AttentionImpl::with_local_conv(const torch::Tensor& out, const torch::Tensor& x) {
+  if (auto fused = fused_depthwise_conv_add(out, x, dwconv->weight, dwconv->bias, options.grid_h, options.grid_w))
+    return *fused;
+  return out + local_conv(x);
+}
+
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* rope) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
   // (B, N, 3C) -> (3, B, H, N, d)
@@ -127,7 +134,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* r
   }
   // (B, H, N, d) -> (B, N, C)
   out = out.transpose(1, 2).reshape({B, N, C});
-  if (options.spec.kind == AttentionKind::Linear) out = out + local_conv(x);
+  if (options.spec.kind == AttentionKind::Linear) out = with_local_conv(out, x);
   return proj_dropout->forward(linear(proj, out));
 }
 
