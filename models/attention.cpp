@@ -106,8 +106,10 @@ torch::Tensor AttentionImpl::with_local_conv(const torch::Tensor& out, const tor
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* rope) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
-  // (B, N, 3C) -> (3, B, H, N, d)
-  auto parts = linear(qkv, x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4});
+  // (B, N, 3C) -> 3 x (B, H, N, d). unbind, not parts[i]: the gradient of each select is a zero
+  // tensor of the whole projection's size with one third copied in, three of them then added;
+  // unbind's gradient is one stack.
+  auto parts = linear(qkv, x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4}).unbind(0);
   auto q = parts[0], k = parts[1], v = parts[2];
   if (options.qk_norm) {
     q = q_norm->forward(q);
