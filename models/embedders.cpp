@@ -73,8 +73,10 @@ PatchEmbedImpl::PatchEmbedImpl(int64_t in_channels, int64_t hidden_size, int64_t
 }
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) {
-  // (B, C, H, W) -> (B, D, h, w) -> (B, N, D)
-  return proj->forward(x).flatten(2).transpose(1, 2);
+  // (B, C, H, W) -> (B, D, h, w) -> (B, N, D). Made contiguous once here: the transposed view would
+  // otherwise set the layout of the whole residual stream (elementwise ops keep their first input's
+  // layout), so that every LayerNorm copied its input and every residual update ran strided.
+  return proj->forward(x).flatten(2).transpose(1, 2).contiguous();
 }
 
 void PatchEmbedImpl::reset_parameters_like_reference() {
@@ -91,8 +93,8 @@ BottleneckPatchEmbedImpl::BottleneckPatchEmbedImpl(int64_t in_channels, int64_t 
 }
 
 torch::Tensor BottleneckPatchEmbedImpl::forward(const torch::Tensor& x) {
-  // (B, C, H, W) -> (B, d', h, w) -> (B, D, h, w) -> (B, N, D)
-  return proj2->forward(proj1->forward(x)).flatten(2).transpose(1, 2);
+  // (B, C, H, W) -> (B, d', h, w) -> (B, D, h, w) -> (B, N, D), contiguous as PatchEmbed's
+  return proj2->forward(proj1->forward(x)).flatten(2).transpose(1, 2).contiguous();
 }
 
 void BottleneckPatchEmbedImpl::reset_parameters_like_reference() {
