@@ -87,23 +87,6 @@ torch::Tensor AttentionImpl::softmax_core(const torch::Tensor& q, const torch::T
   return torch::matmul(weights.to(v.scalar_type()), v);
 }
 
-torch::Tensor AttentionImpl::local_conv(const torch::Tensor& x) {
-  const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
-  const int64_t grid = options.grid_h * options.grid_w, prefix = N - grid;
-  // (B, G, C) -> (B, C, h, w)
-  auto tokens = x.narrow(1, prefix, grid).transpose(1, 2).reshape({B, C, options.grid_h, options.grid_w});
-  // (B, C, h, w) -> (B, G, C)
-  auto local = dwconv->forward(tokens).flatten(2).transpose(1, 2);
-  if (prefix == 0) return local;
-  return torch::cat({torch::zeros({B, prefix, C}, local.options()), local}, 1);
-}
-
-torch::Tensor AttentionImpl::with_local_conv(const torch::Tensor& out, const torch::Tensor& x) {
-  if (auto fused = fused_depthwise_conv_add(out, x, dwconv->weight, dwconv->bias, options.grid_h, options.grid_w))
-    return *fused;
-  return out + local_conv(x);
-}
-
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* rope) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
   // (B, N, 3C) -> 3 x (B, H, N, d). unbind, not parts[i]: the gradient of each select is a zero
@@ -136,7 +119,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables* r
   }
   // (B, H, N, d) -> (B, N, C)
   out = out.transpose(1, 2).reshape({B, N, C});
-  if (options.spec.kind == AttentionKind::Linear) out = with_local_conv(out, x);
+  if (options.spec.kind == AttentionKind::Linear)
+    out = depthwise_conv_add(out, x, dwconv->weight, dwconv->bias, options.grid_h, options.grid_w);
   return proj_dropout->forward(linear(proj, out));
 }
 

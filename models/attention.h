@@ -67,9 +67,6 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   torch::Tensor softmax_core(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
-  torch::Tensor local_conv(const torch::Tensor& x);
-  // out + local_conv(x), through the fused kernels where they apply
-  torch::Tensor with_local_conv(const torch::Tensor& out, const torch::Tensor& x);
 };
 TORCH_MODULE(Attention);
 

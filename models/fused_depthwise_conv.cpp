@@ -39,8 +39,8 @@ class DepthwiseConvAddFunction : public torch::autograd::Function<DepthwiseConvA
     const auto shape = conv_shape(x, weight.size(-1), grid_h, grid_w);
     auto out = torch::empty(x.sizes(), x.options().dtype(static_cast<c10::ScalarType>(out_type)));
     cuda::depthwise_conv_add_forward(base.data_ptr(), kernel_type(base), x.data_ptr(), kernel_type(x),
-                                     taps.data_ptr<float>(), bias32.data_ptr<float>(), out.data_ptr(),
-                                     kernel_type(out), shape, kernel_tensors::stream());
+                                     taps.data_ptr<float>(), bias32.data_ptr<float>(), out.data_ptr(), kernel_type(out),
+                                     shape, kernel_tensors::stream());
     ctx->save_for_backward({x, taps});
     ctx->saved_data["kernel_size"] = weight.size(-1);
     ctx->saved_data["grid_h"] = grid_h;
@@ -89,9 +89,9 @@ class DepthwiseConvAddFunction : public torch::autograd::Function<DepthwiseConvA
 std::optional<c10::ScalarType> output_type(const torch::Tensor& base, const torch::Tensor& x,
                                            const torch::Tensor& weight) {
   const auto autocast = compat::active_autocast_dtype(x.device().type());
-  const auto type = autocast ? torch::promote_types(base.scalar_type(), *autocast)
-                             : torch::promote_types(base.scalar_type(),
-                                                    torch::promote_types(x.scalar_type(), weight.scalar_type()));
+  const auto type =
+      autocast ? torch::promote_types(base.scalar_type(), *autocast)
+               : torch::promote_types(base.scalar_type(), torch::promote_types(x.scalar_type(), weight.scalar_type()));
   if (type != torch::kFloat && type != torch::kBFloat16) return std::nullopt;
   return type;
 }
@@ -123,6 +123,24 @@ std::optional<torch::Tensor> fused_depthwise_conv_add(const torch::Tensor& base,
   (void)grid_w;
   return std::nullopt;
 #endif
+}
+
+torch::Tensor depthwise_conv_add_unfused(const torch::Tensor& base, const torch::Tensor& x, const torch::Tensor& weight,
+                                         const torch::Tensor& bias, int64_t grid_h, int64_t grid_w) {
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
+  const int64_t grid = grid_h * grid_w, prefix = N - grid;
+  // (B, G, C) -> (B, C, h, w)
+  auto tokens = x.narrow(1, prefix, grid).transpose(1, 2).reshape({B, C, grid_h, grid_w});
+  // (B, C, h, w) -> (B, G, C)
+  auto local = torch::conv2d(tokens, weight, bias, 1, weight.size(-1) / 2, 1, C).flatten(2).transpose(1, 2);
+  if (prefix > 0) local = torch::cat({torch::zeros({B, prefix, C}, local.options()), local}, 1);
+  return base + local;
+}
+
+torch::Tensor depthwise_conv_add(const torch::Tensor& base, const torch::Tensor& x, const torch::Tensor& weight,
+                                 const torch::Tensor& bias, int64_t grid_h, int64_t grid_w) {
+  if (auto fused = fused_depthwise_conv_add(base, x, weight, bias, grid_h, grid_w)) return *fused;
+  return depthwise_conv_add_unfused(base, x, weight, bias, grid_h, grid_w);
 }
 
 }  // namespace fluxion::models

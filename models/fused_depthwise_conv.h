@@ -1,7 +1,7 @@
 #pragma once
 // LINA's local term, attention output + depthwise convolution of the attention input over the
-// token grid (models/attention.cpp), as CUDA kernels on the (B, N, C) layout with their backward
-// (models/cuda/depthwise_conv_kernels.h) instead of cuDNN on a transposed copy plus an addition.
+// token grid (models/attention.cpp): as CUDA kernels on the (B, N, C) layout with their backward
+// (models/cuda/depthwise_conv_kernels.h), or unfused (cuDNN on a transposed copy plus an addition).
 #include <torch/torch.h>
 
 #include <optional>
@@ -16,5 +16,14 @@ namespace fluxion::models {
 std::optional<torch::Tensor> fused_depthwise_conv_add(const torch::Tensor& base, const torch::Tensor& x,
                                                       const torch::Tensor& weight, const torch::Tensor& bias,
                                                       int64_t grid_h, int64_t grid_w);
+
+// The same sum unfused, as LINA's reference computes it: conv2d on the grid tokens transposed to
+// (B, C, h, w), transposed back, zero rows for the prefix, added to base. Any dtype.
+torch::Tensor depthwise_conv_add_unfused(const torch::Tensor& base, const torch::Tensor& x, const torch::Tensor& weight,
+                                         const torch::Tensor& bias, int64_t grid_h, int64_t grid_w);
+
+// The fused sum where the kernels apply, else the unfused one.
+torch::Tensor depthwise_conv_add(const torch::Tensor& base, const torch::Tensor& x, const torch::Tensor& weight,
+                                 const torch::Tensor& bias, int64_t grid_h, int64_t grid_w);
 
 }  // namespace fluxion::models

@@ -1,6 +1,6 @@
 // models/fused_depthwise_conv.h: on CUDA, LINA's local term (base + depthwise convolution of the
-// grid tokens) as kernels on the token layout gives cuDNN's formulation and its gradients (float32
-// round-off; in bf16 under autocast the outputs rounded once).
+// grid tokens) as kernels on the token layout gives the unfused formulation's values and gradients
+// (float32 round-off; in bf16 under autocast the outputs rounded once).
 #include <catch2/catch.hpp>
 
 #include "core/compat.h"
@@ -11,16 +11,6 @@
 using namespace fluxion;
 
 namespace {
-// AttentionImpl::local_conv added to base, in float64
-torch::Tensor reference(const torch::Tensor& base, const torch::Tensor& x, const torch::Tensor& weight,
-                        const torch::Tensor& bias, int64_t grid_h, int64_t grid_w) {
-  const int64_t B = x.size(0), N = x.size(1), C = x.size(2), prefix = N - grid_h * grid_w;
-  // (B, G, C) -> (B, C, h, w) -> conv -> (B, G, C)
-  auto grid = x.narrow(1, prefix, N - prefix).transpose(1, 2).reshape({B, C, grid_h, grid_w});
-  auto local = torch::conv2d(grid, weight, bias, 1, weight.size(-1) / 2, 1, C).flatten(2).transpose(1, 2);
-  return torch::cat({base.narrow(1, 0, prefix), base.narrow(1, prefix, N - prefix) + local}, 1);
-}
-
 bool close(const torch::Tensor& got, const torch::Tensor& want, double tolerance) {
   const auto diff = test::max_abs_diff(got.cpu().to(torch::kDouble), want);
   INFO("max difference " << diff);
@@ -59,7 +49,7 @@ TEST_CASE("the fused CUDA depthwise convolution agrees with conv2d forward and b
   const auto received = upstream.to(type).to(torch::kDouble);
   auto rb = base.to(torch::kDouble).requires_grad_(), rx = x.to(torch::kDouble).requires_grad_();
   auto rw = weight.to(torch::kDouble).requires_grad_(), rc = bias.to(torch::kDouble).requires_grad_();
-  auto want = reference(rb, rx, rw, rc, grid_h, grid_w);
+  auto want = models::depthwise_conv_add_unfused(rb, rx, rw, rc, grid_h, grid_w);
   (want * received).sum().backward();
   const double rounding = type == torch::kFloat ? 1e-5 : std::ldexp(1.0, -7);
   CHECK(close(got, want.detach(), rounding));

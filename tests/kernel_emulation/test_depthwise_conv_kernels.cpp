@@ -1,8 +1,8 @@
 // models/cuda/depthwise_conv_kernels.cu and its glue (models/fused_depthwise_conv.cpp), run by the
 // CPU emulation: LINA's local term, base + depthwise conv of the grid tokens, forward and backward
-// against cuDNN's formulation (conv2d on the transposed grid) in float64, for 3 x 3, 5 x 5 and 7 x 7
-// kernels, with in-context tokens before the grid, a grid that is not square, channels that are
-// not a multiple of the 32-channel tile and more tokens than one block's 64.
+// against the unfused formulation (conv2d on the transposed grid) in float64, for 3 x 3, 5 x 5 and
+// 7 x 7 kernels, with in-context tokens before the grid, a grid that is not square, channels that
+// are not a multiple of the 32-channel tile and more tokens than one block's 64.
 #include "core/compat.h"
 #include "emulated_cuda.h"
 #include "kernel_checks.h"
@@ -18,16 +18,6 @@ namespace {
 struct Result {
   torch::Tensor out, dbase, dx, dweight, dbias;
 };
-
-// The unfused formulation (AttentionImpl::local_conv) in whatever type its inputs have.
-torch::Tensor unfused(const torch::Tensor& base, const torch::Tensor& x, const torch::Tensor& weight,
-                      const torch::Tensor& bias, int64_t grid_h, int64_t grid_w) {
-  const int64_t B = x.size(0), N = x.size(1), C = x.size(2), prefix = N - grid_h * grid_w;
-  // (B, G, C) -> (B, C, h, w) -> conv -> (B, G, C)
-  auto grid = x.narrow(1, prefix, N - prefix).transpose(1, 2).reshape({B, C, grid_h, grid_w});
-  auto local = torch::conv2d(grid, weight, bias, 1, weight.size(-1) / 2, 1, C).flatten(2).transpose(1, 2);
-  return torch::cat({base.narrow(1, 0, prefix), base.narrow(1, prefix, N - prefix) + local}, 1);
-}
 
 template <typename F>
 Result run(const torch::Tensor& base, const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
@@ -69,9 +59,9 @@ TEST_CASE("the fused depthwise convolution agrees with conv2d forward and backwa
   CHECK(got.dweight.scalar_type() == torch::kFloat);
   // the fused backward receives the upstream gradient in the output's type: so does the reference
   const auto received = upstream.to(type).to(torch::kDouble);
-  const auto want = run(base.to(torch::kDouble), x.to(torch::kDouble), weight.to(torch::kDouble),
-                        bias.to(torch::kDouble), received,
-                        [&](auto&&... a) { return unfused(a..., c.grid_h, c.grid_w); });
+  const auto want =
+      run(base.to(torch::kDouble), x.to(torch::kDouble), weight.to(torch::kDouble), bias.to(torch::kDouble), received,
+          [&](auto&&... a) { return models::depthwise_conv_add_unfused(a..., c.grid_h, c.grid_w); });
   const double rounding = type == torch::kFloat ? 1e-5 : 1.0 / 128;  // bf16: the outputs' one rounding
   CHECK(close(got.out, want.out, rounding));
   CHECK(close(got.dbase, want.dbase, rounding));
@@ -91,7 +81,7 @@ TEST_CASE("the fused depthwise convolution follows autocast's type and leaves ot
   // no bias: the same as a zero bias
   auto without_bias = models::fused_depthwise_conv_add(base, x, weight, torch::Tensor(), 4, 4);
   REQUIRE(without_bias.has_value());
-  CHECK(close(*without_bias, unfused(base, x, weight, torch::zeros({8}), 4, 4), 1e-5));
+  CHECK(close(*without_bias, models::depthwise_conv_add_unfused(base, x, weight, torch::zeros({8}), 4, 4), 1e-5));
   // float32 base and bf16 x: float32 out, as base + conv(x) promotes
   auto mixed = models::fused_depthwise_conv_add(base, x.to(torch::kBFloat16), weight, bias, 4, 4);
   REQUIRE(mixed.has_value());
