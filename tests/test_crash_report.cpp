@@ -18,7 +18,12 @@ TEST_CASE("a crashing fluxion names the signal, prints its call stack and dies o
                                            dir +
                                            "/log 2>&1 &\n"
                                            "P=$!\n"
-                                           "sleep 3\n"
+                                           // a second of CPU time: past loading and main's first lines
+                                           // however slow the machine (utime + stime in 1/100 s)
+                                           "for i in $(seq 1200); do\n"
+                                           "  t=$(awk '{print $14 + $15}' /proc/$P/stat 2>/dev/null || echo 0)\n"
+                                           "  [ \"${t:-0}\" -ge 100 ] && break; sleep 0.1\n"
+                                           "done\n"
                                            "kill -SEGV $P\n"
                                            "wait $P; echo \"exit status $?\"\n");
   const auto crashed = test::run_shell("bash " + dir + "/crash.sh");
