@@ -16,8 +16,9 @@ ProfileTrace::ProfileTrace(std::string path, const torch::Device& device) : path
   std::set<profiler::ActivityType> activities{profiler::ActivityType::CPU};
   if (device.is_cuda()) activities.insert(profiler::ActivityType::CUDA);
   const profiler::ProfilerConfig config(profiler::ProfilerState::KINETO, /*report_input_shapes=*/true);
-  // Kineto forgets a prepared trace when one stops: each start is prepared afresh (starting the
-  // second, unprepared one crashed PyTorch 2.11's Kineto with SIGSEGV on the GPU host).
+  // Kineto forgets a prepared trace when one stops, so each start is prepared afresh. (Starting the
+  // second one unprepared is the suspected cause of the SIGSEGV `bench --profile` hit with PyTorch
+  // 2.11 on the GPU host; the cuda test of bench --profile settles it there.)
   const auto start = [&] {
     torch::autograd::profiler::prepareProfiler(config, activities);
     torch::autograd::profiler::enableProfiler(config, activities);
