@@ -88,6 +88,15 @@ TEST_CASE("JiT gives every parameter a gradient with each attention kind", "[uni
   }
 }
 
+TEST_CASE("JiT's patch embedding gives contiguous tokens", "[unit][jit]") {
+  // as SiT's (test_sit.cpp): a transposed view would set the layout of the whole residual stream
+  models::JiT model(tiny_jit());
+  const auto tokens = model.x_embedder->forward(torch::randn({2, 3, 32, 32}));
+  CHECK(tokens.sizes() == torch::IntArrayRef({2, 16, 64}));
+  CHECK(tokens.is_contiguous());
+  CHECK((tokens + model.pos_embed).is_contiguous());
+}
+
 TEST_CASE("JiT: dropout only in the middle half, linear KV gates sized for the in-context tokens", "[unit][jit]") {
   auto config = tiny_jit("linear");
   config.depth = 8;

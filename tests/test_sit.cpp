@@ -126,6 +126,17 @@ TEST_CASE("SiT gives every parameter a gradient with each attention kind", "[uni
   }
 }
 
+TEST_CASE("SiT's residual stream is contiguous from the patch embedding on", "[unit][sit]") {
+  // A transposed stream (the embedding's flatten(2).transpose(1, 2) view, kept by every elementwise
+  // op after it) made each LayerNorm copy its input and each residual update run strided.
+  SiT model(tiny_sit());
+  test::randomize_parameters(model, 5);
+  const auto x = torch::randn({2, 4, 8, 8}), c = torch::randn({2, 64});
+  const auto h = model.x_embedder->forward(x) + model.pos_embed;
+  CHECK(h.is_contiguous());
+  CHECK(model.blocks[0]->as<models::SiTBlock>()->forward(h, c).is_contiguous());
+}
+
 TEST_CASE("SiT takes any input size and channel count", "[unit][sit]") {
   auto config = models::zoo_config("SiT-T/2", {std::nullopt, 28, 1, 10});
   auto model = models::build_model(config);
