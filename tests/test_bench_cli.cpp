@@ -2,8 +2,6 @@
 // each prints its workload and a positive rate; bad options fail with one line.
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -92,10 +90,7 @@ TEST_CASE("fluxion bench measures a training step, a sampler and the SD-VAE deco
 
 namespace {
 bool is_chrome_trace(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str().find("\"traceEvents\"") != std::string::npos;
+  return test::read_bytes(path).find("\"traceEvents\"") != std::string::npos;
 }
 
 // `bench --profile` on `device`: a Kineto trace per workload, or (a LibTorch without Kineto, as
