@@ -55,8 +55,8 @@ class DepthwiseConvAddFunction : public torch::autograd::Function<DepthwiseConvA
                                                torch::autograd::tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &taps = saved[1];
-    auto grad = grads[0].contiguous();
-    if (!kernel_tensors::supported_type(grad)) grad = grad.to(torch::kFloat);  // float64 checks
+    // in the output's type (autograd casts to it), which apply() admits only as float32 or bf16
+    const auto grad = grads[0].contiguous();
     const auto shape = conv_shape(x, ctx->saved_data["kernel_size"].toInt(), ctx->saved_data["grid_h"].toInt(),
                                   ctx->saved_data["grid_w"].toInt());
     const auto type_of = [&](const char* key) { return static_cast<c10::ScalarType>(ctx->saved_data[key].toInt()); };
