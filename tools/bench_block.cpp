@@ -37,7 +37,9 @@ torch::Tensor block_without_mixing(models::SiTBlockImpl& block, const torch::Ten
   return models::gated_residual(h, m[5], block.mlp->forward(models::norm_modulate(h, m[3], m[4])));
 }
 
-double time_block(const std::string& attention, int64_t tokens, const BlockBenchOptions& o) {
+// Mean milliseconds per forward+backward; then, unless `profile` is "", a trace of more iterations.
+double time_block(const std::string& attention, int64_t tokens, const BlockBenchOptions& o,
+                  const std::string& profile) {
   const torch::Device device(o.device);
   const bool floor = attention == kNoMixing;
   models::AttentionOptions attn;
@@ -64,8 +66,8 @@ double time_block(const std::string& attention, int64_t tokens, const BlockBench
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < o.iterations; ++i) step();
   const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
-  if (!o.profile.empty()) {
-    core::ProfileTrace trace(block_profile_path(o.profile, attention, tokens), device);
+  if (!profile.empty()) {
+    core::ProfileTrace trace(profile, device);
     for (int64_t i = 0; i < o.profile_iterations; ++i) step();  // each step waits for the device
     trace.finish();
   }
@@ -97,8 +99,8 @@ std::vector<BlockBenchRow> bench_block(const BlockBenchOptions& options) {
   std::vector<BlockBenchRow> rows;
   for (int64_t tokens : options.tokens) {
     for (const auto& attention : options.attentions) {
-      rows.push_back({attention, tokens, time_block(attention, tokens, options),
-                      options.profile.empty() ? "" : block_profile_path(options.profile, attention, tokens)});
+      const auto profile = options.profile.empty() ? "" : block_profile_path(options.profile, attention, tokens);
+      rows.push_back({attention, tokens, time_block(attention, tokens, options, profile), profile});
     }
   }
   return rows;
